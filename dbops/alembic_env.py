@@ -1,0 +1,119 @@
+"""What a migrations/env.py needs, in one call::
+
+    # migrations/env.py
+    from dbops.alembic_env import run_migrations
+    run_migrations()
+
+Offline (``--sql``) and online modes; sync drivers (psycopg, pysqlite, pymysql) and async
+drivers (asyncpg, aiosqlite) through one ``run_sync`` bridge that also works inside a
+running event loop; ``compare_type`` and ``compare_server_default`` on; ``render_as_batch``
+on SQLite; ``transaction_per_migration`` from config; objects limited to other dialects
+with ``.ddl_if(dialect=...)`` are left out of autogenerate on this dialect.
+
+When run by the plain ``alembic`` CLI (no dbops settings attached), it loads the dbops
+configuration itself, so ``alembic upgrade head`` and ``dbops upgrade`` agree.
+A connection passed in ``config.attributes["connection"]`` (Alembic's cookbook idiom for
+tests) is used as is.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dbops.env_settings import ATTRIBUTE, EnvSettings
+
+
+def _settings_for(alembic_config: Any) -> EnvSettings:
+    settings = alembic_config.attributes.get(ATTRIBUTE)
+    if settings is not None:
+        return settings  # type: ignore[no-any-return]
+    # Plain `alembic ...`: resolve the dbops configuration from alembic.ini's directory.
+    from dbops.config import load_config
+    from dbops.project import env_settings
+
+    start = Path(alembic_config.config_file_name).parent if alembic_config.config_file_name else None
+    ini_url = alembic_config.get_main_option("sqlalchemy.url")
+    config = load_config(cwd=start)
+    if config.url_source in ("default", "alembic.ini") and ini_url and ini_url != config.url:
+        config = config.with_url(ini_url, "alembic.ini")  # e.g. set by `alembic -x` hooks
+    if alembic_config.config_file_name:
+        from logging.config import fileConfig
+
+        fileConfig(alembic_config.config_file_name, disable_existing_loggers=False)
+    return env_settings(config)
+
+
+def include_object_for(dialect: str) -> Any:
+    """An ``include_object`` hook that skips metadata objects limited to other dialects
+    with ``.ddl_if(dialect=...)`` (e.g. a PostgreSQL-only GIN index on SQLite)."""
+
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        ddl_if = getattr(obj, "_ddl_if", None)
+        if ddl_if is not None and ddl_if.dialect is not None and not reflected:
+            wanted = ddl_if.dialect if isinstance(ddl_if.dialect, (tuple, list, set)) else (ddl_if.dialect,)
+            return dialect in wanted
+        return True
+
+    return include_object
+
+
+def configure_options(settings: EnvSettings, dialect: str) -> dict[str, Any]:
+    """The keyword arguments dbops passes to ``context.configure``."""
+    opts: dict[str, Any] = {
+        "target_metadata": settings.metadata,
+        "compare_type": True,
+        "compare_server_default": True,
+        "render_as_batch": dialect == "sqlite",
+        "transaction_per_migration": settings.transaction_per_migration,
+        "version_table": settings.version_table,
+        "version_table_schema": settings.version_table_schema,
+        "include_object": include_object_for(dialect),
+        "on_version_apply": list(settings.on_version_apply),
+    }
+    opts.update(settings.configure_overrides)
+    return opts
+
+
+def _migrate(context: Any, connection: Any, settings: EnvSettings) -> None:
+    context.configure(connection=connection, **configure_options(settings, connection.dialect.name))
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations(context: Any = None, **configure_overrides: Any) -> None:
+    """Run the current Alembic command (upgrade, revision --autogenerate, ...) for env.py.
+
+    Extra keyword arguments go to ``context.configure`` (e.g. ``include_schemas=True``).
+    """
+    if context is None:
+        from alembic import context as alembic_context
+
+        context = alembic_context
+    acfg = context.config
+    settings = _settings_for(acfg)
+    if configure_overrides:
+        settings.configure_overrides.update(configure_overrides)
+
+    if context.is_offline_mode():
+        context.configure(
+            url=settings.url,
+            literal_binds=True,
+            dialect_opts={"paramstyle": "named"},
+            **configure_options(settings, settings.url.get_backend_name()),
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    given = acfg.attributes.get("connection")
+    if given is not None:
+        _migrate(context, given, settings)
+        return
+
+    from dbops.db.engine import run_with_connection
+
+    run_with_connection(
+        settings.url,
+        lambda conn: _migrate(context, conn, settings),
+        connect_timeout=settings.connect_timeout,
+    )

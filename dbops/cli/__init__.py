@@ -1,0 +1,34 @@
+"""The ``dbops`` command line. Only click is imported here; every command imports
+dbops.command (and with it SQLAlchemy and Alembic) when it runs, so ``--help`` is fast."""
+from __future__ import annotations
+
+import click
+
+from dbops import __version__
+from dbops.cli.migrate import register as _register_migrate
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="dbops")
+def cli() -> None:
+    """Database migrations and operations for SQLModel / SQLAlchemy 2 apps.
+
+    \b
+    Exit codes: 0 ok, 1 failure (connection, config, migration), 2 usage,
+    3 a check found a problem, 130 interrupted.
+
+    \b
+    Example:
+      dbops upgrade                       # embedded ./dbops.sqlite when no URL is set
+      DATABASE_URL=postgresql+asyncpg://app@db/app dbops upgrade --wait 30
+      dbops current --check --format json
+    """
+
+
+_register_migrate(cli)
+
+
+def main() -> None:
+    cli(prog_name="dbops")

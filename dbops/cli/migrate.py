@@ -1,0 +1,162 @@
+"""Migration commands: upgrade, downgrade, current, heads, history, stamp, revision, init."""
+from __future__ import annotations
+
+
+
+import click
+
+from dbops.cli.options import CommonOptions, common_options
+from dbops.cli.run import execute
+
+
+@click.command()
+@click.argument("revision", default="head")
+@click.option("--sql", is_flag=True, help="Print the SQL instead of running it, starting from the "
+              "database's real current revision.")
+@click.option("--wait", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="First wait up to SECONDS for the database to accept connections.")
+@common_options()
+def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None) -> None:
+    """Upgrade the database to REVISION (default: head), timing each revision.
+
+    \b
+    Example:
+      dbops upgrade
+      dbops upgrade --wait 30 --database-url postgresql+asyncpg://app@db/app
+      dbops upgrade --sql > pending.sql      # what would run, from the DB's revision
+      dbops upgrade +1 --format json
+    """
+    from dbops import command
+
+    execute(opts, lambda config: command.upgrade(config, revision, sql=sql, wait=wait))
+
+
+@click.command()
+@click.argument("revision")
+@common_options()
+def downgrade(opts: CommonOptions, revision: str) -> None:
+    """Revert the database to REVISION (an id, -1, or base).
+
+    \b
+    Example:
+      dbops downgrade -1
+      dbops downgrade base --format json
+    """
+    from dbops import command
+
+    execute(opts, lambda config: command.downgrade(config, revision))
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Exit 3 when the database is not at head.")
+@common_options()
+def current(opts: CommonOptions, check: bool) -> None:
+    """Show the database's revision, the head, and what is pending.
+
+    \b
+    Example:
+      dbops current
+      dbops current --check || echo "migrations pending"
+    """
+    from dbops import command
+
+    execute(opts, lambda config: command.current(config, check=check))
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Exit 3 when there is more than one head.")
+@common_options(database=False)
+def heads(opts: CommonOptions, check: bool) -> None:
+    """Show the head revision(s) of the migration scripts (no database needed).
+
+    \b
+    Example:
+      dbops heads --check     # CI guard against diverged branches
+    """
+    from dbops import command
+
+    execute(opts, lambda config: command.heads(config, check=check), uses_database=False)
+
+
+@click.command()
+@click.option("--indicate-current", is_flag=True, help="Also read the database and mark its revision.")
+@common_options()
+def history(opts: CommonOptions, indicate_current: bool) -> None:
+    """List every revision, newest first.
+
+    \b
+    Example:
+      dbops history
+      dbops history --indicate-current --format json
+    """
+    from dbops import command
+
+    execute(opts, lambda config: command.history(config, indicate_current=indicate_current),
+            uses_database=indicate_current)
+
+
+@click.command()
+@click.argument("revision")
+@click.option("--purge", is_flag=True, help="Empty the version table first.")
+@common_options()
+def stamp(opts: CommonOptions, revision: str, purge: bool) -> None:
+    """Record REVISION as applied without running migrations (comma-separate several).
+
+    \b
+    Example:
+      dbops stamp head      # adopt an existing database created without migrations
+    """
+    from dbops import command
+
+    execute(opts, lambda config: command.stamp(config, revision, purge=purge))
+
+
+@click.command()
+@click.option("-m", "--message", required=True, help="What the revision does.")
+@click.option("--autogenerate", is_flag=True, help="Fill the revision from models vs database.")
+@click.option("--head", default="head", show_default=True, help="Revision to build upon.")
+@click.option("--rev-id", help="Use this revision id instead of a generated one.")
+@common_options(metadata=True)
+def revision(opts: CommonOptions, message: str, autogenerate: bool, head: str, rev_id: str | None) -> None:
+    """Create a new revision file.
+
+    \b
+    Example:
+      dbops revision --autogenerate -m "add orders.total"
+      dbops revision -m "backfill orders.total"
+    """
+    from dbops import command
+
+    execute(opts, lambda config: command.revision(
+        config, message, autogenerate=autogenerate, head=head, rev_id=rev_id), uses_database=autogenerate)
+
+
+@click.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--metadata", metavar="MODULE:ATTR", help="Your models' MetaData, e.g. app.models:SQLModel.metadata.")
+@click.option("--script-location", default="migrations", show_default=True, help="Migrations directory.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-v", "--verbose", count=True)
+def init(directory: str, metadata: str | None, script_location: str, fmt: str, verbose: int) -> None:
+    """Scaffold the dbops migration environment into an existing app.
+
+    Writes alembic.ini, MIGRATIONS/env.py (async-capable), script.py.mako (imports
+    sqlmodel), versions/ and dbops.toml. Refuses to overwrite anything.
+
+    \b
+    Example:
+      dbops init --metadata app.models:SQLModel.metadata
+      dbops revision --autogenerate -m "initial schema" && dbops upgrade
+    """
+    from dbops import command
+
+    opts = CommonOptions(None, None, None, fmt, verbose, True)
+    execute(opts, lambda _config: command.init(directory, metadata=metadata, script_location=script_location),
+            uses_database=False, needs_config=False)
+
+
+def register(group: click.Group) -> None:
+    for cmd in (upgrade, downgrade, current, heads, history, stamp, revision, init):
+        group.add_command(cmd)
+
+

@@ -1,0 +1,64 @@
+"""Shared options: one decorator, one typed value (:class:`CommonOptions`)."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+FORMATS = ("table", "json")
+
+
+@dataclass(frozen=True)
+class CommonOptions:
+    database_url: str | None
+    target: str | None
+    config_path: str | None
+    fmt: str
+    verbose: int
+    quiet: bool
+    metadata: str | None = None
+
+
+def common_options(*, database: bool = True, metadata: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add --database-url/--target/--config/--format/-v/-q (and --metadata) as one ``opts``."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            opts = CommonOptions(
+                database_url=kwargs.pop("database_url", None),
+                target=kwargs.pop("target", None),
+                config_path=kwargs.pop("config_path"),
+                fmt=kwargs.pop("fmt"),
+                verbose=kwargs.pop("verbose"),
+                quiet=kwargs.pop("quiet"),
+                metadata=kwargs.pop("metadata", None),
+            )
+            return fn(opts, **kwargs)
+
+        decorators = [
+            click.option("--config", "config_path", metavar="PATH",
+                         help="dbops.toml, pyproject.toml or alembic.ini (default: searched upward)."),
+            click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+                         help="Output format; json writes one object to stdout."),
+            click.option("-v", "--verbose", count=True, help="-v: Alembic log and tracebacks; -vv: also SQL."),
+            click.option("-q", "--quiet", is_flag=True, help="No notices on stderr."),
+        ]
+        if database:
+            decorators += [
+                click.option("--database-url", metavar="URL",
+                             help="Database URL (else DBOPS_DATABASE_URL, DATABASE_URL, config, alembic.ini, "
+                                  "./dbops.sqlite). 'env:VAR' reads VAR."),
+                click.option("--target", metavar="NAME", help="A named target from [tool.dbops.targets]."),
+            ]
+        if metadata:
+            decorators.append(click.option("--metadata", metavar="MODULE:ATTR",
+                                           help="Models' MetaData, e.g. app.models:SQLModel.metadata."))
+        for decorator in reversed(decorators):
+            wrapper = decorator(wrapper)
+        return wrapper
+
+    return decorate

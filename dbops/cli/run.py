@@ -1,0 +1,67 @@
+"""Run one command: load config, call dbops.command, render, exit with the contract code."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from dbops.cli.options import CommonOptions
+
+
+def execute(
+    opts: CommonOptions, action: Callable[[Any], Any], *, uses_database: bool = True, needs_config: bool = True
+) -> NoReturn:
+    """``action(config) -> report``; renders it and exits 0, or renders the error and exits
+    with its code (1 failure, 3 check failed, 130 interrupted)."""
+    from dbops.render import notice, render, render_error
+    from dbops.render.logs import setup_logging
+
+    setup_logging(opts.verbose)
+    code = 0
+    try:
+        from dbops.config import load_config
+        from dbops.errors import DbopsError
+
+        try:
+            config = load_config(
+                config_path=opts.config_path, database_url=opts.database_url,
+                target=opts.target, metadata=opts.metadata,
+            ) if needs_config else None
+            if uses_database and config is not None and config.uses_default_database and not opts.quiet:
+                notice(f"dbops: no database URL configured; using the embedded SQLite database "
+                       f"{config.root / 'dbops.sqlite'} (set DATABASE_URL or --database-url to change).",
+                       sys.stderr)
+            report = action(config)
+            render(report, opts.fmt, sys.stdout)
+        except DbopsError as exc:
+            code = exc.exit_code
+            if exc.report is not None:
+                render(exc.report, opts.fmt, sys.stdout, error=exc)
+            elif opts.fmt == "json":
+                render(None, "json", sys.stdout, error=exc)
+            render_error(exc, sys.stderr, verbose=opts.verbose)
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted; the current revision's transaction was rolled back. "
+                         "See where the database stands with: dbops current\n")
+        code = 130
+    except Exception as exc:  # a bug or an unforeseen driver error: still one paragraph
+        render_error(
+            _Unexpected(f"Unexpected {type(exc).__name__}: {exc}. This is probably a dbops bug or an "
+                        "unusual driver error.", "Re-run with -v for the traceback and report it."),
+            sys.stderr,
+        )
+        if opts.verbose:
+            import traceback
+
+            from dbops.redact import redact
+
+            sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        code = 1
+    sys.exit(code)
+
+
+class _Unexpected(Exception):
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint

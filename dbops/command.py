@@ -1,0 +1,81 @@
+"""THE Python API: one function per CLI verb. Each takes a :class:`~dbops.config.Config`
+and returns a report from :mod:`dbops.reports`; none prints or exits. Failures raise
+:class:`~dbops.errors.DbopsError` subclasses carrying their exit code.
+
+Example::
+
+    from dbops.config import load_config
+    from dbops import command
+
+    report = command.upgrade(load_config(database_url="sqlite:///app.db"))
+    print([step.revision for step in report.steps])
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from dbops.config import Config
+from dbops.reports import CurrentReport, HeadsReport, HistoryReport, InitReport, MigrationReport, RevisionReport
+
+
+def upgrade(config: Config, revision: str = "head", *, sql: bool = False, wait: float | None = None) -> MigrationReport:
+    """Upgrade the database to ``revision`` (default head); ``sql=True`` previews instead."""
+    from dbops.migrate import apply
+
+    if wait:
+        from dbops.db.url import parse_url
+        from dbops.db.wait import wait_for_database
+
+        wait_for_database(parse_url(config.url), wait, connect_timeout=config.connect_timeout)
+    return apply.upgrade(config, revision, sql=sql)
+
+
+def downgrade(config: Config, revision: str) -> MigrationReport:
+    """Revert the database to ``revision`` (an id, ``-1`` or ``base``)."""
+    from dbops.migrate import apply
+
+    return apply.downgrade(config, revision)
+
+
+def stamp(config: Config, revision: str, *, purge: bool = False) -> MigrationReport:
+    """Record ``revision`` as applied without running any migration."""
+    from dbops.migrate import apply
+
+    return apply.stamp(config, revision, purge=purge)
+
+
+def current(config: Config, *, check: bool = False) -> CurrentReport:
+    """The database's revision(s), the heads and what is pending; ``check`` raises NotAtHead."""
+    from dbops.migrate import status
+
+    return status.current(config, check=check)
+
+
+def heads(config: Config, *, check: bool = False) -> HeadsReport:
+    """The head revisions of the scripts; ``check`` raises MultipleHeads when there are several."""
+    from dbops.migrate import status
+
+    return status.heads(config, check=check)
+
+
+def history(config: Config, *, indicate_current: bool = False) -> HistoryReport:
+    """Every revision, newest first; ``indicate_current`` also reads the database's revision."""
+    from dbops.migrate import status
+
+    return status.history(config, indicate_current=indicate_current)
+
+
+def revision(
+    config: Config, message: str, *, autogenerate: bool = False, head: str = "head", rev_id: str | None = None
+) -> RevisionReport:
+    """Create a revision file; ``autogenerate`` fills it from models vs database."""
+    from dbops.migrate import author
+
+    return author.revision(config, message, autogenerate=autogenerate, head=head, rev_id=rev_id)
+
+
+def init(directory: str | Path = ".", *, metadata: str | None = None, script_location: str = "migrations") -> InitReport:
+    """Scaffold alembic.ini, the dbops env.py, the script template and dbops.toml."""
+    from dbops import scaffold
+
+    return scaffold.init(Path(directory), metadata=metadata, script_location=script_location)

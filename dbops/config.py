@@ -1,0 +1,317 @@
+"""Resolve dbops configuration into one frozen :class:`Config`.
+
+Precedence, highest first:
+
+1. flags (``--database-url``, ``--target``, ``--metadata``),
+2. environment (``DBOPS_DATABASE_URL``, then ``DATABASE_URL``; ``DBOPS_METADATA``),
+3. the config file (``--config PATH``, else the nearest ``dbops.toml`` or
+   ``pyproject.toml`` with ``[tool.dbops]``, searching upward from the working directory),
+4. ``alembic.ini`` (``sqlalchemy.url``, ``script_location``),
+5. the embedded default: a SQLite file ``dbops.sqlite`` in the working directory.
+
+``--target NAME`` is a flag, so it beats the environment: asking for a target by name
+and silently getting ``DATABASE_URL`` instead would be the worst surprise.
+
+This module imports neither SQLAlchemy nor Alembic.
+"""
+from __future__ import annotations
+
+import configparser
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dbops.errors import ConfigError
+from dbops.redact import redact
+
+DEFAULT_SQLITE_FILE = "dbops.sqlite"
+ALEMBIC_PLACEHOLDER_URLS = {"driver://user:pass@localhost/dbname", ""}
+_KNOWN_KEYS = {
+    "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
+    "transaction_per_migration", "connect_timeout", "targets",
+}
+_TARGET_KEYS = {"url", "metadata", "script_location", "version_table", "version_table_schema"}
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One named database from ``[tool.dbops.targets.<name>]``."""
+
+    name: str
+    url: str | None = None
+    metadata: str | None = None
+    script_location: str | None = None
+    version_table: str | None = None
+    version_table_schema: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a command needs; built by :func:`load_config`.
+
+    ``url`` is the real URL (it may hold a password): render ``masked_url`` instead.
+    """
+
+    root: Path
+    url: str
+    url_source: str
+    script_location: Path
+    config_file: Path | None = None
+    alembic_ini: Path | None = None
+    metadata: str | None = None
+    target: str | None = None
+    version_table: str = "alembic_version"
+    version_table_schema: str | None = None
+    transaction_per_migration: bool = True
+    connect_timeout: float = 5.0
+    targets: Mapping[str, TargetSpec] = field(default_factory=dict)
+
+    @property
+    def masked_url(self) -> str:
+        return redact(self.url)
+
+    @property
+    def uses_default_database(self) -> bool:
+        return self.url_source == "default"
+
+    def with_url(self, url: str, source: str = "--database-url") -> Config:
+        return replace(self, url=url, url_source=source)
+
+
+def load_config(
+    *,
+    config_path: str | os.PathLike[str] | None = None,
+    database_url: str | None = None,
+    target: str | None = None,
+    metadata: str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the :class:`Config` for a command from flags, environment and files."""
+    env = os.environ if environ is None else environ
+    start = Path(cwd or os.getcwd()).resolve()
+    config_file, table = _find_config(start, Path(config_path) if config_path else None)
+    root = config_file.parent if config_file else start
+    _check_keys(table, config_file)
+
+    alembic_ini = _find_alembic_ini(root, table, config_file)
+    ini = _read_alembic_ini(alembic_ini) if alembic_ini else {}
+
+    targets = _parse_targets(table.get("targets", {}), config_file)
+    spec: TargetSpec | None = None
+    if target is not None:
+        spec = targets.get(target)
+        if spec is None:
+            known = ", ".join(sorted(targets)) or "none are configured"
+            raise ConfigError(
+                f"Unknown target {target!r} (known targets: {known}). Targets are declared as "
+                f"[tool.dbops.targets.<name>] in pyproject.toml or [targets.<name>] in dbops.toml.",
+                hint="Run: dbops current --target <name> with one of the names above.",
+            )
+
+    url, source = _resolve_url(database_url, spec, env, table, ini, start)
+    script_location = _resolve_script_location(root, spec, table, ini, alembic_ini)
+    meta = metadata or env.get("DBOPS_METADATA") or (spec.metadata if spec else None) or table.get("metadata")
+    meta = meta or ini.get("dbops_metadata")
+
+    return Config(
+        root=root,
+        url=url,
+        url_source=source,
+        script_location=script_location,
+        config_file=config_file,
+        alembic_ini=alembic_ini,
+        metadata=meta,
+        target=target,
+        version_table=(spec.version_table if spec and spec.version_table else None)
+        or table.get("version_table", "alembic_version"),
+        version_table_schema=(spec.version_table_schema if spec else None)
+        or table.get("version_table_schema"),
+        transaction_per_migration=bool(table.get("transaction_per_migration", True)),
+        connect_timeout=float(env.get("DBOPS_CONNECT_TIMEOUT") or table.get("connect_timeout", 5.0)),
+        targets=targets,
+    )
+
+
+# -- config file discovery -------------------------------------------------------------
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}. The file is read for dbops settings.",
+            hint=f"Fix the syntax in {path}, then re-run the command.",
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror}.", hint="Check the --config path.") from exc
+
+
+def _table_of(path: Path) -> dict[str, Any] | None:
+    """The dbops table of a config file, or None when it has none."""
+    if path.name == "pyproject.toml":
+        tool = _read_toml(path).get("tool", {})
+        return tool.get("dbops") if isinstance(tool.get("dbops"), dict) else None
+    if path.suffix == ".toml":
+        data = _read_toml(path)
+        inner = data.get("tool", {}).get("dbops") if isinstance(data.get("tool"), dict) else None
+        return inner if isinstance(inner, dict) else data
+    return None
+
+
+def _find_config(start: Path, explicit: Path | None) -> tuple[Path | None, dict[str, Any]]:
+    if explicit is not None:
+        path = explicit if explicit.is_absolute() else (start / explicit)
+        if not path.is_file():
+            raise ConfigError(
+                f"Config file {explicit} does not exist. --config takes a dbops.toml, a "
+                f"pyproject.toml with [tool.dbops], or an alembic.ini.",
+                hint="Run: dbops init to create one, or fix the path.",
+            )
+        path = path.resolve()
+        if path.suffix == ".ini":
+            return path, {"alembic_ini": path.name}
+        return path, _table_of(path) or {}
+    for directory in (start, *start.parents):
+        for name in ("dbops.toml", "pyproject.toml"):
+            candidate = directory / name
+            if candidate.is_file():
+                table = _table_of(candidate)
+                if table is not None:
+                    return candidate, table
+        if (directory / "alembic.ini").is_file():
+            return directory / "alembic.ini", {"alembic_ini": "alembic.ini"}
+    return None, {}
+
+
+def _check_keys(table: Mapping[str, Any], config_file: Path | None) -> None:
+    unknown = sorted(set(table) - _KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"Unknown dbops setting(s) {', '.join(unknown)} in {config_file}. Usually a typo; "
+            f"the known settings are {', '.join(sorted(_KNOWN_KEYS))}.",
+            hint="Fix the key names, then re-run the command.",
+        )
+
+
+def _find_alembic_ini(root: Path, table: Mapping[str, Any], config_file: Path | None) -> Path | None:
+    named = table.get("alembic_ini")
+    if named:
+        path = (root / named).resolve()
+        if not path.is_file():
+            raise ConfigError(
+                f"alembic.ini not found at {path} (set by alembic_ini in {config_file}).",
+                hint="Fix alembic_ini, or run: dbops init to scaffold one.",
+            )
+        return path
+    if (root / "alembic.ini").is_file():
+        return root / "alembic.ini"
+    # alembic.ini one level down (backend/alembic.ini) when there is exactly one.
+    below = sorted(p for p in root.glob("*/alembic.ini") if p.is_file())
+    return below[0] if len(below) == 1 else None
+
+
+def _read_alembic_ini(path: Path) -> dict[str, str]:
+    parser = configparser.ConfigParser(defaults={"here": str(path.parent)})
+    try:
+        parser.read(path, encoding="utf-8")
+        section = "alembic" if parser.has_section("alembic") else None
+        out: dict[str, str] = {}
+        if section:
+            for key in ("script_location", "sqlalchemy.url"):
+                if parser.has_option(section, key):
+                    out[key] = parser.get(section, key)
+        if parser.has_option("dbops", "metadata") if parser.has_section("dbops") else False:
+            out["dbops_metadata"] = parser.get("dbops", "metadata")
+        return out
+    except configparser.Error as exc:
+        raise ConfigError(
+            f"{path} cannot be parsed: {exc}.", hint=f"Fix the syntax of {path.name}."
+        ) from exc
+
+
+def _parse_targets(raw: Any, config_file: Path | None) -> dict[str, TargetSpec]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'targets' in {config_file} must be a table of tables.")
+    targets: dict[str, TargetSpec] = {}
+    for name, body in raw.items():
+        if not isinstance(body, dict):
+            raise ConfigError(
+                f"Target {name!r} in {config_file} must be a table with at least url = '...'.",
+                hint=f"Example: [tool.dbops.targets.{name}] url = 'env:DATABASE_URL'",
+            )
+        unknown = sorted(set(body) - _TARGET_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"Unknown setting(s) {', '.join(unknown)} for target {name!r} in {config_file}; "
+                f"a target takes {', '.join(sorted(_TARGET_KEYS))}."
+            )
+        targets[name] = TargetSpec(name=name, **body)
+    return targets
+
+
+# -- URL and script_location -----------------------------------------------------------
+
+def expand_url(value: str, env: Mapping[str, str], where: str) -> str:
+    """Expand ``env:VAR`` to the variable's value."""
+    if value.startswith("env:"):
+        var = value[4:]
+        got = env.get(var)
+        if not got:
+            raise ConfigError(
+                f"The database URL in {where} is {value!r}, but the environment variable {var} "
+                f"is not set. It usually holds the URL in deployed environments only.",
+                hint=f"Export {var}=postgresql+psycopg://user:password@host/db, or pass --database-url.",
+            )
+        return got
+    return value
+
+
+def _resolve_url(
+    flag: str | None,
+    spec: TargetSpec | None,
+    env: Mapping[str, str],
+    table: Mapping[str, Any],
+    ini: Mapping[str, str],
+    cwd: Path,
+) -> tuple[str, str]:
+    if flag:
+        return expand_url(flag, env, "--database-url"), "--database-url"
+    if spec is not None:
+        if not spec.url:
+            raise ConfigError(f"Target {spec.name!r} has no url.", hint="Add url = '...' to the target.")
+        return expand_url(spec.url, env, f"target {spec.name!r}"), f"target:{spec.name}"
+    for var in ("DBOPS_DATABASE_URL", "DATABASE_URL"):
+        if env.get(var):
+            return env[var], var
+    if table.get("url"):
+        return expand_url(str(table["url"]), env, "the config file"), "config"
+    ini_url = ini.get("sqlalchemy.url", "").strip()
+    if ini_url not in ALEMBIC_PLACEHOLDER_URLS:
+        return expand_url(ini_url, env, "alembic.ini"), "alembic.ini"
+    return f"sqlite:///{cwd / DEFAULT_SQLITE_FILE}", "default"
+
+
+def _resolve_script_location(
+    root: Path,
+    spec: TargetSpec | None,
+    table: Mapping[str, Any],
+    ini: Mapping[str, str],
+    alembic_ini: Path | None,
+) -> Path:
+    chosen = (spec.script_location if spec else None) or table.get("script_location")
+    if chosen:
+        path = Path(chosen)
+        return path if path.is_absolute() else (root / path).resolve()
+    if ini.get("script_location") and alembic_ini is not None:
+        raw = ini["script_location"]
+        if ":" in raw and not Path(raw).is_absolute() and not (alembic_ini.parent / raw).exists():
+            # package resource form "mypkg:migrations"; resolved by Alembic itself
+            return Path(raw)
+        path = Path(raw)
+        return path if path.is_absolute() else (alembic_ini.parent / path).resolve()
+    return (root / "migrations").resolve()

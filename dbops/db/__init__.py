@@ -1,0 +1,1 @@
+"""Database plumbing: URL parsing, the one engine factory, the run_sync bridge."""

@@ -1,0 +1,71 @@
+"""Turn driver connect errors into one-paragraph :class:`ConnectionFailed` messages."""
+from __future__ import annotations
+
+import socket
+
+from sqlalchemy.engine import URL
+
+from dbops.db.url import mask
+from dbops.errors import ConnectionFailed
+from dbops.redact import redact
+
+# (needle in the driver's message, cause, what it usually means)
+_CAUSES: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("password authentication failed", "access denied", "invalidpassword", "no password supplied",
+      "invalidauthorizationspecification"),
+     "the server rejected the login",
+     "the user name or password in the URL is wrong, or the user may not log in from this host"),
+    (("role \"", "role '") , "the server rejected the login",
+     "the user in the URL does not exist on this server"),
+    (("does not exist", "unknown database", "invalidcatalogname"),
+     "the database does not exist",
+     "the server is up but the database name in the URL is wrong or was never created"),
+    (("timeout", "timed out", "timeouterror"),
+     "the connection attempt timed out",
+     "the host is unreachable from here (firewall, wrong host, server still starting)"),
+    (("connection refused", "connectionrefused", "can't connect", "could not connect",
+      "errno 111", "connect call failed"),
+     "the connection was refused",
+     "no server is listening at that host and port: it is not running, or the port is wrong"),
+    (("name or service not known", "nodename nor servname", "could not translate host name",
+      "temporary failure in name resolution", "gaierror", "getaddrinfo"),
+     "the host name could not be resolved",
+     "the host in the URL is misspelt or only resolvable inside another network"),
+    (("unable to open database file",),
+     "the SQLite file could not be opened",
+     "its directory does not exist or is not writable"),
+)
+
+
+def _driver_text(exc: BaseException) -> str:
+    parts = []
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        parts.append(f"{type(cur).__name__}: {getattr(cur, 'orig', None) or cur}")
+        cur = cur.__cause__ or cur.__context__
+    return " | ".join(parts)
+
+
+def translate_connect_error(exc: BaseException, url: URL, connect_timeout: float) -> ConnectionFailed:
+    text = _driver_text(exc)
+    low = text.lower()
+    cause, meaning = "the connection failed", "see the driver's message"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        cause, meaning = _CAUSES[3][1], _CAUSES[3][2]
+    else:
+        for needles, c, m in _CAUSES:
+            if any(n in low for n in needles):
+                cause, meaning = c, m
+                break
+    first_line = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    if len(first_line) > 200:
+        first_line = first_line[:197] + "..."
+    timeout_note = f" (connect timeout {connect_timeout:g}s)" if "timed out" in cause else ""
+    return ConnectionFailed(
+        f"Could not connect to {mask(url)}: {cause}{timeout_note}. This usually means {meaning}. "
+        f"Driver said: {first_line}",
+        hint="Check the URL (--database-url, then DBOPS_DATABASE_URL, DATABASE_URL, the config file); "
+        "to wait for a starting server run: dbops upgrade --wait 30",
+    )

@@ -1,0 +1,120 @@
+"""The one engine factory for the CLI and the one sync/async bridge.
+
+Everything that needs a live connection calls :func:`run_with_connection` with a function
+taking a *sync* :class:`~sqlalchemy.engine.Connection`. Async URLs go through
+``await conn.run_sync(fn)``; ``asyncio.run`` is only used when no loop is running in this
+thread, otherwise the coroutine runs on a private loop in a worker thread (so dbops works
+from a FastAPI lifespan or a pytest-asyncio test; Alembic's async template does not,
+alembic issue 1353).
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from dbops.db.connect_errors import translate_connect_error
+from dbops.db.url import is_async
+
+T = TypeVar("T")
+DEFAULT_APPLICATION_NAME = "dbops"
+
+
+def connect_args(url: URL, *, connect_timeout: float, application_name: str) -> dict[str, Any]:
+    """Driver-specific arguments: a bounded connect timeout and the application name."""
+    driver = url.get_driver_name()
+    backend = url.get_backend_name()
+    if backend == "postgresql" and driver == "asyncpg":
+        return {"timeout": connect_timeout, "server_settings": {"application_name": application_name}}
+    if backend == "postgresql":
+        return {"connect_timeout": max(1, round(connect_timeout)), "application_name": application_name}
+    if backend in ("mysql", "mariadb") and driver == "pymysql":
+        return {"connect_timeout": max(1, round(connect_timeout))}
+    return {}
+
+
+def create_engine_for(
+    url: URL,
+    *,
+    connect_timeout: float = 5.0,
+    application_name: str = DEFAULT_APPLICATION_NAME,
+    poolclass: type[pool.Pool] | None = pool.NullPool,
+    **kwargs: Any,
+) -> Engine | AsyncEngine:
+    """A sync or async engine for ``url`` (NullPool by default: the CLI holds no idle connections)."""
+    args = connect_args(url, connect_timeout=connect_timeout, application_name=application_name)
+    args.update(kwargs.pop("connect_args", {}))
+    factory = create_async_engine if is_async(url) else create_engine
+    if poolclass is not None:
+        kwargs["poolclass"] = poolclass
+    return factory(url, connect_args=args, **kwargs)  # type: ignore[no-any-return]
+
+
+def run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion from sync code, whether or not a loop is running here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_as_coro(factory))
+    box: dict[str, Any] = {}
+
+    def worker() -> None:
+        try:
+            box["value"] = asyncio.run(_as_coro(factory))
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=worker, name="dbops-async-bridge", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+async def _as_coro(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()
+
+
+def run_with_connection(
+    url: URL,
+    fn: Callable[[Connection], T],
+    *,
+    connect_timeout: float = 5.0,
+    application_name: str = DEFAULT_APPLICATION_NAME,
+) -> T:
+    """Open one connection to ``url``, call ``fn(sync_connection)``, close, dispose.
+
+    Connection failures become :class:`dbops.errors.ConnectionFailed`; errors raised by
+    ``fn`` propagate unchanged.
+    """
+    engine = create_engine_for(url, connect_timeout=connect_timeout, application_name=application_name)
+    if isinstance(engine, AsyncEngine):
+        async_engine = engine
+
+        async def run_async() -> T:
+            try:
+                try:
+                    conn = await async_engine.connect()
+                except Exception as exc:
+                    raise translate_connect_error(exc, url, connect_timeout) from exc
+                async with conn:
+                    return await conn.run_sync(fn)
+            finally:
+                await async_engine.dispose()
+
+        return run_coroutine(run_async)
+    try:
+        try:
+            sync_conn = engine.connect()
+        except Exception as exc:
+            raise translate_connect_error(exc, url, connect_timeout) from exc
+        with sync_conn:
+            return fn(sync_conn)
+    finally:
+        engine.dispose()

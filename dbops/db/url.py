@@ -1,0 +1,64 @@
+"""Parse, normalise and mask database URLs."""
+from __future__ import annotations
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from dbops.errors import ConfigError
+from dbops.redact import register_secret
+
+# Bare dialect names pick a driver that dbops installs (SQLAlchemy's own default for
+# "postgresql://" is psycopg2, which dbops does not depend on).
+_DEFAULT_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+_ASYNC_DRIVERS = {"asyncpg", "aiosqlite", "aiomysql", "asyncmy", "psycopg_async"}
+_EXAMPLE = "postgresql+psycopg://user:password@localhost:5432/app"
+
+
+def parse_url(raw: str) -> URL:
+    """Parse ``raw`` into a SQLAlchemy URL with a driver dbops can load.
+
+    Raises :class:`ConfigError` with a one-paragraph message on malformed input.
+    """
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError as exc:
+        # the raw text may hold a password: show only the scheme part
+        scheme = raw.split("://", 1)[0] if "://" in raw else "(none)"
+        raise ConfigError(
+            f"The database URL is malformed (scheme {scheme!r}); it must look like {_EXAMPLE}. "
+            "This usually means a shell variable was empty or the URL lost its '://'.",
+            hint="Check --database-url, DBOPS_DATABASE_URL and DATABASE_URL.",
+        ) from None
+    register_secret(url.password if isinstance(url.password, str) else None)
+    if url.drivername in _DEFAULT_DRIVERS:
+        url = url.set(drivername=_DEFAULT_DRIVERS[url.drivername])
+    try:
+        url.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"Unknown database driver {url.drivername!r} in {mask(url)}. dbops supports "
+            "postgresql+psycopg, postgresql+asyncpg, sqlite, sqlite+aiosqlite and mysql+pymysql / "
+            "mariadb+pymysql.",
+            hint=f"Use a URL like {_EXAMPLE}.",
+        ) from None
+    return url
+
+
+def mask(url: URL | str) -> str:
+    """The URL as text with its password replaced by ***."""
+    if isinstance(url, str):
+        url = make_url(url)
+    return url.render_as_string(hide_password=True)
+
+
+def is_async(url: URL) -> bool:
+    return url.get_driver_name() in _ASYNC_DRIVERS or bool(getattr(url.get_dialect(), "is_async", False))
+
+
+def dialect_name(url: URL) -> str:
+    return url.get_backend_name()

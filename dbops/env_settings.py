@@ -1,0 +1,22 @@
+"""What dbops hands to env.py through ``alembic.config.Config.attributes``."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ATTRIBUTE = "dbops.env_settings"
+
+
+@dataclass
+class EnvSettings:
+    """Resolved settings for one env.py run (not frozen: callbacks are attached per run)."""
+
+    url: Any  # sqlalchemy.engine.URL
+    metadata: Any = None  # sqlalchemy.MetaData | list[MetaData] | None
+    version_table: str = "alembic_version"
+    version_table_schema: str | None = None
+    transaction_per_migration: bool = True
+    connect_timeout: float = 5.0
+    on_version_apply: list[Callable[..., None]] = field(default_factory=list)
+    configure_overrides: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,80 @@
+"""The DbopsError tree. Each class carries its exit code; messages are one paragraph:
+what happened, what it usually means, and the command to run next."""
+from __future__ import annotations
+
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_CHECK_FAILED = 3
+EXIT_INTERRUPTED = 130
+
+
+class DbopsError(Exception):
+    """An operational failure: connection, config, migration error (exit 1)."""
+
+    exit_code = EXIT_FAILURE
+    kind = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None, report: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.report = report
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "type": type(self).__name__, "message": self.message, "hint": self.hint}
+
+
+class ConfigError(DbopsError):
+    """Bad or missing configuration: URL, metadata, alembic.ini, script_location."""
+
+    kind = "config_error"
+
+
+class ConnectionFailed(DbopsError):
+    """The database could not be reached or refused the login."""
+
+    kind = "connection_failed"
+
+
+class RevisionError(DbopsError):
+    """Unknown revision, several heads where one is needed, broken revision file."""
+
+    kind = "revision_error"
+
+
+class MigrationFailed(DbopsError):
+    """A revision raised while being applied."""
+
+    kind = "migration_failed"
+
+
+class ScaffoldError(DbopsError):
+    """``dbops init`` would overwrite something."""
+
+    kind = "scaffold_error"
+
+
+class CheckFailed(DbopsError):
+    """A check ran and found a problem (exit 3)."""
+
+    exit_code = EXIT_CHECK_FAILED
+    kind = "check_failed"
+
+
+class NotAtHead(CheckFailed):
+    kind = "not_at_head"
+
+
+class MultipleHeads(CheckFailed):
+    kind = "multiple_heads"
+
+
+class Interrupted(DbopsError):
+    exit_code = EXIT_INTERRUPTED
+    kind = "interrupted"

@@ -1,0 +1,1 @@
+"""Migration verbs over Alembic's Python API: each returns a report, none prints."""

@@ -1,0 +1,171 @@
+"""Run env.py for one Alembic operation, time each revision, translate failures.
+
+This mirrors ``alembic.command`` (an ``EnvironmentContext`` around ``script.run_env()``)
+so every verb can see the database's heads, wrap the revision steps and read the SQL
+buffer, while the user's env.py stays the one place that connects.
+"""
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbops.env_settings import ATTRIBUTE, EnvSettings
+from dbops.errors import DbopsError, MigrationFailed, RevisionError
+from dbops.redact import redact
+from dbops.reports import StepTiming
+
+MULTIPLE_HEADS_HINT = (
+    "Run: dbops heads to see them; merge them with: alembic merge heads -m 'merge heads', "
+    "or apply every head with: dbops upgrade heads"
+)
+
+
+@dataclass
+class Run:
+    """What one env.py run saw: heads before and after, each step's timing, SQL output."""
+
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] | None = None
+    steps: list[StepTiming] = field(default_factory=list)
+    sql: str | None = None
+    duration_ms: float = 0.0
+    _current: Any = None
+    _t0: float = 0.0
+
+    def wrap(self, steps: Iterable[Any]) -> Iterator[Any]:
+        """Yield Alembic's revision steps, remembering which one is running."""
+        for step in steps:
+            self._current = step
+            self._t0 = time.perf_counter()
+            yield step
+
+    def on_version_apply(self, *, ctx: Any, step: Any, heads: set[str], run_args: Any) -> None:
+        elapsed = (time.perf_counter() - self._t0) * 1000.0
+        current = self._current
+        self._current = None
+        self.after = tuple(sorted(heads))
+        if current is None or not hasattr(current, "revision"):
+            return
+        script = current.revision
+        self.steps.append(
+            StepTiming(
+                revision=script.revision,
+                down_revisions=_as_tuple(script.down_revision),
+                message=script.doc,
+                direction="upgrade" if current.is_upgrade else "downgrade",
+                duration_ms=round(elapsed, 3),
+            )
+        )
+
+    @property
+    def failing_revision(self) -> Any:
+        step = self._current
+        return getattr(step, "revision", None)
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def run_env(
+    acfg: Any,
+    script: Any,
+    make_steps: Callable[[tuple[str, ...]], Iterable[Any]],
+    *,
+    as_sql: bool = False,
+    starting_rev: str | None = None,
+    destination_rev: Any = None,
+    **env_kw: Any,
+) -> Run:
+    """Run env.py once. ``make_steps(current_heads)`` returns Alembic's steps to apply."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    run = Run()
+    settings: EnvSettings = acfg.attributes[ATTRIBUTE]
+    settings.on_version_apply = [run.on_version_apply]
+    buffer = io.StringIO() if as_sql else None
+    acfg.output_buffer = buffer
+
+    def fn(rev: Any, context: Any) -> Iterable[Any]:
+        run.before = tuple(sorted(_as_tuple(rev)))
+        return run.wrap(make_steps(_as_tuple(rev)))
+
+    started = time.perf_counter()
+    try:
+        with EnvironmentContext(
+            acfg, script, fn=fn, as_sql=as_sql, starting_rev=starting_rev,
+            destination_rev=destination_rev, **env_kw,
+        ):
+            script.run_env()
+    except DbopsError:
+        raise
+    except Exception as exc:
+        raise translate_error(exc, run) from exc
+    finally:
+        settings.on_version_apply = []
+        acfg.output_buffer = None
+    run.duration_ms = round((time.perf_counter() - started) * 1000.0, 3)
+    if run.after is None:
+        run.after = run.before
+    if buffer is not None:
+        run.sql = buffer.getvalue()
+    return run
+
+
+def translate_error(exc: Exception, run: Run) -> DbopsError:
+    """Alembic / driver exceptions -> one-paragraph dbops errors."""
+    from alembic.script.revision import MultipleHeads as AlembicMultipleHeads
+    from alembic.script.revision import RangeNotAncestorError, ResolutionError
+    from alembic.util import CommandError
+
+    failing = run.failing_revision
+    if failing is not None:
+        detail = redact(f"{type(exc).__name__}: {_first_line(exc)}")
+        done = ", ".join(s.revision for s in run.steps) or "none"
+        return MigrationFailed(
+            f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}. "
+            f"Revisions applied before it in this run: {done}; with transaction_per_migration "
+            "the database stays at the last good revision, otherwise the whole run was rolled "
+            "back (where the database supports transactional DDL).",
+            hint=f"Fix {failing.path.rsplit('/', 1)[-1]}, then re-run; see where the database "
+            "stands with: dbops current",
+        )
+    if isinstance(exc, AlembicMultipleHeads):
+        return RevisionError(
+            f"There are several head revisions ({', '.join(exc.heads)}), so {exc.argument!r} is "
+            "ambiguous. Usually two branches each added a revision on the same parent.",
+            hint=MULTIPLE_HEADS_HINT,
+        )
+    if isinstance(exc, (ResolutionError, RangeNotAncestorError)):
+        return RevisionError(
+            f"{_first_line(exc)}. Usually the revision id is mistyped, or the database was "
+            "migrated from a branch whose revision files are not here.",
+            hint="List the known revisions with: dbops history",
+        )
+    if isinstance(exc, CommandError):
+        text = _first_line(exc)
+        if "not up to date" in text:
+            return RevisionError(
+                "The database is not at the head revision, so autogenerate cannot compare it "
+                "with the models (it would re-create what pending revisions already add).",
+                hint="Run: dbops upgrade, then re-run dbops revision --autogenerate",
+            )
+        return RevisionError(f"Alembic refused: {text}.", hint="See: dbops history and dbops current")
+    return MigrationFailed(
+        redact(f"{type(exc).__name__}: {_first_line(exc)}") + ". The migration environment "
+        "failed before any revision ran; usually env.py or the models raise on import.",
+        hint="Re-run with -v for the traceback.",
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= 300 else line[:297] + "..."

@@ -1,0 +1,83 @@
+"""current, heads and history: read-only verbs."""
+from __future__ import annotations
+
+from typing import Any
+
+from dbops.config import Config
+from dbops.errors import MultipleHeads, NotAtHead, RevisionError
+from dbops.migrate.apply import _prepare, read_heads
+from dbops.migrate.runner import MULTIPLE_HEADS_HINT
+from dbops.reports import CurrentReport, HeadsReport, HistoryReport, RevisionInfo
+
+
+def revision_info(script: Any, heads: tuple[str, ...] = ()) -> RevisionInfo:
+    down = script.down_revision
+    downs = () if down is None else ((down,) if isinstance(down, str) else tuple(down))
+    return RevisionInfo(
+        revision=script.revision,
+        down_revisions=downs,
+        message=script.doc,
+        is_head=script.revision in heads,
+        is_merge=len(downs) > 1,
+        branch_labels=tuple(sorted(script.branch_labels or ())),
+        path=script.path,
+    )
+
+
+def current(config: Config, *, check: bool = False) -> CurrentReport:
+    acfg, script = _prepare(config)
+    on_db = read_heads(acfg, script)
+    heads = tuple(sorted(script.get_heads()))
+    try:
+        lower = on_db if on_db else "base"
+        pending_scripts = [s for s in script.iterate_revisions("heads", lower) if s.revision not in on_db]
+    except Exception as exc:  # the database names a revision we do not have
+        raise RevisionError(
+            f"The database is at revision {', '.join(on_db)}, which is not among the revision "
+            f"files in {config.script_location}. Usually the database was migrated from another "
+            "branch or a newer release of the app.",
+            hint="Check out the code that matches the database, or see: dbops history",
+        ) from exc
+    report = CurrentReport(
+        command="current",
+        database=config.masked_url,
+        target=config.target,
+        current=on_db,
+        heads=heads,
+        at_head=set(on_db) == set(heads),
+        pending=tuple(revision_info(s, heads) for s in reversed(pending_scripts)),
+    )
+    if check and not report.at_head:
+        n = len(report.pending)
+        raise NotAtHead(
+            f"The database is at {', '.join(on_db) or 'base (empty)'}, not at head "
+            f"{', '.join(heads)}: {n} revision(s) pending. Usually a deploy ran without its "
+            "migrations.",
+            hint="Run: dbops upgrade",
+            report=report,
+        )
+    return report
+
+
+def heads(config: Config, *, check: bool = False) -> HeadsReport:
+    _, script = _prepare(config)
+    head_ids = tuple(sorted(script.get_heads()))
+    report = HeadsReport(
+        command="heads", heads=tuple(revision_info(script.get_revision(h), head_ids) for h in head_ids)
+    )
+    if check and len(head_ids) > 1:
+        raise MultipleHeads(
+            f"There are {len(head_ids)} head revisions ({', '.join(head_ids)}); deploys need one. "
+            "Usually two branches each added a revision on the same parent.",
+            hint=MULTIPLE_HEADS_HINT,
+            report=report,
+        )
+    return report
+
+
+def history(config: Config, *, indicate_current: bool = False) -> HistoryReport:
+    acfg, script = _prepare(config)
+    head_ids = tuple(script.get_heads())
+    revisions = tuple(revision_info(s, head_ids) for s in script.walk_revisions())
+    on_db = read_heads(acfg, script) if indicate_current else None
+    return HistoryReport(command="history", revisions=revisions, current=on_db)

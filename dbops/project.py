@@ -1,0 +1,128 @@
+"""From a dbops :class:`Config` to what Alembic needs: the alembic Config, the script
+directory, the user's MetaData and the settings env.py reads."""
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from dbops.config import Config
+from dbops.errors import ConfigError, RevisionError
+from dbops.env_settings import ATTRIBUTE, EnvSettings
+
+
+def _add_to_path(root: Path) -> None:
+    entry = str(root)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+
+def import_metadata(spec: str, root: Path) -> Any:
+    """Import ``module:attr`` (attr may be dotted) and return a MetaData (or a list of them).
+
+    A class with a ``metadata`` attribute (``SQLModel``, a ``DeclarativeBase``) is accepted
+    for its metadata.
+    """
+    from sqlalchemy import MetaData
+
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(
+            f"metadata = {spec!r} is not in the form 'module:attr' (for example "
+            "'app.models:SQLModel.metadata').",
+            hint="Fix metadata in [tool.dbops] / dbops.toml, or pass --metadata module:attr.",
+        )
+    _add_to_path(root)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
+        raise ConfigError(
+            f"Could not import {module_name!r} (from metadata = {spec!r}): "
+            f"{type(exc).__name__}: {exc}{at}. Usually the module path is wrong, the app's "
+            f"package is not importable from {root}, or the module itself fails on import.",
+            hint=f"Check with: python -c 'import {module_name}' (run from {root}); -v shows the traceback.",
+        ) from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(
+                f"{module_name!r} has no attribute {attr!r} (from metadata = {spec!r}).",
+                hint="Point metadata at your MetaData, e.g. 'app.models:SQLModel.metadata'.",
+            ) from None
+    if not isinstance(obj, MetaData) and isinstance(getattr(obj, "metadata", None), MetaData):
+        obj = obj.metadata
+    items = obj if isinstance(obj, (list, tuple)) else [obj]
+    if not items or not all(isinstance(m, MetaData) for m in items):
+        raise ConfigError(
+            f"metadata = {spec!r} points at a {type(obj).__name__}, not a sqlalchemy MetaData.",
+            hint="Point it at your models' MetaData, e.g. 'app.models:SQLModel.metadata'.",
+        )
+    return obj
+
+
+def env_settings(config: Config, *, with_metadata: bool = True) -> EnvSettings:
+    from dbops.db.url import parse_url
+
+    metadata = import_metadata(config.metadata, config.root) if (with_metadata and config.metadata) else None
+    return EnvSettings(
+        url=parse_url(config.url),
+        metadata=metadata,
+        version_table=config.version_table,
+        version_table_schema=config.version_table_schema,
+        transaction_per_migration=config.transaction_per_migration,
+        connect_timeout=config.connect_timeout,
+    )
+
+
+def alembic_config(config: Config, settings: EnvSettings | None = None) -> Any:
+    """An ``alembic.config.Config`` for this project with the dbops settings attached."""
+    from alembic.config import Config as AlembicConfig
+
+    if config.alembic_ini is not None:
+        acfg = AlembicConfig(file_=str(config.alembic_ini))
+    else:
+        acfg = AlembicConfig()
+    _add_to_path(config.root)
+    location = config.script_location
+    if location.is_absolute() and not location.is_dir():
+        raise ConfigError(
+            f"The migrations directory {location} does not exist (script_location). Usually "
+            "dbops runs from the wrong directory, or the project has no migration environment yet.",
+            hint="Run from the project root, set script_location in [tool.dbops], or run: dbops init",
+        )
+    acfg.set_main_option("script_location", str(location).replace("%", "%%"))
+    acfg.attributes[ATTRIBUTE] = settings if settings is not None else env_settings(config)
+    return acfg
+
+
+def script_directory(acfg: Any) -> Any:
+    """Alembic's ScriptDirectory with its revision files loaded, errors made readable."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        script = ScriptDirectory.from_config(acfg)
+        script.revision_map.heads  # noqa: B018  (loads every revision file now)
+    except SyntaxError as exc:
+        raise RevisionError(
+            f"Revision file {exc.filename} has a syntax error at line {exc.lineno}: {exc.msg}. "
+            "Alembic imports every revision file, so one broken file stops every command.",
+            hint=f"Fix {Path(exc.filename or '?').name}, then check with: dbops history",
+        ) from exc
+    except CommandError as exc:
+        raise ConfigError(
+            f"Alembic could not load the migration scripts: {exc}.",
+            hint="Check script_location, or run: dbops init",
+        ) from exc
+    except Exception as exc:
+        raise RevisionError(
+            f"Loading the revision files failed: {type(exc).__name__}: {exc}. A revision file "
+            "raises on import or its revision identifiers are inconsistent.",
+            hint="Run with -v for the traceback, fix the file, then: dbops history",
+        ) from exc
+    return script

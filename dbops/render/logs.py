@@ -1,0 +1,28 @@
+"""Log lines to stderr (-v: Alembic's progress, -vv: also SQL), passwords masked."""
+from __future__ import annotations
+
+import logging
+import sys
+
+from dbops.redact import redact
+
+
+class _Redacting(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Redacting("%(levelname)-5.5s [%(name)s] %(message)s"))
+    for name in ("alembic", "dbops", "sqlalchemy.engine"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = False
+    if verbose >= 1:
+        for name in ("alembic", "dbops"):
+            logging.getLogger(name).addHandler(handler)
+            logging.getLogger(name).setLevel(logging.INFO)
+    if verbose >= 2:
+        logging.getLogger("sqlalchemy.engine").addHandler(handler)
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)

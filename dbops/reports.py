@@ -1,0 +1,123 @@
+"""Frozen dataclasses returned by every command. ``to_dict()`` is the JSON contract:
+one top-level object, snake_case keys, ISO-8601 UTC times, masked URLs."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+class Report:
+    """Mixin: ``to_dict`` for the JSON renderer."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)  # type: ignore[no-any-return]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class RevisionInfo(Report):
+    revision: str
+    down_revisions: tuple[str, ...]
+    message: str | None
+    is_head: bool = False
+    is_merge: bool = False
+    branch_labels: tuple[str, ...] = ()
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class StepTiming(Report):
+    """One revision applied (or reverted) by upgrade/downgrade."""
+
+    revision: str
+    down_revisions: tuple[str, ...]
+    message: str | None
+    direction: str  # "upgrade" | "downgrade"
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class MigrationReport(Report):
+    """Result of upgrade, downgrade and stamp."""
+
+    command: str
+    database: str
+    target: str | None
+    revision: str
+    from_revisions: tuple[str, ...]
+    to_revisions: tuple[str, ...]
+    steps: tuple[StepTiming, ...] = ()
+    duration_ms: float = 0.0
+    sql: str | None = None
+    started_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def changed(self) -> bool:
+        return tuple(sorted(self.from_revisions)) != tuple(sorted(self.to_revisions))
+
+
+@dataclass(frozen=True)
+class CurrentReport(Report):
+    command: str
+    database: str
+    target: str | None
+    current: tuple[str, ...]
+    heads: tuple[str, ...]
+    at_head: bool
+    pending: tuple[RevisionInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeadsReport(Report):
+    command: str
+    heads: tuple[RevisionInfo, ...]
+
+    @property
+    def single(self) -> bool:
+        return len(self.heads) == 1
+
+
+@dataclass(frozen=True)
+class HistoryReport(Report):
+    command: str
+    revisions: tuple[RevisionInfo, ...]
+    current: tuple[str, ...] | None = None  # None when the database was not asked
+
+
+@dataclass(frozen=True)
+class RevisionReport(Report):
+    command: str
+    revision: str
+    message: str | None
+    path: str
+    down_revisions: tuple[str, ...]
+    autogenerate: bool
+    changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InitReport(Report):
+    command: str
+    directory: str
+    created: tuple[str, ...]
+    next_steps: tuple[str, ...] = ()
