@@ -2,6 +2,7 @@
 directory, the user's MetaData and the settings env.py reads."""
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 import traceback
@@ -83,10 +84,12 @@ def alembic_config(config: Config, settings: EnvSettings | None = None) -> Any:
     """An ``alembic.config.Config`` for this project with the dbops settings attached."""
     from alembic.config import Config as AlembicConfig
 
+    # quiet: Alembic's own "Generating ... done" lines would pollute stdout (dbops renders results)
+    cmd_opts = argparse.Namespace(quiet=True, x=None)
     if config.alembic_ini is not None:
-        acfg = AlembicConfig(file_=str(config.alembic_ini))
+        acfg = AlembicConfig(file_=str(config.alembic_ini), cmd_opts=cmd_opts)
     else:
-        acfg = AlembicConfig()
+        acfg = AlembicConfig(cmd_opts=cmd_opts)
     _add_to_path(config.root)
     location = config.script_location
     if location.is_absolute() and not location.is_dir():

@@ -29,5 +29,7 @@ def redact(text: str) -> str:
     with _lock:
         secrets = sorted(_secrets, key=len, reverse=True)
     for secret in secrets:
-        text = text.replace(secret, MASK)
+        # whole-token matches only, so the password "postgres" does not turn
+        # "postgresql+psycopg" into "***ql+psycopg"; a user name equal to the password is masked.
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", MASK, text)
     return text

@@ -69,7 +69,7 @@ class MigrationReport(Report):
     steps: tuple[StepTiming, ...] = ()
     duration_ms: float = 0.0
     sql: str | None = None
-    started_at: datetime = field(default_factory=utcnow)
+    finished_at: datetime = field(default_factory=utcnow)
 
     @property
     def changed(self) -> bool:

@@ -99,12 +99,15 @@ def run_with_connection(
 
         async def run_async() -> T:
             try:
+                conn = async_engine.connect()
                 try:
-                    conn = await async_engine.connect()
+                    await conn.start()
                 except Exception as exc:
                     raise translate_connect_error(exc, url, connect_timeout) from exc
-                async with conn:
+                try:
                     return await conn.run_sync(fn)
+                finally:
+                    await conn.close()
             finally:
                 await async_engine.dispose()
 

@@ -16,7 +16,7 @@ _DEFAULT_DRIVERS = {
     "mariadb": "mariadb+pymysql",
 }
 _ASYNC_DRIVERS = {"asyncpg", "aiosqlite", "aiomysql", "asyncmy", "psycopg_async"}
-_EXAMPLE = "postgresql+psycopg://user:password@localhost:5432/app"
+_EXAMPLE = "postgresql+psycopg://user@localhost:5432/app"
 
 
 def parse_url(raw: str) -> URL:

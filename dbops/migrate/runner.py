@@ -151,6 +151,12 @@ def translate_error(exc: Exception, run: Run) -> DbopsError:
         )
     if isinstance(exc, CommandError):
         text = _first_line(exc)
+        if "can't locate revision" in text.lower() or "no such revision" in text.lower():
+            return RevisionError(
+                f"{text.rstrip('.')}. Usually the revision id is mistyped, or the database was "
+                "migrated from a branch whose revision files are not here.",
+                hint="List the known revisions with: dbops history",
+            )
         if "not up to date" in text:
             return RevisionError(
                 "The database is not at the head revision, so autogenerate cannot compare it "

@@ -1,0 +1,54 @@
+"""orders.total: add, backfill in batches, then NOT NULL
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25 09:05:00
+
+The data-migration pattern for a new required column on a large table:
+1. add it nullable (no table rewrite, no long lock),
+2. backfill in keyset batches of BATCH ids (short transactions' worth of row locks),
+3. then set the default and NOT NULL.
+In offline mode (`dbops upgrade --sql`) the backfill is one UPDATE.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import context, op
+
+revision: str = "0002"
+down_revision: str | Sequence[str] | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BATCH = 10_000
+BACKFILL = (
+    "UPDATE orders SET total = COALESCE("
+    "(SELECT SUM(oi.quantity * oi.unit_price) FROM order_items oi WHERE oi.order_id = orders.id), 0)"
+)
+
+
+def upgrade() -> None:
+    op.add_column("orders", sa.Column("total", sa.Numeric(precision=12, scale=2), nullable=True))
+
+    if context.is_offline_mode():
+        op.execute(BACKFILL)
+    else:
+        bind = op.get_bind()
+        last = bind.execute(sa.text("SELECT MAX(id) FROM orders")).scalar() or 0
+        lo = 0
+        while lo < last:
+            bind.execute(sa.text(BACKFILL + " WHERE id > :lo AND id <= :hi"), {"lo": lo, "hi": lo + BATCH})
+            lo += BATCH
+
+    with op.batch_alter_table("orders") as batch:
+        batch.alter_column(
+            "total", existing_type=sa.Numeric(precision=12, scale=2),
+            nullable=False, server_default="0",
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("orders") as batch:
+        batch.drop_column("total")
