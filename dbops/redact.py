@@ -31,5 +31,5 @@ def redact(text: str) -> str:
     for secret in secrets:
         # whole-token matches only, so the password "postgres" does not turn
         # "postgresql+psycopg" into "***ql+psycopg"; a user name equal to the password is masked.
-        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", MASK, text)
+        text = re.sub(rf"(?<![\w]){re.escape(secret)}(?![\w])", MASK, text)
     return text

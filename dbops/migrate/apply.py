@@ -5,7 +5,7 @@ from typing import Any
 
 from dbops.config import Config
 from dbops.errors import RevisionError
-from dbops.migrate.runner import Run, run_env
+from dbops.migrate.runner import MULTIPLE_HEADS_HINT, Run, run_env
 from dbops.project import alembic_config, env_settings, script_directory
 from dbops.reports import MigrationReport
 
@@ -33,6 +33,13 @@ def _prepare(config: Config, *, with_metadata: bool = False) -> tuple[Any, Any]:
 
 def upgrade(config: Config, revision: str = "head", *, sql: bool = False) -> MigrationReport:
     acfg, script = _prepare(config)
+    heads = tuple(sorted(script.get_heads()))
+    if revision == "head" and len(heads) > 1:
+        raise RevisionError(
+            f"There are several head revisions ({', '.join(heads)}), so 'head' is ambiguous. "
+            "Usually two branches each added a revision on the same parent.",
+            hint=MULTIPLE_HEADS_HINT,
+        )
     if sql:
         return _upgrade_sql(config, acfg, script, revision)
     run = run_env(

@@ -1,0 +1,127 @@
+"""Fixtures: real databases only.
+
+PostgreSQL: pytest-postgresql's ``postgresql_noproc`` against the running server (initdb
+refuses to run as root), a fresh database per test. MariaDB: a fresh database per test on
+the running server. SQLite: a file under tmp_path. When DBOPS_REQUIRE_POSTGRES=1 (set by
+.ci/run) the session fails unless PostgreSQL-marked tests ran and none was skipped.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytest_postgresql import factories
+
+REPO = Path(__file__).resolve().parents[1]
+
+postgresql_noproc = factories.postgresql_noproc()
+postgresql = factories.postgresql("postgresql_noproc")
+
+
+def _pg_url(conn: object, driver: str, password: str | None = None) -> str:
+    info = conn.info  # type: ignore[attr-defined]
+    auth = f"{info.user}:{password}" if password else info.user
+    return f"postgresql+{driver}://{auth}@{info.host}:{info.port}/{info.dbname}"
+
+
+@pytest.fixture(params=["psycopg", "asyncpg"])
+def pg_url(request: pytest.FixtureRequest, postgresql: object) -> str:
+    """A fresh PostgreSQL database, once through psycopg and once through asyncpg."""
+    request.applymarker(pytest.mark.postgres)
+    return _pg_url(postgresql, request.param)
+
+
+@pytest.fixture
+def pg_psycopg_url(request: pytest.FixtureRequest, postgresql: object) -> str:
+    request.applymarker(pytest.mark.postgres)
+    return _pg_url(postgresql, "psycopg")
+
+
+@pytest.fixture
+def pg_asyncpg_url(request: pytest.FixtureRequest, postgresql: object) -> str:
+    request.applymarker(pytest.mark.postgres)
+    return _pg_url(postgresql, "asyncpg")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'app.sqlite'}"
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    import pymysql
+
+    name = f"dbops_t_{uuid.uuid4().hex[:10]}"
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield f"mysql+pymysql://root@127.0.0.1:3306/{name}"
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()
+
+
+@pytest.fixture(params=["sqlite", "pg-psycopg", "pg-asyncpg", "mariadb"])
+def any_url(request: pytest.FixtureRequest) -> str:
+    """The reference app's databases: SQLite, PostgreSQL (both drivers), MariaDB."""
+    name = request.param
+    if name.startswith("pg-"):
+        request.applymarker(pytest.mark.postgres)
+        return _pg_url(request.getfixturevalue("postgresql"), name[3:])
+    if name == "mariadb":
+        request.applymarker(pytest.mark.mariadb)
+        return request.getfixturevalue("mariadb_url")  # type: ignore[no-any-return]
+    return request.getfixturevalue("sqlite_url")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the reference app's migration environment that a test may change."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    shutil.copy(REPO / "alembic.ini", root / "alembic.ini")
+    shutil.copytree(REPO / "migrations", root / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "dbops.toml").write_text('metadata = "shop.models:metadata"\nscript_location = "migrations"\n')
+    return root
+
+
+def run_cli(*args: str, cwd: Path | str = REPO, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real console script in a subprocess (as users and CI do)."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DBOPS_DATABASE_URL")}
+    full_env.update(env or {})
+    exe = Path(sys.executable).with_name("dbops")
+    return subprocess.run([str(exe), *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+# -- "PostgreSQL tests must run" guard ------------------------------------------------------
+
+_pg_outcomes = {"passed": 0, "skipped": 0, "failed": 0}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "postgres" not in report.keywords:
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _pg_outcomes[report.outcome] = _pg_outcomes.get(report.outcome, 0) + 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("DBOPS_REQUIRE_POSTGRES") != "1":
+        return
+    if _pg_outcomes["passed"] == 0 or _pg_outcomes["skipped"]:
+        sys.stderr.write(
+            f"\nDBOPS_REQUIRE_POSTGRES=1 but PostgreSQL tests did not all run: {_pg_outcomes}. "
+            "Is the server at 127.0.0.1:5432 up?\n"
+        )
+        session.exitstatus = 1
