@@ -9,7 +9,7 @@ from dbops.cli.options import CommonOptions, common_options
 from dbops.cli.run import execute
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("revision", default="head")
 @click.option("--sql", is_flag=True, help="Print the SQL instead of running it, starting from the "
               "database's real current revision.")
@@ -31,7 +31,8 @@ def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None) -
     execute(opts, lambda config: command.upgrade(config, revision, sql=sql, wait=wait))
 
 
-@click.command()
+# ignore_unknown_options: `dbops downgrade -1` must read -1 as the revision, as in Alembic.
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("revision")
 @common_options()
 def downgrade(opts: CommonOptions, revision: str) -> None:

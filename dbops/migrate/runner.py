@@ -32,6 +32,7 @@ class Run:
     steps: list[StepTiming] = field(default_factory=list)
     sql: str | None = None
     duration_ms: float = 0.0
+    as_sql: bool = False
     _current: Any = None
     _t0: float = 0.0
 
@@ -87,7 +88,7 @@ def run_env(
     """Run env.py once. ``make_steps(current_heads)`` returns Alembic's steps to apply."""
     from alembic.runtime.environment import EnvironmentContext
 
-    run = Run()
+    run = Run(as_sql=as_sql)
     settings: EnvSettings = acfg.attributes[ATTRIBUTE]
     settings.on_version_apply = [run.on_version_apply]
     buffer = io.StringIO() if as_sql else None
@@ -126,6 +127,15 @@ def translate_error(exc: Exception, run: Run) -> DbopsError:
     from alembic.util import CommandError
 
     failing = run.failing_revision
+    if failing is not None and run.as_sql:
+        return MigrationFailed(
+            f"Generating SQL for revision {failing.revision} ({failing.doc or 'no message'}) failed: "
+            + redact(f"{type(exc).__name__}: {_first_line(exc)}")
+            + ". Nothing was run against the database. Some operations need a live connection "
+            "(e.g. SQLite batch mode needs copy_from, data migrations that read rows).",
+            hint=f"Make {failing.path.rsplit('/', 1)[-1]} offline-aware with context.is_offline_mode(), "
+            "or apply it with: dbops upgrade",
+        )
     if failing is not None:
         detail = redact(f"{type(exc).__name__}: {_first_line(exc)}")
         done = ", ".join(s.revision for s in run.steps) or "none"

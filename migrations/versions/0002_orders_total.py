@@ -42,13 +42,31 @@ def upgrade() -> None:
             bind.execute(sa.text(BACKFILL + " WHERE id > :lo AND id <= :hi"), {"lo": lo, "hi": lo + BATCH})
             lo += BATCH
 
-    with op.batch_alter_table("orders") as batch:
+    # SQLite rebuilds the table for ALTER COLUMN; offline (--sql) it cannot reflect it, so
+    # the table's shape at this revision is passed in (Alembic's copy_from).
+    copy_from = _orders_at_this_revision() if context.is_offline_mode() else None
+    with op.batch_alter_table("orders", copy_from=copy_from) as batch:
         batch.alter_column(
             "total", existing_type=sa.Numeric(precision=12, scale=2),
             nullable=False, server_default="0",
         )
 
 
+def _orders_at_this_revision() -> sa.Table:
+    meta = sa.MetaData()
+    sa.Table("users", meta, sa.Column("id", sa.Integer(), primary_key=True))
+    return sa.Table(
+        "orders", meta,
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("total", sa.Numeric(precision=12, scale=2), nullable=True),
+        sa.Index("ix_orders_user_id", "user_id"),
+    )
+
+
 def downgrade() -> None:
-    with op.batch_alter_table("orders") as batch:
+    copy_from = _orders_at_this_revision() if context.is_offline_mode() else None
+    with op.batch_alter_table("orders", copy_from=copy_from) as batch:
         batch.drop_column("total")

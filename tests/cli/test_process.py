@@ -1,0 +1,122 @@
+"""The real console script in a subprocess: start-up imports, passwords, init, plain alembic."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.helpers import REPO, schema_of
+
+PASSWORD = "Tr0ub4dor-and-3"
+
+
+def test_help_imports_only_click() -> None:
+    code = (
+        "import sys\nfrom dbops.cli import cli\n"
+        "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
+        "for sub in ('upgrade','current','revision','init'):\n"
+        "    try:\n        cli([sub, '--help'])\n    except SystemExit:\n        pass\n"
+        "heavy = [m for m in ('sqlalchemy','alembic','asyncpg','psycopg','sqlmodel','rich','aiosqlite','pymysql')"
+        " if m in sys.modules]\nprint('HEAVY=' + ','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "HEAVY="
+
+
+@pytest.mark.postgres
+def test_password_never_appears(pg_psycopg_url: str, tmp_path: Path) -> None:
+    """Success and failure paths, table and JSON, -v: the password is in no output."""
+    # trust auth ignores the password, so a URL with one connects fine
+    good = pg_psycopg_url.replace("postgres@", f"postgres:{PASSWORD}@", 1)
+    bad_port = good.replace(":5432/", ":1/")
+    runs = [
+        run_cli("upgrade", "--database-url", good, "-v"),
+        run_cli("current", "--database-url", good, "--format", "json"),
+        run_cli("history", "--indicate-current", "--database-url", good, "-vv"),
+        run_cli("upgrade", "--sql", "--database-url", good),
+        run_cli("current", "--database-url", bad_port, "-v"),
+        run_cli("current", "--database-url", bad_port, "--format", "json"),
+        run_cli("upgrade", "nope", "--database-url", good, "-vv"),
+        run_cli("current", env={"DATABASE_URL": good}),
+        run_cli("current", "--database-url", good.replace("postgresql+psycopg", "postgresql+asyncpg"), "-vv"),
+        run_cli("current", "--database-url", f"postgresql+psycopg://u:{PASSWORD}@[bad/x"),
+    ]
+    assert [r.returncode for r in runs] == [0, 0, 0, 0, 1, 1, 1, 0, 0, 1]
+    for r in runs:
+        assert PASSWORD not in r.stdout, r.args
+        assert PASSWORD not in r.stderr, r.args
+    assert "postgres:***@" in runs[0].stdout
+    assert "Traceback" in runs[4].stderr  # -v shows the traceback, still masked
+
+
+def test_init_autogenerate_upgrade_on_a_fresh_app(tmp_path: Path) -> None:
+    app = tmp_path / "myapp"
+    (app / "notes").mkdir(parents=True)
+    (app / "notes" / "__init__.py").write_text("")
+    (app / "notes" / "models.py").write_text(
+        "from sqlmodel import Field, SQLModel\n\n"
+        "class Note(SQLModel, table=True):\n"
+        "    id: int | None = Field(default=None, primary_key=True)\n"
+        "    title: str\n"
+        "    body: str | None = None\n"
+    )
+    init = run_cli("init", "--metadata", "notes.models:SQLModel.metadata", cwd=app)
+    assert init.returncode == 0, init.stderr
+    assert init.stdout.splitlines()[1:7] == [
+        "  alembic.ini", "  dbops.toml", "  migrations/README", "  migrations/env.py",
+        "  migrations/script.py.mako", "  migrations/versions/.gitkeep",
+    ]
+    again = run_cli("init", cwd=app)
+    assert again.returncode == 1
+    assert "dbops init would overwrite alembic.ini, dbops.toml" in again.stderr
+
+    rev = run_cli("revision", "--autogenerate", "-m", "initial schema", cwd=app)
+    assert rev.returncode == 0, rev.stderr
+    assert "add_table note" in rev.stdout
+    generated = list((app / "migrations" / "versions").glob("*_initial_schema.py"))
+    assert len(generated) == 1
+    assert "sqlmodel.sql.sqltypes.AutoString()" in generated[0].read_text()  # runs as generated
+
+    up = run_cli("upgrade", cwd=app)
+    assert up.returncode == 0, up.stderr
+    assert "base -> " in up.stdout
+    assert schema_of(f"sqlite:///{app / 'dbops.sqlite'}")["tables"] == ["note"]
+
+
+@pytest.mark.postgres
+def test_init_app_on_postgresql_asyncpg(pg_asyncpg_url: str, tmp_path: Path) -> None:
+    app = tmp_path / "pgapp"
+    app.mkdir()
+    (app / "models.py").write_text(
+        "from sqlmodel import Field, SQLModel\n\n"
+        "class Thing(SQLModel, table=True):\n"
+        "    id: int | None = Field(default=None, primary_key=True)\n"
+        "    name: str = Field(max_length=50, index=True)\n"
+    )
+    assert run_cli("init", "--metadata", "models:SQLModel.metadata", cwd=app).returncode == 0
+    env = {"DATABASE_URL": pg_asyncpg_url}
+    rev = run_cli("revision", "--autogenerate", "-m", "things", cwd=app, env=env)
+    assert rev.returncode == 0, rev.stderr
+    up = run_cli("upgrade", "--format", "json", cwd=app, env=env)
+    assert up.returncode == 0, up.stderr
+    assert schema_of(pg_asyncpg_url)["tables"] == ["thing"]
+
+
+def test_plain_alembic_uses_the_same_env(tmp_path: Path) -> None:
+    """`alembic upgrade head` with this repo's env.py reads the dbops configuration."""
+    db = tmp_path / "plain.sqlite"
+    env = {"DATABASE_URL": f"sqlite:///{db}"}
+    alembic = Path(sys.executable).with_name("alembic")
+    result = subprocess.run([str(alembic), "upgrade", "head"], cwd=REPO, capture_output=True, text=True,
+                            env={**_clean_env(), **env})
+    assert result.returncode == 0, result.stderr
+    assert schema_of(f"sqlite:///{db}")["version"] == ["0002"]
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DBOPS_DATABASE_URL")}
