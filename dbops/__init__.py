@@ -4,8 +4,6 @@ Public names are imported lazily (PEP 562) so ``import dbops`` stays cheap.
 """
 from __future__ import annotations
 
-from typing import Any
-
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -18,7 +16,7 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'dbops' has no attribute {name!r}")

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from dbops.cli.options import CommonOptions
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from dbops.cli.options import CommonOptions
 
 
 def execute(

@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dbops.db.connect_errors import translate_connect_error
 from dbops.db.url import is_async
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 DEFAULT_APPLICATION_NAME = "dbops"
@@ -49,10 +51,13 @@ def create_engine_for(
     """A sync or async engine for ``url`` (NullPool by default: the CLI holds no idle connections)."""
     args = connect_args(url, connect_timeout=connect_timeout, application_name=application_name)
     args.update(kwargs.pop("connect_args", {}))
-    factory = create_async_engine if is_async(url) else create_engine
     if poolclass is not None:
         kwargs["poolclass"] = poolclass
-    return factory(url, connect_args=args, **kwargs)  # type: ignore[no-any-return]
+    if is_async(url):
+        from sqlalchemy.ext.asyncio import create_async_engine  # only async URLs pay for it
+
+        return create_async_engine(url, connect_args=args, **kwargs)
+    return create_engine(url, connect_args=args, **kwargs)
 
 
 def run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
@@ -94,7 +99,7 @@ def run_with_connection(
     ``fn`` propagate unchanged.
     """
     engine = create_engine_for(url, connect_timeout=connect_timeout, application_name=application_name)
-    if isinstance(engine, AsyncEngine):
+    if not isinstance(engine, Engine):
         async_engine = engine
 
         async def run_async() -> T:

