@@ -36,9 +36,17 @@ class Out:
         self.file.write(redact(text))
 
     def table(self, table: Table) -> None:
+        import io
+        import shutil
+
         from rich.console import Console
 
-        Console(file=self.file, highlight=False, soft_wrap=True, emoji=False).print(table)
+        # Wide enough that piped output (CI logs, less) is not wrapped at 80 columns;
+        # trailing padding stripped so output diffs cleanly.
+        width = max(shutil.get_terminal_size((160, 24)).columns, 160) if not self.file.isatty() else None
+        buffer = io.StringIO()
+        Console(file=buffer, highlight=False, emoji=False, width=width, color_system=None).print(table)
+        self.write("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n")
 
 
 def new_table(*columns: str) -> Table:
