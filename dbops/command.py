@@ -74,7 +74,9 @@ def revision(
     return author.revision(config, message, autogenerate=autogenerate, head=head, rev_id=rev_id)
 
 
-def init(directory: str | Path = ".", *, metadata: str | None = None, script_location: str = "migrations") -> InitReport:
+def init(
+    directory: str | Path = ".", *, metadata: str | None = None, script_location: str = "migrations"
+) -> InitReport:
     """Scaffold alembic.ini, the dbops env.py, the script template and dbops.toml."""
     from dbops import scaffold
 

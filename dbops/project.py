@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from dbops.config import Config
-from dbops.errors import ConfigError, RevisionError
 from dbops.env_settings import ATTRIBUTE, EnvSettings
+from dbops.errors import ConfigError, RevisionError
 
 
 def _add_to_path(root: Path) -> None:

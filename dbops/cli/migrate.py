@@ -1,8 +1,6 @@
 """Migration commands: upgrade, downgrade, current, heads, history, stamp, revision, init."""
 from __future__ import annotations
 
-
-
 import click
 
 from dbops.cli.options import CommonOptions, common_options

@@ -22,7 +22,9 @@ class CommonOptions(NamedTuple):
     metadata: str | None = None
 
 
-def common_options(*, database: bool = True, metadata: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def common_options(
+    *, database: bool = True, metadata: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add --database-url/--target/--config/--format/-v/-q (and --metadata) as one ``opts``."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:

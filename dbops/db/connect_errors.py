@@ -62,7 +62,8 @@ def translate_connect_error(exc: BaseException, url: URL, connect_timeout: float
             if any(n in low for n in needles):
                 cause, meaning = c, m
                 break
-    first_line = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    raw = str(getattr(exc, "orig", None) or exc).strip()
+    first_line = redact(raw.splitlines()[0] if raw else type(exc).__name__)
     if len(first_line) > 200:
         first_line = first_line[:197] + "..."
     timeout_note = f" (connect timeout {connect_timeout:g}s)" if "timed out" in cause else ""

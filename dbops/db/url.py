@@ -26,7 +26,7 @@ def parse_url(raw: str) -> URL:
     """
     try:
         url = make_url(raw.strip())
-    except ArgumentError as exc:
+    except ArgumentError:
         # the raw text may hold a password: show only the scheme part
         scheme = raw.split("://", 1)[0] if "://" in raw else "(none)"
         raise ConfigError(

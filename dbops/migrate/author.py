@@ -70,6 +70,8 @@ def revision(
         raise translate_error(exc, Run()) from exc
     scripts = created if isinstance(created, list) else [created]
     made = scripts[0]
+    if made is None:  # Alembic returns None only when a process_revision_directives hook drops it
+        raise DbopsError("No revision file was written.", hint="See: dbops history")
     down = made.down_revision
     return RevisionReport(
         command="revision",

@@ -139,7 +139,9 @@ def test_revision_autogenerate_on_changed_model(invoke: Callable[..., Result], p
         metadata.remove(metadata.tables["coupons"])
 
 
-def test_revision_autogenerate_refuses_when_behind(invoke: Callable[..., Result], project: Path, sqlite_url: str) -> None:
+def test_revision_autogenerate_refuses_when_behind(
+    invoke: Callable[..., Result], project: Path, sqlite_url: str
+) -> None:
     invoke("upgrade", "0001", "--database-url", sqlite_url, cwd=project)
     result = invoke("revision", "--autogenerate", "-m", "x", "--database-url", sqlite_url, cwd=project)
     assert result.exit_code == 1
