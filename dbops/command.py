@@ -15,7 +15,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from dbops.config import Config
-from dbops.reports import CurrentReport, HeadsReport, HistoryReport, InitReport, MigrationReport, RevisionReport
+from dbops.reports import (
+    CurrentReport,
+    DriftReport,
+    HeadsReport,
+    HistoryReport,
+    InitReport,
+    MigrationReport,
+    RevisionReport,
+)
 
 
 def upgrade(config: Config, revision: str = "head", *, sql: bool = False, wait: float | None = None) -> MigrationReport:
@@ -81,3 +89,19 @@ def init(
     from dbops import scaffold
 
     return scaffold.init(Path(directory), metadata=metadata, script_location=script_location)
+
+
+def check_drift(
+    config: Config,
+    *,
+    against: str | None = None,
+    ignore: tuple[str, ...] = (),
+    scratch_url: str | None = None,
+) -> DriftReport:
+    """Models vs migrations (replayed into a scratch database) vs the live database.
+
+    Raises DriftDetected (exit 3) carrying the report when drift is found.
+    """
+    from dbops.drift.check import check_drift as run
+
+    return run(config, against=against, ignore=ignore, scratch_url=scratch_url)

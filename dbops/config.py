@@ -31,7 +31,7 @@ DEFAULT_SQLITE_FILE = "dbops.sqlite"
 ALEMBIC_PLACEHOLDER_URLS = {"driver://user:pass@localhost/dbname", ""}
 _KNOWN_KEYS = {
     "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
-    "transaction_per_migration", "connect_timeout", "targets",
+    "transaction_per_migration", "connect_timeout", "targets", "drift",
 }
 _TARGET_KEYS = {"url", "metadata", "script_location", "version_table", "version_table_schema"}
 
@@ -68,6 +68,7 @@ class Config:
     transaction_per_migration: bool = True
     connect_timeout: float = 5.0
     targets: Mapping[str, TargetSpec] = field(default_factory=dict)
+    drift_ignore: tuple[str, ...] = ()
 
     @property
     def masked_url(self) -> str:
@@ -133,7 +134,18 @@ def load_config(
         transaction_per_migration=bool(table.get("transaction_per_migration", True)),
         connect_timeout=float(env.get("DBOPS_CONNECT_TIMEOUT") or table.get("connect_timeout", 5.0)),
         targets=targets,
+        drift_ignore=_drift_ignore(table.get("drift", {}), config_file),
     )
+
+
+def _drift_ignore(raw: Any, config_file: Path | None) -> tuple[str, ...]:
+    ignore = raw.get("ignore", []) if isinstance(raw, dict) else None
+    if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
+        raise ConfigError(
+            f"[drift] ignore in {config_file} must be a list of 'kind:glob' strings.",
+            hint="Example: [tool.dbops.drift] ignore = ['index:ix_*_gin', 'table:celery_*']",
+        )
+    return tuple(ignore)
 
 
 # -- config file discovery -------------------------------------------------------------

@@ -78,3 +78,9 @@ class MultipleHeads(CheckFailed):
 class Interrupted(DbopsError):
     exit_code = EXIT_INTERRUPTED
     kind = "interrupted"
+
+
+class DriftDetected(CheckFailed):
+    """check-drift found differences that fail the check."""
+
+    kind = "drift_detected"

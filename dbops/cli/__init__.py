@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dbops import __version__
+from dbops.cli.drift import check_drift as _check_drift
 from dbops.cli.migrate import register as _register_migrate
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -28,6 +29,7 @@ def cli() -> None:
 
 
 _register_migrate(cli)
+cli.add_command(_check_drift)
 
 
 def main() -> None:

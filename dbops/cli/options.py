@@ -23,7 +23,7 @@ class CommonOptions(NamedTuple):
 
 
 def common_options(
-    *, database: bool = True, metadata: bool = False
+    *, database: bool = True, metadata: bool = False, formats: tuple[str, ...] = FORMATS
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add --database-url/--target/--config/--format/-v/-q (and --metadata) as one ``opts``."""
 
@@ -44,7 +44,7 @@ def common_options(
         decorators = [
             click.option("--config", "config_path", metavar="PATH",
                          help="dbops.toml, pyproject.toml or alembic.ini (default: searched upward)."),
-            click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+            click.option("--format", "fmt", type=click.Choice(formats), default="table", show_default=True,
                          help="Output format; json writes one object to stdout."),
             click.option("-v", "--verbose", count=True, help="-v: Alembic log and tracebacks; -vv: also SQL."),
             click.option("-q", "--quiet", is_flag=True, help="No notices on stderr."),

@@ -14,7 +14,11 @@ __all__ = ["render", "render_error", "notice"]
 def render(report: Any, fmt: str, out: TextIO, *, error: Any = None) -> None:
     if fmt == "json":
         render_json(report, out, error=error)
-    else:
+    elif fmt == "github":
+        from dbops.render.github import render_github
+
+        render_github(report, out, error=error)
+    elif report is not None:
         render_table(report, out)
 
 

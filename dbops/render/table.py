@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from dbops.redact import redact
 from dbops.reports import (
     CurrentReport,
+    DriftReport,
     HeadsReport,
     HistoryReport,
     InitReport,
@@ -162,3 +163,25 @@ def _init(r: InitReport, console: Out) -> None:
     console.line("Next:")
     for step in r.next_steps:
         console.line(f"  {step}")
+
+
+@renders(DriftReport)
+def _drift(r: DriftReport, console: Out) -> None:
+    sides = {"migrations": "models vs migrations", "database": "models vs database",
+             "both": "models vs migrations vs database"}[r.against]
+    revs = f" (live {_revs(r.live_revisions)}, head {_revs(r.head_revisions)})" if r.live_revisions is not None \
+        else f" (head {_revs(r.head_revisions)})"
+    console.line(f"check-drift {r.database or r.dialect}: {sides}{revs}")
+    if r.items:
+        table = new_table("verdict", "kind", "object", "detail")
+        for item in r.items:
+            obj = ".".join(p for p in (item.schema, item.table, item.name if item.name != item.table else None) if p)
+            table.add_row(item.verdict, item.kind, obj or item.name, item.detail)
+        console.table(table)
+    pending = sum(1 for i in r.items if i.verdict == "pending_migration")
+    failing = len(r.items) - pending
+    ignored = f", {len(r.ignored)} ignored" if r.ignored else ""
+    if r.clean:
+        console.line(f"Clean: no drift ({pending} pending{ignored}) in {_ms(r.duration_ms)}.")
+    else:
+        console.line(f"{failing} difference(s), {pending} pending{ignored}, in {_ms(r.duration_ms)}.")

@@ -1,0 +1,37 @@
+"""check-drift: the CI gate."""
+from __future__ import annotations
+
+import click
+
+from dbops.cli.options import CommonOptions, common_options
+from dbops.cli.run import execute
+
+
+@click.command("check-drift")
+@click.option("--against", type=click.Choice(["migrations", "database", "both"]),
+              help="migrations: models vs a scratch replay; database: models vs live; both (default with a "
+                   "database): three-way with verdicts.")
+@click.option("--ignore", "ignore", multiple=True, metavar="KIND:GLOB",
+              help="Skip objects, e.g. index:ix_*_gin or table:celery_* (repeatable; adds to config).")
+@click.option("--scratch-url", metavar="URL",
+              help="Server to create the scratch database on (default: the database's own server).")
+@common_options(metadata=True, formats=("table", "json", "github"))
+def check_drift(opts: CommonOptions, against: str | None, ignore: tuple[str, ...], scratch_url: str | None) -> None:
+    """Compare models, migrations and the live database; exit 3 on drift.
+
+    Each difference gets a verdict: missing_migration (models differ from the replayed
+    migrations), out_of_band (the live database differs from what its own revision builds),
+    pending_migration (the database is behind; not a failure), or drift (two-way models vs
+    database). The scratch database is always dropped.
+
+    \b
+    Example:
+      dbops check-drift                                  # three-way on the configured DB
+      dbops check-drift --against migrations             # no live DB needed
+      dbops check-drift --format github --ignore 'index:ix_*_gin'
+      dbops check-drift --format json | jq '.items[] | select(.verdict=="out_of_band")'
+    """
+    from dbops import command
+
+    execute(opts, lambda config: command.check_drift(
+        config, against=against, ignore=ignore, scratch_url=scratch_url))

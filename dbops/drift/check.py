@@ -1,0 +1,204 @@
+"""check-drift: read each side once, classify, build the report."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import URL, Connection
+
+from dbops.config import Config
+from dbops.db.engine import run_with_connection
+from dbops.db.url import mask, parse_url
+from dbops.drift.classify import FAILING, IgnoreRule, Verdict, apply_ignores, three_way, two_way_database
+from dbops.drift.from_models import models_spec
+from dbops.drift.reflect import reflect_schema
+from dbops.drift.scratch import scratch_database
+from dbops.drift.spec import SchemaSpec
+from dbops.errors import ConfigError, DriftDetected, RevisionError
+from dbops.project import import_metadata
+from dbops.reports import DriftItem, DriftReport
+
+AGAINST = ("migrations", "database", "both")
+
+
+@dataclass
+class _Live:
+    spec: SchemaSpec
+    heads: tuple[str, ...]
+    dialect: Any
+    default_schema: str | None
+
+
+def _exclude(config: Config) -> set[str]:
+    return {config.version_table, "alembic_version"}
+
+
+def _schemas(metadata: Any) -> tuple[str | None, ...]:
+    metas = metadata if isinstance(metadata, (list, tuple)) else [metadata]
+    named = sorted({t.schema for m in metas for t in m.tables.values() if t.schema})
+    return (None, *named)
+
+
+def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_heads: bool) -> _Live:
+    def read(conn: Connection) -> _Live:
+        from alembic.runtime.migration import MigrationContext
+        from sqlalchemy import inspect
+
+        heads: tuple[str, ...] = ()
+        if with_heads:
+            ctx = MigrationContext.configure(conn, opts={
+                "version_table": config.version_table, "version_table_schema": config.version_table_schema})
+            heads = tuple(sorted(ctx.get_current_heads()))
+        spec = reflect_schema(conn, schemas=schemas, exclude_tables=_exclude(config))
+        return _Live(spec, heads, conn.dialect, inspect(conn).default_schema_name)
+
+    return run_with_connection(url, read, connect_timeout=config.connect_timeout, application_name="dbops-drift")
+
+
+def _replay(config: Config, url: URL, revision: str) -> None:
+    from dbops.migrate import apply
+
+    apply.upgrade(config.with_url(url.render_as_string(hide_password=False), "scratch"), revision)
+
+
+def check_drift(
+    config: Config,
+    *,
+    against: str | None = None,
+    ignore: tuple[str, ...] = (),
+    scratch_url: str | None = None,
+) -> DriftReport:
+    started = time.perf_counter()
+    if not config.metadata:
+        raise ConfigError(
+            "check-drift compares the models with the schema, but no metadata is configured.",
+            hint="Set metadata = 'app.models:SQLModel.metadata' in [tool.dbops] or pass --metadata.",
+        )
+    against = against or ("migrations" if config.uses_default_database else "both")
+    if against not in AGAINST:
+        raise ConfigError(f"--against must be one of {', '.join(AGAINST)}, not {against!r}.")
+    metadata = import_metadata(config.metadata, config.root)
+    schemas = _schemas(metadata)
+    live_url = parse_url(config.url) if against != "migrations" else None
+    scratch_server = parse_url(scratch_url) if scratch_url else (
+        parse_url(config.url) if not config.uses_default_database else None)
+
+    from dbops.migrate.apply import _prepare
+
+    _, script = _prepare(config)
+    head_ids = tuple(sorted(script.get_heads()))
+
+    live = _read(live_url, config, schemas, with_heads=True) if live_url is not None else None
+    behind = live is not None and set(live.heads) != set(head_ids)
+    if live is not None and live.heads:
+        unknown = [h for h in live.heads if not _known(script, h)]
+        if unknown:
+            raise RevisionError(
+                f"The live database is at revision {', '.join(unknown)}, which is not among the revision "
+                "files, so there is no reference for what it should look like.",
+                hint="Check out the code matching the database, or see: dbops history",
+            )
+
+    head_spec = at_live_spec = None
+    need_replay = against in ("migrations", "both") or behind
+    scratch_label = None
+    if need_replay:
+        with scratch_database(scratch_server, connect_timeout=config.connect_timeout) as s_url:
+            scratch_label = mask(s_url)
+            if live is not None and behind:
+                if live.heads:
+                    _replay(config, s_url, ",".join(live.heads) if len(live.heads) == 1 else "heads")
+                at_live_spec = _read(s_url, config, schemas, with_heads=False).spec
+            _replay(config, s_url, "heads")
+            scratch = _read(s_url, config, schemas, with_heads=False)
+            head_spec = scratch.spec
+            dialect, default_schema = scratch.dialect, scratch.default_schema
+    else:
+        assert live is not None
+        dialect, default_schema = live.dialect, live.default_schema
+    if live is not None:
+        dialect, default_schema = live.dialect, live.default_schema
+    models = models_spec(metadata, dialect, default_schema, exclude_tables=_exclude(config))
+
+    if against == "migrations":
+        verdicts = three_way(models, head_spec, None, None)
+    elif against == "database":
+        assert live is not None
+        verdicts = two_way_database(models, live.spec, head_spec, at_live_spec)
+    else:
+        assert live is not None
+        verdicts = three_way(models, head_spec, live.spec, at_live_spec if behind else None)
+
+    rules = [IgnoreRule.parse(p) for p in (*config.drift_ignore, *ignore)]
+    kept, ignored = apply_ignores(verdicts, rules)
+    from dbops.drift.locate import locate
+    from dbops.drift.ops import upgrade_code
+
+    located = locate(metadata)
+    items = tuple(_item(v, located) for v in kept)
+    report = DriftReport(
+        command="check-drift",
+        database=mask(live_url) if live_url is not None else None,
+        target=config.target,
+        against=against,
+        dialect=dialect.name,
+        clean=not any(i.verdict in FAILING for i in items),
+        live_revisions=live.heads if live is not None else None,
+        head_revisions=head_ids,
+        scratch_database=scratch_label,
+        items=items,
+        ignored=tuple(_item(v, located) for v in ignored),
+        upgrade_code=upgrade_code([v for v in kept if v.verdict in ("missing_migration", "drift")], metadata),
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    if not report.clean:
+        raise DriftDetected(_summary(report), hint=_hint(report), report=report)
+    return report
+
+
+def _known(script: Any, rev: str) -> bool:
+    try:
+        return script.get_revision(rev) is not None
+    except Exception:
+        return False
+
+
+def _item(v: Verdict, located: dict[tuple[str | None, str, str | None], tuple[str, int]]) -> DriftItem:
+    d = v.diff
+    where = None
+    if d.table is not None:
+        where = located.get((d.schema, d.table, d.name)) or located.get((d.schema, d.table, None))
+    return DriftItem(
+        verdict=v.verdict, kind=d.kind, change=d.change, schema=d.schema, table=d.table, name=d.name,
+        detail=d.detail, expected=d.expected, actual=d.actual,
+        file=where[0] if where else None, line=where[1] if where else None,
+    )
+
+
+_MEANING = {
+    "missing_migration": "the models differ from what the migrations build: usually a model changed without "
+                         "a revision",
+    "out_of_band": "the live database differs from what its recorded revision builds: usually a manual change "
+                   "or a migration edited after it ran",
+    "drift": "the models differ from the live database",
+}
+
+
+def _summary(report: DriftReport) -> str:
+    counts: dict[str, int] = {}
+    for item in report.items:
+        if item.verdict in FAILING:
+            counts[item.verdict] = counts.get(item.verdict, 0) + 1
+    parts = [f"{n} {verdict} ({_MEANING[verdict]})" for verdict, n in counts.items()]
+    return f"Drift found: {'; '.join(parts)}."
+
+
+def _hint(report: DriftReport) -> str:
+    verdicts = {i.verdict for i in report.items}
+    steps = []
+    if "missing_migration" in verdicts or "drift" in verdicts:
+        steps.append("dbops revision --autogenerate -m '...' (then review it)")
+    if "out_of_band" in verdicts:
+        steps.append("find who changed the database by hand, then revert the change or capture it in a revision")
+    return "Run: " + "; or ".join(steps) if steps else ""

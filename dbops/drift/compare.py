@@ -1,0 +1,212 @@
+"""Compare two SchemaSpecs. Each kind of object has one comparator, registered by name
+(``@comparator("index")``); adding a kind is adding a function, not an if/elif branch."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from dbops.drift.spec import SchemaSpec, TableSpec
+
+KINDS = (
+    "table", "column", "type", "nullable", "default", "comment", "primary_key", "unique",
+    "foreign_key", "index", "check", "enum", "sequence",
+)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One difference; ``expected`` is the reference side, ``actual`` the compared side."""
+
+    kind: str
+    change: str  # "missing" (in expected only), "extra" (in actual only), "changed"
+    schema: str | None
+    table: str | None
+    name: str
+    expected: Any
+    actual: Any
+    detail: str
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str | None, str]:
+        return (self.kind, self.change, self.schema, self.table, self.name)
+
+
+TableComparator = Callable[[TableSpec, TableSpec], Iterator[Difference]]
+SchemaComparator = Callable[[SchemaSpec, SchemaSpec], Iterator[Difference]]
+_TABLE_COMPARATORS: dict[str, TableComparator] = {}
+_SCHEMA_COMPARATORS: dict[str, SchemaComparator] = {}
+
+
+def comparator(kind: str, *, scope: str = "table") -> Callable[[Any], Any]:
+    def register(fn: Any) -> Any:
+        (_TABLE_COMPARATORS if scope == "table" else _SCHEMA_COMPARATORS)[kind] = fn
+        return fn
+
+    return register
+
+
+def _qual(schema: str | None, table: str) -> str:
+    return f"{schema}.{table}" if schema else table
+
+
+def compare(expected: SchemaSpec, actual: SchemaSpec) -> list[Difference]:
+    """Every difference between ``expected`` and ``actual``, in a stable order."""
+    out: list[Difference] = []
+    for fn in _SCHEMA_COMPARATORS.values():
+        out.extend(fn(expected, actual))
+    for key in sorted(set(expected.tables) & set(actual.tables), key=lambda k: (k[0] or "", k[1])):
+        for fn in _TABLE_COMPARATORS.values():
+            out.extend(fn(expected.tables[key], actual.tables[key]))
+    return out
+
+
+# -- schema-level -------------------------------------------------------------------------
+
+@comparator("table", scope="schema")
+def _tables(exp: SchemaSpec, act: SchemaSpec) -> Iterator[Difference]:
+    for key in sorted(set(exp.tables) ^ set(act.tables), key=lambda k: (k[0] or "", k[1])):
+        missing = key in exp.tables
+        yield Difference("table", "missing" if missing else "extra", key[0], key[1], key[1],
+                         key[1] if missing else None, None if missing else key[1],
+                         f"table {_qual(*key)} {'is missing' if missing else 'is not in the reference'}")
+
+
+@comparator("enum", scope="schema")
+def _enums(exp: SchemaSpec, act: SchemaSpec) -> Iterator[Difference]:
+    for key in sorted(set(exp.enums) | set(act.enums), key=lambda k: (k[0] or "", k[1])):
+        e, a = exp.enums.get(key), act.enums.get(key)
+        if e == a:
+            continue
+        change = "missing" if a is None else "extra" if e is None else "changed"
+        detail = (f"enum {_qual(*key)} values {list(e or ())} != {list(a or ())}" if change == "changed"
+                  else f"enum {_qual(*key)} is {'missing' if change == 'missing' else 'not in the reference'}")
+        yield Difference("enum", change, key[0], None, key[1], list(e) if e else None, list(a) if a else None,
+                         detail)
+
+
+@comparator("sequence", scope="schema")
+def _sequences(exp: SchemaSpec, act: SchemaSpec) -> Iterator[Difference]:
+    for key in sorted(exp.sequences ^ act.sequences, key=lambda k: (k[0] or "", k[1])):
+        missing = key in exp.sequences
+        yield Difference("sequence", "missing" if missing else "extra", key[0], None, key[1],
+                         key[1] if missing else None, None if missing else key[1],
+                         f"sequence {_qual(*key)} {'is missing' if missing else 'is not in the reference'}")
+
+
+# -- table-level ----------------------------------------------------------------------------
+
+@comparator("column")
+def _columns(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
+    where = _qual(exp.schema, exp.name)
+    for name in sorted(exp.columns.keys() - act.columns.keys()):
+        col = exp.columns[name]
+        yield Difference("column", "missing", exp.schema, exp.name, name, f"{col.type} "
+                         f"{'NULL' if col.nullable else 'NOT NULL'}", None, f"column {where}.{name} is missing")
+    for name in sorted(act.columns.keys() - exp.columns.keys()):
+        col = act.columns[name]
+        yield Difference("column", "extra", exp.schema, exp.name, name, None,
+                         f"{col.type} {'NULL' if col.nullable else 'NOT NULL'}",
+                         f"column {where}.{name} is not in the reference")
+    for name in [n for n in exp.columns if n in act.columns]:
+        e, a = exp.columns[name], act.columns[name]
+        if e.type != a.type:
+            yield Difference("type", "changed", exp.schema, exp.name, name, e.type, a.type,
+                             f"column {where}.{name} type {e.type} != {a.type}")
+        if e.nullable != a.nullable:
+            yield Difference("nullable", "changed", exp.schema, exp.name, name, e.nullable, a.nullable,
+                             f"column {where}.{name} is {'NULL' if a.nullable else 'NOT NULL'}, expected "
+                             f"{'NULL' if e.nullable else 'NOT NULL'}")
+        if e.default != a.default and not (e.autoincrement and a.autoincrement):
+            yield Difference("default", "changed", exp.schema, exp.name, name, e.default, a.default,
+                             f"column {where}.{name} server default {e.default or 'none'} != {a.default or 'none'}")
+        if (e.comment or None) != (a.comment or None):
+            yield Difference("comment", "changed", exp.schema, exp.name, name, e.comment, a.comment,
+                             f"column {where}.{name} comment differs")
+
+
+@comparator("comment")
+def _table_comment(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
+    if (exp.comment or None) != (act.comment or None):
+        yield Difference("comment", "changed", exp.schema, exp.name, exp.name, exp.comment, act.comment,
+                         f"table {_qual(exp.schema, exp.name)} comment differs")
+
+
+@comparator("primary_key")
+def _pk(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
+    if exp.primary_key != act.primary_key:
+        yield Difference("primary_key", "changed", exp.schema, exp.name, exp.name, list(exp.primary_key),
+                         list(act.primary_key), f"primary key of {_qual(exp.schema, exp.name)} "
+                         f"({', '.join(exp.primary_key)}) != ({', '.join(act.primary_key)})")
+
+
+def _match_named(
+    kind: str, exp: TableSpec, act: TableSpec, exp_items: list[Any], act_items: list[Any],
+    signature: Callable[[Any], Any], describe: Callable[[Any], str],
+) -> Iterator[Difference]:
+    """Pair items by signature (unnamed objects match by what they are); report the rest, and
+    name differences only where the reference names the object."""
+    where = _qual(exp.schema, exp.name)
+    remaining = list(act_items)
+    for item in exp_items:
+        match = next((a for a in remaining if signature(a) == signature(item)
+                      and (item.name is None or a.name == item.name)), None)
+        if match is None:
+            match = next((a for a in remaining if signature(a) == signature(item)), None)
+        if match is not None:
+            remaining.remove(match)
+            if item.name is not None and match.name != item.name:
+                yield Difference(kind, "changed", exp.schema, exp.name, item.name, item.name, match.name,
+                                 f"{kind} {describe(item)} on {where} is named {match.name}, expected {item.name}")
+            continue
+        same_name = next((a for a in remaining if item.name is not None and a.name == item.name), None)
+        if same_name is not None:
+            remaining.remove(same_name)
+            yield Difference(kind, "changed", exp.schema, exp.name, item.name, describe(item), describe(same_name),
+                             f"{kind} {item.name} on {where}: {describe(same_name)}, expected {describe(item)}")
+            continue
+        yield Difference(kind, "missing", exp.schema, exp.name, item.name or describe(item), describe(item), None,
+                         f"{kind} {item.name or describe(item)} on {where} is missing")
+    for extra in remaining:
+        yield Difference(kind, "extra", exp.schema, exp.name, extra.name or describe(extra), None, describe(extra),
+                         f"{kind} {extra.name or describe(extra)} on {where} is not in the reference")
+
+
+@comparator("unique")
+def _uniques(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
+    yield from _match_named("unique", exp, act, exp.uniques, act.uniques,
+                            lambda u: u.columns, lambda u: f"({', '.join(u.columns)})")
+
+
+@comparator("foreign_key")
+def _fks(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
+    def describe(fk: Any) -> str:
+        ref = _qual(fk.ref_schema, fk.ref_table)
+        text = f"({', '.join(fk.columns)}) -> {ref}({', '.join(fk.ref_columns)})"
+        if fk.ondelete:
+            text += f" ON DELETE {fk.ondelete}"
+        if fk.onupdate:
+            text += f" ON UPDATE {fk.onupdate}"
+        return text
+
+    yield from _match_named("foreign_key", exp, act, exp.foreign_keys, act.foreign_keys,
+                            lambda f: (f.signature, f.ondelete, f.onupdate), describe)
+
+
+@comparator("index")
+def _indexes(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
+    def describe(ix: Any) -> str:
+        text = f"{'UNIQUE ' if ix.unique else ''}({', '.join(ix.columns)})"
+        if ix.method and ix.method != "btree":
+            text += f" USING {ix.method}"
+        if ix.where:
+            text += f" WHERE {ix.where}"
+        return text
+
+    yield from _match_named("index", exp, act, exp.indexes, act.indexes,
+                            lambda i: (i.columns, i.unique, i.method, i.where), describe)
+
+
+@comparator("check")
+def _checks(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
+    yield from _match_named("check", exp, act, exp.checks, act.checks, lambda c: c.text, lambda c: c.text)

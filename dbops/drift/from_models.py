@@ -1,0 +1,153 @@
+"""MetaData -> SchemaSpec, compiled for the dialect being compared against."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Column, Enum, ForeignKeyConstraint, MetaData, Sequence, Table
+from sqlalchemy import UniqueConstraint as SAUnique
+
+from dbops.drift.normalize import dialect_family, norm_action, norm_default, norm_sql, norm_type
+from dbops.drift.spec import CheckSpec, ColumnSpec, ForeignKeySpec, IndexSpec, SchemaSpec, TableSpec, UniqueSpec
+
+
+def _applies(obj: Any, dialect_name: str) -> bool:
+    """False for objects limited to other dialects with ``.ddl_if(dialect=...)``."""
+    ddl_if = getattr(obj, "_ddl_if", None)
+    if ddl_if is None or ddl_if.dialect is None:
+        return True
+    wanted = ddl_if.dialect if isinstance(ddl_if.dialect, (tuple, list, set)) else (ddl_if.dialect,)
+    return dialect_name in wanted or dialect_family(dialect_name) in wanted
+
+
+def _compile(clause: Any, dialect: Any) -> str:
+    if isinstance(clause, str):
+        return clause
+    return str(clause.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _server_default(column: Column[Any], dialect: Any) -> str | None:
+    default = column.server_default
+    if default is None or not hasattr(default, "arg"):
+        return None  # Computed / Identity / FetchedValue: not a plain default
+    arg = default.arg
+    if isinstance(arg, str):
+        return norm_default("'" + arg.replace("'", "''") + "'")
+    return norm_default(_compile(arg, dialect))
+
+
+def _is_autoincrement(column: Column[Any], table: Table) -> bool:
+    return column is table.autoincrement_column or column.identity is not None
+
+
+def _index_columns(index: Any, dialect: Any) -> tuple[str, ...]:
+    out = []
+    for expr in index.expressions:
+        if isinstance(expr, Column):
+            out.append(expr.name)
+        elif isinstance(expr, str):
+            out.append(expr)
+        else:
+            out.append(norm_sql(_compile(expr, dialect)) or "")
+    return tuple(out)
+
+
+def table_spec(table: Table, dialect: Any, default_schema: str | None) -> TableSpec:
+    name = dialect.name
+    family = dialect_family(name)
+    schema = None if table.schema == default_schema else table.schema
+    spec = TableSpec(schema=schema, name=table.name, comment=table.comment)
+    for column in table.columns:
+        auto = _is_autoincrement(column, table)
+        spec.columns[column.name] = ColumnSpec(
+            name=column.name,
+            type=norm_type(column.type, dialect),
+            nullable=bool(column.nullable),
+            default=None if auto and column.server_default is None else _server_default(column, dialect),
+            comment=column.comment,
+            autoincrement=auto,
+        )
+    spec.primary_key = tuple(c.name for c in table.primary_key.columns)
+    for constraint in table.constraints:
+        if not _applies(constraint, name):
+            continue
+        if isinstance(constraint, SAUnique):
+            spec.uniques.append(UniqueSpec(_name(constraint.name), tuple(c.name for c in constraint.columns)))
+        elif isinstance(constraint, ForeignKeyConstraint):
+            ref = constraint.referred_table
+            spec.foreign_keys.append(ForeignKeySpec(
+                name=_name(constraint.name),
+                columns=tuple(constraint.column_keys),
+                ref_schema=None if ref.schema == default_schema else ref.schema,
+                ref_table=ref.name,
+                ref_columns=tuple(e.column.name for e in constraint.elements),
+                ondelete=norm_action(constraint.ondelete),
+                onupdate=norm_action(constraint.onupdate),
+            ))
+        elif isinstance(constraint, CheckConstraint):
+            if getattr(constraint, "_type_bound", False):
+                continue  # CHECKs generated for non-native Boolean/Enum
+            text = norm_sql(_compile(constraint.sqltext, dialect)) or ""
+            spec.checks.append(CheckSpec(_name(constraint.name), text))
+    for index in table.indexes:
+        if not _applies(index, name):
+            continue
+        opts = index.dialect_options
+        method = where = None
+        if family == "postgresql":
+            method = (opts["postgresql"].get("using") or "btree").lower()
+            where_clause = opts["postgresql"].get("where")
+            where = norm_sql(_compile(where_clause, dialect)) if where_clause is not None else None
+        elif family == "sqlite":
+            where_clause = opts["sqlite"].get("where")
+            where = norm_sql(_compile(where_clause, dialect)) if where_clause is not None else None
+        spec.indexes.append(IndexSpec(_name(index.name), _index_columns(index, dialect), bool(index.unique),
+                                      method, where))
+    return spec
+
+
+def _name(value: Any) -> str | None:
+    """Constraint names: None and SQLAlchemy's _NONE_NAME both mean 'unnamed'."""
+    if value is None:
+        return None
+    text = str(value)
+    return None if text in ("_NONE_NAME", "None") else text
+
+
+def models_spec(
+    metadata: MetaData | list[MetaData] | tuple[MetaData, ...],
+    dialect: Any,
+    default_schema: str | None,
+    *,
+    exclude_tables: set[str] = frozenset(),  # type: ignore[assignment]
+) -> SchemaSpec:
+    """The schema the models describe, as ``dialect`` would create it."""
+    metas = list(metadata) if isinstance(metadata, (list, tuple)) else [metadata]
+    spec = SchemaSpec(dialect=dialect.name)
+    family = dialect_family(dialect.name)
+    for meta in metas:
+        for table in meta.sorted_tables:
+            if table.name in exclude_tables or not _applies(table, dialect.name):
+                continue
+            ts = table_spec(table, dialect, default_schema)
+            spec.tables[(ts.schema, ts.name)] = ts
+            if family == "postgresql":
+                for column in table.columns:
+                    if isinstance(column.type, Enum) and column.type.native_enum and column.type.name:
+                        enum_schema = column.type.schema or table.schema
+                        key = (None if enum_schema == default_schema else enum_schema, column.type.name)
+                        spec.enums[key] = tuple(column.type.enums)
+        if family == "postgresql":
+            for seq in _sequences(meta):
+                spec.sequences.add((None if seq.schema == default_schema else seq.schema, seq.name))
+    return spec
+
+
+def _sequences(meta: MetaData) -> list[Sequence]:
+    found: dict[tuple[str | None, str], Sequence] = {}
+    for table in meta.tables.values():
+        for column in table.columns:
+            if isinstance(column.default, Sequence):
+                found[(column.default.schema, column.default.name)] = column.default
+    for seq in getattr(meta, "_sequences", {}).values():
+        found[(seq.schema, seq.name)] = seq
+    return list(found.values())

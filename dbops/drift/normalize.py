@@ -1,0 +1,121 @@
+"""Normalise types, server defaults and SQL fragments so that spellings of the same thing
+compare equal (``VARCHAR`` vs ``AutoString``, ``'x'::text`` vs ``'x'``, ``now()`` vs
+``CURRENT_TIMESTAMP``), while real differences stay different."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+_SPACES = re.compile(r"\s+")
+# PostgreSQL casts: 'x'::text, 0::numeric(12,2), '{}'::character varying[], ::regclass
+_CAST = re.compile(
+    r"::\s*(?:\"[^\"]+\"|[a-z_][a-z0-9_]*(?:\s+(?:varying|precision|with(?:out)?\s+time\s+zone))*)"
+    r"(?:\s*\([\d,\s]*\))?(?:\[\])*",
+    re.IGNORECASE,
+)
+_NOW = re.compile(
+    r"^(?:now\(\)|current_timestamp(?:\(\))?|localtimestamp(?:\(\))?|transaction_timestamp\(\)|"
+    r"statement_timestamp\(\)|clock_timestamp\(\))$",
+    re.IGNORECASE,
+)
+_TYPE_SYNONYMS = {
+    "postgresql": {"FLOAT": "DOUBLE PRECISION", "FLOAT(53)": "DOUBLE PRECISION", "DECIMAL": "NUMERIC",
+                   "INT": "INTEGER", "BOOL": "BOOLEAN", "TIMESTAMP": "TIMESTAMP WITHOUT TIME ZONE",
+                   "TIME": "TIME WITHOUT TIME ZONE", "DOUBLE": "DOUBLE PRECISION"},
+    "mysql": {"BOOLEAN": "BOOL", "TINYINT(1)": "BOOL", "DECIMAL": "NUMERIC", "INT": "INTEGER",
+              "DOUBLE PRECISION": "DOUBLE", "FLOAT(53)": "DOUBLE"},
+    "sqlite": {"DECIMAL": "NUMERIC", "INT": "INTEGER"},
+}
+_INT_DISPLAY_WIDTH = re.compile(r"^(TINYINT|SMALLINT|MEDIUMINT|INTEGER|INT|BIGINT)\(\d+\)( UNSIGNED)?$")
+_MYSQL_CHARSET = re.compile(r"\s+(CHARACTER SET|COLLATE)\s+\S+", re.IGNORECASE)
+
+
+def dialect_family(name: str) -> str:
+    return "mysql" if name in ("mysql", "mariadb") else name
+
+
+def norm_type(type_: Any, dialect: Any) -> str:
+    """The type as the dialect spells it in DDL, with synonyms folded."""
+    try:
+        text = type_.compile(dialect=dialect)
+    except Exception:  # a type this dialect cannot render (e.g. NullType from reflection)
+        text = type(type_).__name__
+    text = _SPACES.sub(" ", str(text)).strip().upper()
+    family = dialect_family(dialect.name)
+    if family == "mysql":
+        text = _MYSQL_CHARSET.sub("", text)
+        if text != "TINYINT(1)":
+            match = _INT_DISPLAY_WIDTH.match(text)
+            if match:
+                text = match.group(1) + (match.group(2) or "")
+    text = text.replace(", ", ",").replace(",", ", ")
+    synonyms = _TYPE_SYNONYMS.get(family, {})
+    base = text.split("(", 1)[0]
+    if text in synonyms:
+        return synonyms[text]
+    if base in synonyms and "(" in text:
+        return synonyms[base] + text[len(base):]
+    return text
+
+
+def _strip_outer_parens(text: str) -> str:
+    while text.startswith("(") and text.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(text):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and i != len(text) - 1:
+                return text
+        text = text[1:-1].strip()
+    return text
+
+
+def _numeric(text: str) -> str | None:
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return None
+    normal = value.normalize()
+    return format(normal, "f") if normal == normal.to_integral() else str(normal)
+
+
+def norm_default(text: str | None) -> str | None:
+    """A server default as comparable text (None when there is none)."""
+    if text is None:
+        return None
+    text = _strip_outer_parens(str(text).strip())
+    text = _CAST.sub("", text).strip()
+    text = _strip_outer_parens(text)
+    if _NOW.match(text):
+        return "CURRENT_TIMESTAMP"
+    low = text.lower()
+    if low in ("true", "false", "null"):
+        return low
+    if len(text) >= 2 and text[0] == "'" and text[-1] == "'":
+        inner = text[1:-1]
+        number = _numeric(inner)
+        return number if number is not None else "'" + inner + "'"
+    number = _numeric(text)
+    if number is not None:
+        return number
+    return _SPACES.sub(" ", text)
+
+
+def norm_sql(text: str | None) -> str | None:
+    """An expression (index expression, partial-index predicate, CHECK) for comparison only:
+    casts, quotes, parentheses, whitespace and case are dropped."""
+    if text is None:
+        return None
+    text = _CAST.sub("", str(text))
+    text = text.replace('"', "").replace("`", "")
+    text = re.sub(r"[()\s]", "", text).lower()
+    return text
+
+
+def norm_action(value: str | None) -> str | None:
+    """ON DELETE / ON UPDATE: NO ACTION and RESTRICT-by-default fold to None."""
+    if value is None:
+        return None
+    value = value.upper().strip()
+    return None if value in ("NO ACTION", "") else value

@@ -1,0 +1,59 @@
+"""The Alembic code a revision would need for the differences (``upgrade_code`` in JSON)."""
+from __future__ import annotations
+
+from typing import Any
+
+from dbops.drift.classify import Verdict
+
+
+def _tables(metadata: Any) -> dict[tuple[str | None, str], Any]:
+    metas = metadata if isinstance(metadata, (list, tuple)) else [metadata]
+    return {(t.schema, t.name): t for m in metas for t in m.tables.values()}
+
+
+def upgrade_code(verdicts: list[Verdict], metadata: Any) -> str | None:
+    """Render Alembic ``op.*`` calls that bring the compared side to the models; None if nothing."""
+    if not verdicts:
+        return None
+    from alembic.autogenerate import render_python_code
+    from alembic.operations import ops
+
+    tables = _tables(metadata)
+    out: list[Any] = []
+    notes: list[str] = []
+    for v in verdicts:
+        d = v.diff
+        table = tables.get((d.schema, d.table or "")) if d.table else None
+        column = table.columns.get(d.name) if table is not None and d.kind != "table" else None
+        if d.kind == "table" and d.change == "missing" and table is not None:
+            out.append(ops.CreateTableOp.from_table(table))
+        elif d.kind == "table" and d.change == "extra":
+            out.append(ops.DropTableOp(d.name, schema=d.schema))
+        elif d.kind == "column" and d.change == "missing" and column is not None:
+            out.append(ops.AddColumnOp.from_column_and_tablename(d.schema, d.table, column._copy()))
+        elif d.kind == "column" and d.change == "extra":
+            out.append(ops.DropColumnOp(d.table, d.name, schema=d.schema))
+        elif d.kind in ("nullable", "type", "default") and column is not None:
+            kw: dict[str, Any] = {"existing_type": column.type, "schema": d.schema}
+            if d.kind == "nullable":
+                kw["modify_nullable"] = column.nullable
+            elif d.kind == "type":
+                kw["modify_type"] = column.type
+            else:
+                kw["modify_server_default"] = column.server_default.arg if column.server_default is not None \
+                    and hasattr(column.server_default, "arg") else None
+            out.append(ops.AlterColumnOp(d.table, d.name, **kw))
+        elif d.kind == "index" and d.change == "missing" and table is not None:
+            index = next((i for i in table.indexes if i.name == d.name), None)
+            if index is not None:
+                out.append(ops.CreateIndexOp.from_index(index))
+            else:
+                notes.append(d.detail)
+        elif d.kind == "index" and d.change == "extra":
+            out.append(ops.DropIndexOp(d.name, table_name=d.table, schema=d.schema))
+        else:
+            notes.append(d.detail)
+    code = render_python_code(ops.UpgradeOps(ops=out)) if out else ""
+    if notes:
+        code += "".join(f"\n# TODO by hand: {n}" for n in notes)
+    return code.strip() or None

@@ -1,0 +1,78 @@
+"""Temporary databases to replay migrations into; always dropped afterwards.
+
+PostgreSQL / MariaDB: ``CREATE DATABASE dbops_scratch_<pid>_<random>`` on the server of the
+given URL (or ``--scratch-url``); SQLite: a temporary file. The ``finally`` runs on
+success, on error and on Ctrl-C (the CLI turns SIGTERM into the same path).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from dbops.db.engine import run_with_connection
+from dbops.db.url import mask
+from dbops.errors import DbopsError
+
+PREFIX = "dbops_scratch_"
+
+
+class ScratchFailed(DbopsError):
+    kind = "scratch_failed"
+
+
+def _admin_url(url: URL) -> URL:
+    """Where CREATE/DROP DATABASE is issued: the URL's own database (it is known to accept
+    this login), else the server's maintenance database."""
+    if url.database:
+        return url
+    return url.set(database="postgres") if url.get_backend_name() == "postgresql" else url
+
+
+def _quote(url: URL, name: str) -> str:
+    return f'"{name}"' if url.get_backend_name() == "postgresql" else f"`{name}`"
+
+
+@contextmanager
+def scratch_database(server_url: URL | None, *, connect_timeout: float = 5.0) -> Iterator[URL]:
+    """Yield the URL of a new empty database; drop it on exit, whatever happened."""
+    if server_url is None or server_url.get_backend_name() == "sqlite":
+        driver = server_url.drivername if server_url is not None else "sqlite"
+        with tempfile.TemporaryDirectory(prefix=PREFIX) as tmp:
+            yield URL.create(driver, database=str(Path(tmp) / "scratch.sqlite"))
+        return
+    name = f"{PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
+    admin = _admin_url(server_url)
+    quoted = _quote(server_url, name)
+
+    def create(conn):  # type: ignore[no-untyped-def]
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text(f"CREATE DATABASE {quoted}"))
+
+    try:
+        run_with_connection(admin, create, connect_timeout=connect_timeout, application_name="dbops-scratch")
+    except DbopsError:
+        raise
+    except Exception as exc:
+        raise ScratchFailed(
+            f"Could not create the scratch database {name} on {mask(admin)}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0]}. check-drift replays the migrations into a temporary database; "
+            "the user needs the CREATEDB privilege (PostgreSQL) or CREATE (MariaDB).",
+            hint="Grant it, or point --scratch-url at a server where it may create databases.",
+        ) from exc
+    try:
+        yield server_url.set(database=name)
+    finally:
+        drop = f"DROP DATABASE IF EXISTS {quoted}"
+        if server_url.get_backend_name() == "postgresql":
+            drop += " WITH (FORCE)"
+        run_with_connection(
+            admin,
+            lambda conn: conn.execution_options(isolation_level="AUTOCOMMIT").execute(text(drop)),
+            connect_timeout=connect_timeout, application_name="dbops-scratch",
+        )

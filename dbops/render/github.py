@@ -1,0 +1,31 @@
+"""GitHub Actions workflow commands (annotations) for check reports."""
+from __future__ import annotations
+
+import os
+from typing import Any, TextIO
+
+from dbops.redact import redact
+
+
+def _escape(text: str, *, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def render_github(report: Any, out: TextIO, *, error: Any = None) -> None:
+    items = getattr(report, "items", ()) if report is not None else ()
+    for item in items:
+        level = "notice" if item.verdict == "pending_migration" else "error"
+        props = []
+        if item.file:
+            path = os.path.relpath(item.file) if os.path.isabs(item.file) else item.file
+            props.append(f"file={_escape(path, prop=True)}")
+            if item.line:
+                props.append(f"line={item.line}")
+        props.append(f"title={_escape(f'dbops {item.verdict}: {item.kind}', prop=True)}")
+        out.write(redact(f"::{level} {','.join(props)}::{_escape(item.detail)}") + "\n")
+    if error is not None and not items:
+        out.write(redact(f"::error title=dbops::{_escape(error.message)}") + "\n")
+    if report is not None and getattr(report, "clean", False):
+        out.write("dbops check-drift: clean\n")
+    out.flush()
