@@ -73,7 +73,8 @@ class IgnoreRule:
 
 
 def apply_ignores(verdicts: Iterable[Verdict], rules: list[IgnoreRule]) -> tuple[list[Verdict], list[Verdict]]:
-    kept, ignored = [], []
+    kept: list[Verdict] = []
+    ignored: list[Verdict] = []
     for v in verdicts:
         (ignored if any(r.matches(v.diff) for r in rules) else kept).append(v)
     return kept, ignored

@@ -53,11 +53,11 @@ def _qual(schema: str | None, table: str) -> str:
 def compare(expected: SchemaSpec, actual: SchemaSpec) -> list[Difference]:
     """Every difference between ``expected`` and ``actual``, in a stable order."""
     out: list[Difference] = []
-    for fn in _SCHEMA_COMPARATORS.values():
-        out.extend(fn(expected, actual))
+    for schema_fn in _SCHEMA_COMPARATORS.values():
+        out.extend(schema_fn(expected, actual))
     for key in sorted(set(expected.tables) & set(actual.tables), key=lambda k: (k[0] or "", k[1])):
-        for fn in _TABLE_COMPARATORS.values():
-            out.extend(fn(expected.tables[key], actual.tables[key]))
+        for table_fn in _TABLE_COMPARATORS.values():
+            out.extend(table_fn(expected.tables[key], actual.tables[key]))
     return out
 
 

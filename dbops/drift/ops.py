@@ -23,6 +23,10 @@ def upgrade_code(verdicts: list[Verdict], metadata: Any) -> str | None:
     notes: list[str] = []
     for v in verdicts:
         d = v.diff
+        if d.table is None and d.kind != "table":
+            notes.append(d.detail)
+            continue
+        tname = d.table or d.name
         table = tables.get((d.schema, d.table or "")) if d.table else None
         column = table.columns.get(d.name) if table is not None and d.kind != "table" else None
         if d.kind == "table" and d.change == "missing" and table is not None:
@@ -30,9 +34,9 @@ def upgrade_code(verdicts: list[Verdict], metadata: Any) -> str | None:
         elif d.kind == "table" and d.change == "extra":
             out.append(ops.DropTableOp(d.name, schema=d.schema))
         elif d.kind == "column" and d.change == "missing" and column is not None:
-            out.append(ops.AddColumnOp.from_column_and_tablename(d.schema, d.table, column._copy()))
+            out.append(ops.AddColumnOp.from_column_and_tablename(d.schema, tname, column._copy()))
         elif d.kind == "column" and d.change == "extra":
-            out.append(ops.DropColumnOp(d.table, d.name, schema=d.schema))
+            out.append(ops.DropColumnOp(tname, d.name, schema=d.schema))
         elif d.kind in ("nullable", "type", "default") and column is not None:
             kw: dict[str, Any] = {"existing_type": column.type, "schema": d.schema}
             if d.kind == "nullable":
@@ -42,7 +46,7 @@ def upgrade_code(verdicts: list[Verdict], metadata: Any) -> str | None:
             else:
                 kw["modify_server_default"] = column.server_default.arg if column.server_default is not None \
                     and hasattr(column.server_default, "arg") else None
-            out.append(ops.AlterColumnOp(d.table, d.name, **kw))
+            out.append(ops.AlterColumnOp(tname, d.name, **kw))
         elif d.kind == "index" and d.change == "missing" and table is not None:
             index = next((i for i in table.indexes if i.name == d.name), None)
             if index is not None:

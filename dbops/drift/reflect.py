@@ -49,8 +49,8 @@ def reflect_schema(
         fks = insp.get_multi_foreign_keys(**kw)
         indexes = insp.get_multi_indexes(**kw)
         uniques = insp.get_multi_unique_constraints(**kw)
-        checks = _safe(lambda: insp.get_multi_check_constraints(**kw))
-        comments = _safe(lambda: insp.get_multi_table_comment(**kw))
+        checks = _safe(insp.get_multi_check_constraints, kw)
+        comments = _safe(insp.get_multi_table_comment, kw)
         for key, cols in columns.items():
             table_schema = None if key[0] in (None, default_schema) else key[0]
             ts = TableSpec(schema=table_schema, name=key[1])
@@ -68,7 +68,7 @@ def reflect_schema(
                     comment=col.get("comment"),
                     autoincrement=auto,
                 )
-            pk = pks.get(key) or {}
+            pk: Any = pks.get(key) or {}
             ts.primary_key = tuple(pk.get("constrained_columns") or ())
             if family == "sqlite" and len(ts.primary_key) == 1:
                 only = ts.columns.get(ts.primary_key[0])
@@ -132,8 +132,9 @@ def _pg_enums_and_sequences(
         spec.sequences.add((None if nsp == default_schema else nsp, name))
 
 
-def _safe(fn: Any) -> Any:
+def _safe(fn: Any, kw: dict[str, Any]) -> Any:
+    """Optional reflection (a dialect may not implement it)."""
     try:
-        return fn()
+        return fn(**kw)
     except NotImplementedError:
         return None
