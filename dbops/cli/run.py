@@ -19,6 +19,7 @@ def execute(
     from dbops.render.logs import setup_logging
 
     setup_logging(opts.verbose)
+    _sigterm_as_interrupt()
     code = 0
     try:
         from dbops.config import load_config
@@ -67,3 +68,17 @@ class _Unexpected(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM (CI cancel, kill) takes the Ctrl-C path, so cleanup (scratch databases,
+    checkpoints) runs in ``finally`` blocks."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (embedded use)
+        pass

@@ -143,6 +143,7 @@ def _pk(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
 def _match_named(
     kind: str, exp: TableSpec, act: TableSpec, exp_items: list[Any], act_items: list[Any],
     signature: Callable[[Any], Any], describe: Callable[[Any], str],
+    loose: Callable[[Any], Any] | None = None,
 ) -> Iterator[Difference]:
     """Pair items by signature (unnamed objects match by what they are); report the rest, and
     name differences only where the reference names the object."""
@@ -160,10 +161,13 @@ def _match_named(
                                  f"{kind} {describe(item)} on {where} is named {match.name}, expected {item.name}")
             continue
         same_name = next((a for a in remaining if item.name is not None and a.name == item.name), None)
+        if same_name is None and loose is not None:  # same object, different details (e.g. ON DELETE)
+            same_name = next((a for a in remaining if loose(a) == loose(item)), None)
         if same_name is not None:
             remaining.remove(same_name)
-            yield Difference(kind, "changed", exp.schema, exp.name, item.name, describe(item), describe(same_name),
-                             f"{kind} {item.name} on {where}: {describe(same_name)}, expected {describe(item)}")
+            label = item.name or same_name.name or describe(item)
+            yield Difference(kind, "changed", exp.schema, exp.name, label, describe(item), describe(same_name),
+                             f"{kind} {label} on {where}: {describe(same_name)}, expected {describe(item)}")
             continue
         yield Difference(kind, "missing", exp.schema, exp.name, item.name or describe(item), describe(item), None,
                          f"{kind} {item.name or describe(item)} on {where} is missing")
@@ -190,7 +194,7 @@ def _fks(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
         return text
 
     yield from _match_named("foreign_key", exp, act, exp.foreign_keys, act.foreign_keys,
-                            lambda f: (f.signature, f.ondelete, f.onupdate), describe)
+                            lambda f: (f.signature, f.ondelete, f.onupdate), describe, loose=lambda f: f.signature)
 
 
 @comparator("index")
