@@ -12,11 +12,14 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from pytest_postgresql import factories
+
+from dbops.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,6 +95,23 @@ def project(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "migrations", root / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
     (root / "dbops.toml").write_text('metadata = "shop.models:metadata"\nscript_location = "migrations"\n')
     return root
+
+
+@pytest.fixture
+def invoke(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Run ``dbops ARGS`` in-process from ``cwd`` (default: the repo) with a clean environment."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DBOPS_DATABASE_URL", raising=False)
+
+    def run(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> Result:
+        old = os.getcwd()
+        os.chdir(cwd)
+        try:
+            return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+        finally:
+            os.chdir(old)
+
+    return run
 
 
 def run_cli(*args: str, cwd: Path | str = REPO, env: dict[str, str] | None = None,

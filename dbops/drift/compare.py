@@ -145,20 +145,20 @@ def _match_named(
     signature: Callable[[Any], Any], describe: Callable[[Any], str],
     loose: Callable[[Any], Any] | None = None,
 ) -> Iterator[Difference]:
-    """Pair items by signature (unnamed objects match by what they are); report the rest, and
-    name differences only where the reference names the object."""
+    """Pair items: by name when the reference names the object, by signature when it does not
+    (unnamed constraints get server-generated names). A named object found under another name
+    is reported as missing + extra, as Alembic would drop and create it."""
     where = _qual(exp.schema, exp.name)
     remaining = list(act_items)
     for item in exp_items:
-        match = next((a for a in remaining if signature(a) == signature(item)
-                      and (item.name is None or a.name == item.name)), None)
-        if match is None:
+        if item.name is None:
             match = next((a for a in remaining if signature(a) == signature(item)), None)
+        else:
+            match = next((a for a in remaining if a.name == item.name and signature(a) == signature(item)), None)
+            if match is None:
+                match = next((a for a in remaining if a.name is None and signature(a) == signature(item)), None)
         if match is not None:
             remaining.remove(match)
-            if item.name is not None and match.name != item.name:
-                yield Difference(kind, "changed", exp.schema, exp.name, item.name, item.name, match.name,
-                                 f"{kind} {describe(item)} on {where} is named {match.name}, expected {item.name}")
             continue
         same_name = next((a for a in remaining if item.name is not None and a.name == item.name), None)
         if same_name is None and loose is not None:  # same object, different details (e.g. ON DELETE)

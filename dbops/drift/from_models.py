@@ -71,7 +71,12 @@ def table_spec(table: Table, dialect: Any, default_schema: str | None) -> TableS
         if not _applies(constraint, name):
             continue
         if isinstance(constraint, SAUnique):
-            spec.uniques.append(UniqueSpec(_name(constraint.name), tuple(c.name for c in constraint.columns)))
+            columns = tuple(c.name for c in constraint.columns)
+            if family == "mysql":  # MySQL has no UNIQUE constraint apart from its unique index
+                index_name = _name(constraint.name) or columns[0]
+                spec.indexes.append(IndexSpec(index_name, columns, True))
+            else:
+                spec.uniques.append(UniqueSpec(_name(constraint.name), columns))
         elif isinstance(constraint, ForeignKeyConstraint):
             ref = constraint.referred_table
             spec.foreign_keys.append(ForeignKeySpec(

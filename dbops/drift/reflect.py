@@ -89,10 +89,11 @@ def reflect_schema(
                     onupdate=norm_action(opts.get("onupdate")),
                 ))
                 fk_names.add((fk.get("name"), tuple(fk["constrained_columns"])))
-            for uq in uniques.get(key, []):
-                ts.uniques.append(UniqueSpec(uq.get("name"), tuple(uq["column_names"])))
+            if family != "mysql":  # MySQL: a UNIQUE constraint *is* a unique index (kept below)
+                for uq in uniques.get(key, []):
+                    ts.uniques.append(UniqueSpec(uq.get("name"), tuple(uq["column_names"])))
             for idx in indexes.get(key, []):
-                if idx.get("duplicates_constraint"):
+                if idx.get("duplicates_constraint") and family != "mysql":
                     continue  # the index behind a UNIQUE constraint
                 cols_ = tuple(
                     name if name is not None else (norm_sql(expr) or "")

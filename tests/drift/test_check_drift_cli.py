@@ -1,0 +1,200 @@
+"""check-drift through the CLI: three-way scenarios, scratch cleanup, output formats."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import Result
+
+from tests.helpers import REPO, execute
+
+
+def _scratch_databases() -> list[str]:
+    engine = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    try:
+        with engine.connect() as conn:
+            return [r[0] for r in conn.execute(sa.text(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'dbops_scratch_%'"))]
+    finally:
+        engine.dispose()
+
+
+def _items(result: Result) -> list[tuple[str, str, str, str | None, str]]:
+    data = json.loads(result.stdout)
+    return [(i["verdict"], i["kind"], i["change"], i["table"], i["name"]) for i in data["items"]]
+
+
+@pytest.mark.parametrize("url_fixture", ["sqlite_url", "pg_psycopg_url", "pg_asyncpg_url", "mariadb_url"])
+def test_reference_app_is_clean(invoke: Callable[..., Result], request: pytest.FixtureRequest,
+                                url_fixture: str) -> None:
+    url = request.getfixturevalue(url_fixture)
+    assert invoke("upgrade", "--database-url", url).exit_code == 0
+    result = invoke("check-drift", "--database-url", url, "--format", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    assert data["clean"] is True and data["items"] == [] and data["against"] == "both"
+    assert data["live_revisions"] == ["0002"] and data["head_revisions"] == ["0002"]
+
+
+def test_reference_app_against_migrations_without_a_database(invoke: Callable[..., Result], project: Path) -> None:
+    result = invoke("check-drift", cwd=project)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == "check-drift sqlite: models vs migrations (head 0002)"
+    assert result.stdout.splitlines()[-1].startswith("Clean: no drift (0 pending) in ")
+    assert not (project / "dbops.sqlite").exists()  # the scratch was a temporary file
+
+
+@pytest.mark.postgres
+def test_forgotten_migration(invoke: Callable[..., Result], mini_app: Path, pg_psycopg_url: str) -> None:
+    # the models have weight + index (0003) but the migrations stop at 0002
+    (mini_app / "migrations" / "versions" / "0003.py").unlink()
+    assert invoke("upgrade", "--database-url", pg_psycopg_url, cwd=mini_app).exit_code == 0
+    result = invoke("check-drift", "--database-url", pg_psycopg_url, "--format", "json", cwd=mini_app)
+    assert result.exit_code == 3
+    assert _items(result) == [
+        ("missing_migration", "column", "missing", "widgets", "weight"),
+        ("missing_migration", "index", "missing", "widgets", "ix_widgets_name"),
+    ]
+    data = json.loads(result.stdout)
+    assert "op.add_column('widgets', sa.Column('weight'" in data["upgrade_code"]
+    assert "op.create_index('ix_widgets_name', 'widgets', ['name'], unique=False)" in data["upgrade_code"]
+    assert data["error"]["kind"] == "drift_detected"
+    assert result.stderr.startswith("Error: Drift found: 2 missing_migration (the models differ from what the "
+                                    "migrations build: usually a model changed without a revision).\n"
+                                    "Run: dbops revision --autogenerate -m '...'")
+
+
+@pytest.mark.postgres
+def test_manual_alter_is_out_of_band(invoke: Callable[..., Result], mini_app: Path, pg_asyncpg_url: str) -> None:
+    assert invoke("upgrade", "--database-url", pg_asyncpg_url, cwd=mini_app).exit_code == 0
+    execute(pg_asyncpg_url, "ALTER TABLE widgets ALTER COLUMN name TYPE varchar(150)",
+            "ALTER TABLE widgets ADD COLUMN hotfix int")
+    result = invoke("check-drift", "--database-url", pg_asyncpg_url, "--format", "json", cwd=mini_app)
+    assert result.exit_code == 3
+    assert _items(result) == [
+        ("out_of_band", "column", "extra", "widgets", "hotfix"),
+        ("out_of_band", "type", "changed", "widgets", "name"),
+    ]
+    item = json.loads(result.stdout)["items"][1]
+    assert (item["expected"], item["actual"]) == ("VARCHAR(100)", "VARCHAR(150)")
+
+
+@pytest.mark.postgres
+def test_two_revisions_behind_is_pending_not_drift(
+    invoke: Callable[..., Result], mini_app: Path, pg_psycopg_url: str
+) -> None:
+    assert invoke("upgrade", "0001", "--database-url", pg_psycopg_url, cwd=mini_app).exit_code == 0
+    result = invoke("check-drift", "--database-url", pg_psycopg_url, "--format", "json", cwd=mini_app)
+    assert result.exit_code == 0, result.stderr
+    assert _items(result) == [
+        ("pending_migration", "column", "missing", "widgets", "color"),
+        ("pending_migration", "column", "missing", "widgets", "weight"),
+        ("pending_migration", "index", "missing", "widgets", "ix_widgets_name"),
+    ]
+    assert json.loads(result.stdout)["live_revisions"] == ["0001"]
+    # and a manual change on the behind database is still caught, as out_of_band
+    execute(pg_psycopg_url, "CREATE INDEX ix_by_hand ON widgets (name)")
+    again = invoke("check-drift", "--database-url", pg_psycopg_url, "--format", "json", cwd=mini_app)
+    assert again.exit_code == 3
+    assert ("out_of_band", "index", "extra", "widgets", "ix_by_hand") in _items(again)
+    two_way = invoke("check-drift", "--against", "database", "--database-url", pg_psycopg_url, "--format", "json",
+                     cwd=mini_app)
+    assert two_way.exit_code == 3
+    verdicts = {(v, n) for v, _, _, _, n in _items(two_way)}
+    assert verdicts == {("pending_migration", "color"), ("pending_migration", "weight"),
+                        ("pending_migration", "ix_widgets_name"), ("drift", "ix_by_hand")}
+
+
+@pytest.mark.postgres
+def test_ignore_rules_from_flag_and_config(invoke: Callable[..., Result], mini_app: Path, pg_psycopg_url: str) -> None:
+    invoke("upgrade", "--database-url", pg_psycopg_url, cwd=mini_app)
+    execute(pg_psycopg_url, "CREATE INDEX ix_runtime_gin ON widgets (color)", "CREATE TABLE celery_tasks (id int)")
+    result = invoke("check-drift", "--database-url", pg_psycopg_url, "--ignore", "index:ix_*_gin",
+                    "--format", "json", cwd=mini_app)
+    assert _items(result) == [("out_of_band", "table", "extra", "celery_tasks", "celery_tasks")]
+    with (mini_app / "dbops.toml").open("a") as fh:
+        fh.write('\n[drift]\nignore = ["table:celery_*"]\n')
+    result = invoke("check-drift", "--database-url", pg_psycopg_url, "--ignore", "index:ix_*_gin",
+                    "--format", "json", cwd=mini_app)
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["clean"] is True
+    assert sorted(i["name"] for i in data["ignored"]) == ["celery_tasks", "ix_runtime_gin"]
+
+
+@pytest.mark.postgres
+def test_github_format_points_at_the_model(invoke: Callable[..., Result], mini_app: Path, pg_psycopg_url: str) -> None:
+    (mini_app / "migrations" / "versions" / "0003.py").unlink()
+    invoke("upgrade", "--database-url", pg_psycopg_url, cwd=mini_app)
+    result = invoke("check-drift", "--database-url", pg_psycopg_url, "--format", "github", cwd=mini_app)
+    assert result.exit_code == 3
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("::error file=")
+    assert "models.py,line=" in lines[0]
+    assert lines[0].endswith(",title=dbops missing_migration%3A column::column widgets.weight is missing")
+
+
+@pytest.mark.postgres
+def test_scratch_database_dropped_after_success_and_failure(
+    invoke: Callable[..., Result], mini_app: Path, pg_psycopg_url: str
+) -> None:
+    before = _scratch_databases()
+    invoke("upgrade", "--database-url", pg_psycopg_url, cwd=mini_app)
+    assert invoke("check-drift", "--database-url", pg_psycopg_url, cwd=mini_app).exit_code == 0
+    assert _scratch_databases() == before
+    (mini_app / "migrations" / "versions" / "0004.py").write_text(
+        'revision = "0004"\ndown_revision = "0003"\nfrom alembic import op\n'
+        "def upgrade():\n    op.execute('SELECT no_such_function()')\n\ndef downgrade():\n    pass\n")
+    failed = invoke("check-drift", "--database-url", pg_psycopg_url, cwd=mini_app)
+    assert failed.exit_code == 1
+    assert failed.stderr.startswith("Error: Revision 0004 (no message) failed: ")
+    assert _scratch_databases() == before
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_scratch_database_dropped_on_signal(mini_app: Path, pg_psycopg_url: str, sig: int) -> None:
+    marker = mini_app / "replaying"
+    (mini_app / "migrations" / "versions" / "0004.py").write_text(
+        'revision = "0004"\ndown_revision = "0003"\nimport pathlib, time\n'
+        f"def upgrade():\n    pathlib.Path({str(marker)!r}).touch()\n    time.sleep(60)\n\n"
+        "def downgrade():\n    pass\n")
+    before = _scratch_databases()
+    exe = Path(sys.executable).with_name("dbops")
+    proc = subprocess.Popen([str(exe), "check-drift", "--against", "migrations", "--database-url", pg_psycopg_url],
+                            cwd=mini_app, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), proc.communicate()
+    assert len(_scratch_databases()) == len(before) + 1  # it exists while replaying
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert _scratch_databases() == before
+
+
+def test_json_matches_the_documented_schema(invoke: Callable[..., Result], mini_app: Path, sqlite_url: str) -> None:
+    import jsonschema
+
+    schema = json.loads((REPO / "docs" / "check-drift.schema.json").read_text())
+    (mini_app / "migrations" / "versions" / "0003.py").unlink()
+    invoke("upgrade", "--database-url", sqlite_url, cwd=mini_app)
+    execute(sqlite_url, "CREATE TABLE stray (id int)")
+    result = invoke("check-drift", "--database-url", sqlite_url, "--format", "json", cwd=mini_app)
+    assert result.exit_code == 3
+    data = json.loads(result.stdout)
+    jsonschema.validate(data, schema)
+    assert {i["verdict"] for i in data["items"]} == {"missing_migration", "out_of_band"}
+    clean = invoke("check-drift", "--against", "migrations", "--format", "json", cwd=REPO)
+    jsonschema.validate(json.loads(clean.stdout), schema)
