@@ -1,7 +1,10 @@
 """check-drift: read each side once, classify, build the report."""
 from __future__ import annotations
 
+import gc
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +15,7 @@ from dbops.db.engine import run_with_connection
 from dbops.db.url import mask, parse_url
 from dbops.drift.classify import FAILING, IgnoreRule, Verdict, apply_ignores, three_way, two_way_database
 from dbops.drift.from_models import models_spec
-from dbops.drift.reflect import reflect_schema
+from dbops.drift.reflect import default_schema_of, reflect_schema
 from dbops.drift.scratch import scratch_database
 from dbops.drift.spec import SchemaSpec
 from dbops.errors import ConfigError, DriftDetected, RevisionError
@@ -30,6 +33,29 @@ class _Live:
     default_schema: str | None
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Reflection and comparison allocate hundreds of thousands of small, acyclic objects;
+    pausing the cyclic GC meanwhile saves ~40% of the compare step at 1,000 tables."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def compare_step(conn: Connection, metadata: Any, *, exclude_tables: set[str] = frozenset()) -> list[Any]:  # type: ignore[assignment]
+    """Models vs one live connection (the two-way compare step, as the benchmark measures it)."""
+    from dbops.drift.compare import compare
+
+    with gc_paused():
+        live = reflect_schema(conn, schemas=_schemas(metadata), exclude_tables=exclude_tables)
+        models = models_spec(metadata, conn.dialect, default_schema_of(conn), exclude_tables=exclude_tables)
+        return compare(models, live)
+
+
 def _exclude(config: Config) -> set[str]:
     return {config.version_table, "alembic_version"}
 
@@ -43,7 +69,6 @@ def _schemas(metadata: Any) -> tuple[str | None, ...]:
 def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_heads: bool) -> _Live:
     def read(conn: Connection) -> _Live:
         from alembic.runtime.migration import MigrationContext
-        from sqlalchemy import inspect
 
         heads: tuple[str, ...] = ()
         if with_heads:
@@ -51,7 +76,7 @@ def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_hea
                 "version_table": config.version_table, "version_table_schema": config.version_table_schema})
             heads = tuple(sorted(ctx.get_current_heads()))
         spec = reflect_schema(conn, schemas=schemas, exclude_tables=_exclude(config))
-        return _Live(spec, heads, conn.dialect, inspect(conn).default_schema_name)
+        return _Live(spec, heads, conn.dialect, default_schema_of(conn))
 
     return run_with_connection(url, read, connect_timeout=config.connect_timeout, application_name="dbops-drift")
 
@@ -68,6 +93,13 @@ def check_drift(
     against: str | None = None,
     ignore: tuple[str, ...] = (),
     scratch_url: str | None = None,
+) -> DriftReport:
+    with gc_paused():
+        return _check_drift(config, against=against, ignore=ignore, scratch_url=scratch_url)
+
+
+def _check_drift(
+    config: Config, *, against: str | None, ignore: tuple[str, ...], scratch_url: str | None
 ) -> DriftReport:
     started = time.perf_counter()
     if not config.metadata:
@@ -135,7 +167,7 @@ def check_drift(
     from dbops.drift.locate import locate
     from dbops.drift.ops import upgrade_code
 
-    located = locate(metadata)
+    located = locate(metadata) if (kept or ignored) else {}
     items = tuple(_item(v, located) for v in kept)
     report = DriftReport(
         command="check-drift",

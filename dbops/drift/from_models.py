@@ -130,7 +130,7 @@ def models_spec(
     spec = SchemaSpec(dialect=dialect.name)
     family = dialect_family(dialect.name)
     for meta in metas:
-        for table in meta.sorted_tables:
+        for table in sorted(meta.tables.values(), key=lambda t: (t.schema or "", t.name)):
             if table.name in exclude_tables or not _applies(table, dialect.name):
                 continue
             ts = table_spec(table, dialect, default_schema)

@@ -4,6 +4,7 @@ compare equal (``VARCHAR`` vs ``AutoString``, ``'x'::text`` vs ``'x'``, ``now()`
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -41,8 +42,14 @@ def norm_type(type_: Any, dialect: Any) -> str:
         text = type_.compile(dialect=dialect)
     except Exception:  # a type this dialect cannot render (e.g. NullType from reflection)
         text = type(type_).__name__
-    text = _SPACES.sub(" ", str(text)).strip().upper()
-    family = dialect_family(dialect.name)
+    return fold_type_text(str(text), dialect.name)
+
+
+@lru_cache(maxsize=4096)  # pure text -> text; schemas repeat the same spellings
+def fold_type_text(text: str, dialect_name: str) -> str:
+    """Fold a DDL type spelling: case, spaces, synonyms, MySQL display widths and charsets."""
+    text = _SPACES.sub(" ", text).strip().upper()
+    family = dialect_family(dialect_name)
     if family == "mysql":
         text = _MYSQL_CHARSET.sub("", text)
         if text != "TINYINT(1)":
@@ -80,6 +87,7 @@ def _numeric(text: str) -> str | None:
     return format(normal, "f") if normal == normal.to_integral() else str(normal)
 
 
+@lru_cache(maxsize=4096)  # pure text -> text; schemas repeat the same spellings
 def norm_default(text: str | None) -> str | None:
     """A server default as comparable text (None when there is none)."""
     if text is None:
@@ -102,6 +110,7 @@ def norm_default(text: str | None) -> str | None:
     return _SPACES.sub(" ", text)
 
 
+@lru_cache(maxsize=4096)  # pure text -> text; schemas repeat the same spellings
 def norm_sql(text: str | None) -> str | None:
     """An expression (index expression, partial-index predicate, CHECK) for comparison only:
     casts, quotes, parentheses, whitespace and case are dropped."""

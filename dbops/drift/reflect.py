@@ -1,8 +1,9 @@
-"""Live or scratch database -> SchemaSpec, with batched catalog reads.
+"""Live or scratch database -> SchemaSpec, with a constant number of catalog queries.
 
-SQLAlchemy 2's ``Inspector.get_multi_*`` reads every table of a schema in one query per
-kind on PostgreSQL (Alembic's comparison reflects table by table: N+12 statements), so the
-number of catalog queries is constant in the number of tables.
+PostgreSQL: five pg_catalog queries for every table of every schema (pg_catalog.py).
+Other dialects: SQLAlchemy 2's ``Inspector.get_multi_*`` (one call per kind; SQLite and
+MariaDB have no cheaper catalog, and their schemas are small). Alembic's comparison reflects
+table by table (N+12 statements).
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from dbops.drift.normalize import dialect_family, norm_action, norm_default, norm_sql, norm_type
+from dbops.drift.normalize import dialect_family, fold_type_text, norm_action, norm_default, norm_sql, norm_type
+from dbops.drift.pg_catalog import read_columns, read_constraints, read_indexes
 from dbops.drift.spec import CheckSpec, ColumnSpec, ForeignKeySpec, IndexSpec, SchemaSpec, TableSpec, UniqueSpec
 
 # Sequences not owned by a column (serial/identity sequences belong to their column).
@@ -20,6 +22,11 @@ PG_FREE_SEQUENCES = text(
     "WHERE c.relkind = 'S' AND n.nspname = ANY(:schemas) AND NOT EXISTS ("
     "SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.classid = 'pg_class'::regclass "
     "AND d.deptype IN ('a', 'i'))"
+)
+PG_ENUMS = text(
+    "SELECT n.nspname, t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder) "
+    "FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace "
+    "WHERE n.nspname = ANY(:schemas) GROUP BY n.nspname, t.typname"
 )
 
 
@@ -33,6 +40,71 @@ def reflect_schema(
     schemas: tuple[str | None, ...] = (None,),
     exclude_tables: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> SchemaSpec:
+    if conn.dialect.name == "postgresql":
+        return _reflect_postgresql(conn, schemas, exclude_tables)
+    return _reflect_generic(conn, schemas, exclude_tables)
+
+
+def default_schema_of(conn: Connection) -> str | None:
+    if conn.dialect.name == "postgresql":
+        return conn.execute(text("SELECT current_schema()")).scalar()  # type: ignore[no-any-return]
+    return inspect(conn).default_schema_name  # type: ignore[no-any-return]
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+def _reflect_postgresql(conn: Connection, schemas: tuple[str | None, ...], exclude: set[str]) -> SchemaSpec:
+    default_schema = default_schema_of(conn)
+    wanted: list[str] = sorted({s for s in (default_schema if x is None else x for x in schemas) if s})
+    spec = SchemaSpec(dialect=conn.dialect.name)
+    columns = read_columns(conn, wanted)
+    constraints = read_constraints(conn, wanted)
+    indexes = read_indexes(conn, wanted)
+
+    def local(nsp: str | None) -> str | None:
+        return None if nsp == default_schema else nsp
+
+    for (nsp, rel), cols in columns.items():
+        if rel in exclude:
+            continue
+        ts = TableSpec(schema=local(nsp), name=rel, comment=cols[0]["table_comment"] if cols else None)
+        for col in cols:
+            auto = col["identity"] or _is_nextval(col["default"])
+            ts.columns[col["name"]] = ColumnSpec(
+                name=col["name"], type=fold_type_text(col["type"], "postgresql"), nullable=col["nullable"],
+                default=None if auto and (col["default"] is None or _is_nextval(col["default"]))
+                else norm_default(col["default"]),
+                comment=col["comment"], autoincrement=auto,
+            )
+        for con in constraints.get((nsp, rel), []):
+            kind = con["kind"]
+            if kind == "p":
+                ts.primary_key = con["columns"]
+            elif kind == "u":
+                ts.uniques.append(UniqueSpec(con["name"], con["columns"]))
+            elif kind == "f":
+                ts.foreign_keys.append(ForeignKeySpec(
+                    name=con["name"], columns=con["columns"], ref_schema=local(con["ref_schema"]),
+                    ref_table=con["ref_table"], ref_columns=con["ref_columns"],
+                    ondelete=norm_action(con["ondelete"]), onupdate=norm_action(con["onupdate"]),
+                ))
+            elif kind == "c":
+                ts.checks.append(CheckSpec(con["name"], norm_sql(con["check"]) or ""))
+        for idx in indexes.get((nsp, rel), []):
+            keys = tuple(norm_sql(k) or "" if expr else k for k, expr in zip(idx["keys"], idx["expression"],
+                                                                           strict=True))
+            ts.indexes.append(IndexSpec(idx["name"], keys, idx["unique"], idx["method"], norm_sql(idx["where"])))
+        spec.tables[(ts.schema, ts.name)] = ts
+    for nsp, name, labels in conn.execute(PG_ENUMS, {"schemas": wanted}):
+        spec.enums[(local(nsp), name)] = tuple(labels)
+    for nsp, name in conn.execute(PG_FREE_SEQUENCES, {"schemas": wanted}):
+        spec.sequences.add((local(nsp), name))
+    return spec
+
+
+# -- other dialects ------------------------------------------------------------------------
+
+def _reflect_generic(conn: Connection, schemas: tuple[str | None, ...], exclude: set[str]) -> SchemaSpec:
     insp = inspect(conn)
     dialect = conn.dialect
     family = dialect_family(dialect.name)
@@ -40,7 +112,7 @@ def reflect_schema(
     spec = SchemaSpec(dialect=dialect.name)
     for schema in schemas:
         query_schema = None if schema in (None, default_schema) else schema
-        names = [n for n in insp.get_table_names(schema=query_schema) if n not in exclude_tables]
+        names = [n for n in insp.get_table_names(schema=query_schema) if n not in exclude]
         if not names:
             continue
         kw: dict[str, Any] = {"schema": query_schema, "filter_names": names}
@@ -49,30 +121,22 @@ def reflect_schema(
         fks = insp.get_multi_foreign_keys(**kw)
         indexes = insp.get_multi_indexes(**kw)
         uniques = insp.get_multi_unique_constraints(**kw)
-        checks = _safe(insp.get_multi_check_constraints, kw)
-        comments = _safe(insp.get_multi_table_comment, kw)
+        checks = _optional(insp.get_multi_check_constraints, kw)
+        comments = _optional(insp.get_multi_table_comment, kw)
         for key, cols in columns.items():
-            table_schema = None if key[0] in (None, default_schema) else key[0]
-            ts = TableSpec(schema=table_schema, name=key[1])
+            ts = TableSpec(schema=None if key[0] in (None, default_schema) else key[0], name=key[1])
             for col in cols:
-                raw_default = col.get("default")
-                auto = bool(col.get("identity")) or (family == "postgresql" and _is_nextval(raw_default))
-                if family == "mysql" and col.get("autoincrement") is True:
-                    auto = True
+                auto = bool(col.get("identity")) or (family == "mysql" and col.get("autoincrement") is True)
                 ts.columns[col["name"]] = ColumnSpec(
-                    name=col["name"],
-                    type=norm_type(col["type"], dialect),
-                    nullable=bool(col["nullable"]),
-                    default=None if auto and (raw_default is None or _is_nextval(raw_default))
-                    else norm_default(raw_default),
-                    comment=col.get("comment"),
-                    autoincrement=auto,
+                    name=col["name"], type=norm_type(col["type"], dialect), nullable=bool(col["nullable"]),
+                    default=None if auto and col.get("default") is None else norm_default(col.get("default")),
+                    comment=col.get("comment"), autoincrement=auto,
                 )
             pk: Any = pks.get(key) or {}
             ts.primary_key = tuple(pk.get("constrained_columns") or ())
             if family == "sqlite" and len(ts.primary_key) == 1:
                 only = ts.columns.get(ts.primary_key[0])
-                if only is not None and only.type == "INTEGER":
+                if only is not None and only.type == "INTEGER":  # SQLite's rowid alias autoincrements
                     ts.columns[only.name] = ColumnSpec(only.name, only.type, only.nullable, only.default,
                                                        only.comment, True)
             fk_names = set()
@@ -80,13 +144,10 @@ def reflect_schema(
                 opts = fk.get("options") or {}
                 ref_schema = fk.get("referred_schema")
                 ts.foreign_keys.append(ForeignKeySpec(
-                    name=fk.get("name"),
-                    columns=tuple(fk["constrained_columns"]),
+                    name=fk.get("name"), columns=tuple(fk["constrained_columns"]),
                     ref_schema=None if ref_schema in (None, default_schema) else ref_schema,
-                    ref_table=fk["referred_table"],
-                    ref_columns=tuple(fk["referred_columns"]),
-                    ondelete=norm_action(opts.get("ondelete")),
-                    onupdate=norm_action(opts.get("onupdate")),
+                    ref_table=fk["referred_table"], ref_columns=tuple(fk["referred_columns"]),
+                    ondelete=norm_action(opts.get("ondelete")), onupdate=norm_action(opts.get("onupdate")),
                 ))
                 fk_names.add((fk.get("name"), tuple(fk["constrained_columns"])))
             if family != "mysql":  # MySQL: a UNIQUE constraint *is* a unique index (kept below)
@@ -95,45 +156,21 @@ def reflect_schema(
             for idx in indexes.get(key, []):
                 if idx.get("duplicates_constraint") and family != "mysql":
                     continue  # the index behind a UNIQUE constraint
-                cols_ = tuple(
-                    name if name is not None else (norm_sql(expr) or "")
-                    for name, expr in zip(
-                        idx.get("column_names") or [], idx.get("expressions") or idx.get("column_names") or [],
-                        strict=False,
-                    )
-                )
+                names_ = idx.get("column_names") or []
+                exprs = idx.get("expressions") or names_
+                cols_ = tuple(n if n is not None else (norm_sql(e) or "") for n, e in zip(names_, exprs, strict=False))
                 if family == "mysql" and (idx["name"], cols_) in fk_names:
                     continue  # MySQL's implicit index for a foreign key
-                opts = idx.get("dialect_options") or {}
-                method = where = None
-                if family == "postgresql":
-                    method = (opts.get("postgresql_using") or "btree").lower()
-                    where = norm_sql(opts.get("postgresql_where"))
-                elif family == "sqlite":
-                    where = norm_sql(opts.get("sqlite_where"))
-                ts.indexes.append(IndexSpec(idx["name"], cols_, bool(idx.get("unique")), method, where))
+                where = norm_sql((idx.get("dialect_options") or {}).get("sqlite_where")) if family == "sqlite" else None
+                ts.indexes.append(IndexSpec(idx["name"], cols_, bool(idx.get("unique")), None, where))
             for ck in (checks or {}).get(key, []):
                 ts.checks.append(CheckSpec(ck.get("name"), norm_sql(ck.get("sqltext")) or ""))
             ts.comment = ((comments or {}).get(key) or {}).get("text")
             spec.tables[(ts.schema, ts.name)] = ts
-    if family == "postgresql":
-        _pg_enums_and_sequences(conn, insp, spec, schemas, default_schema)
     return spec
 
 
-def _pg_enums_and_sequences(
-    conn: Connection, insp: Any, spec: SchemaSpec, schemas: tuple[str | None, ...], default_schema: str | None
-) -> None:
-    wanted = {default_schema if s is None else s for s in schemas}
-    for enum in insp.get_enums(schema="*"):
-        if enum["schema"] in wanted:
-            key = (None if enum["schema"] == default_schema else enum["schema"], enum["name"])
-            spec.enums[key] = tuple(enum["labels"])
-    for nsp, name in conn.execute(PG_FREE_SEQUENCES, {"schemas": sorted(w for w in wanted if w)}):
-        spec.sequences.add((None if nsp == default_schema else nsp, name))
-
-
-def _safe(fn: Any, kw: dict[str, Any]) -> Any:
+def _optional(fn: Any, kw: dict[str, Any]) -> Any:
     """Optional reflection (a dialect may not implement it)."""
     try:
         return fn(**kw)
