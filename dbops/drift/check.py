@@ -232,5 +232,10 @@ def _hint(report: DriftReport) -> str:
     if "missing_migration" in verdicts or "drift" in verdicts:
         steps.append("dbops revision --autogenerate -m '...' (then review it)")
     if "out_of_band" in verdicts:
-        steps.append("find who changed the database by hand, then revert the change or capture it in a revision")
+        if report.live_revisions == ():
+            steps.append("this database records no revision; if it was built without migrations and matches "
+                         "the models, adopt it with: dbops stamp head")
+        else:
+            steps.append("find who changed the database by hand, then revert the change or capture it in a "
+                         "revision")
     return "Run: " + "; or ".join(steps) if steps else ""
