@@ -1,8 +1,12 @@
-"""Reference app models. ``metadata`` is what dbops compares and migrates."""
-from __future__ import annotations
+"""Reference app models. ``metadata`` is what dbops compares and migrates.
+
+No ``from __future__ import annotations`` here: SQLModel resolves ``Relationship``
+annotations at class creation, so forward references are written as strings.
+"""
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Optional
 
 from sqlalchemy import DateTime, Index, Integer, Numeric, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -29,7 +33,7 @@ class User(UserBase, table=True):
         sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
         sa_column_kwargs={"server_default": func.now(), "nullable": False},
     )
-    orders: list[Order] = Relationship(back_populates="user")
+    orders: list["Order"] = Relationship(back_populates="user")
 
 
 class UserCreate(UserBase):
@@ -68,8 +72,8 @@ class Order(OrderBase, table=True):
         sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
         sa_column_kwargs={"server_default": func.now(), "nullable": False},
     )
-    user: User | None = Relationship(back_populates="orders")
-    items: list[OrderItem] = Relationship(back_populates="order", cascade_delete=True)
+    user: Optional["User"] = Relationship(back_populates="orders")
+    items: list["OrderItem"] = Relationship(back_populates="order", cascade_delete=True)
 
 
 class OrderCreate(OrderBase):
@@ -97,7 +101,7 @@ class OrderItem(OrderItemBase, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True, ondelete="CASCADE")
-    order: Order | None = Relationship(back_populates="items")
+    order: Optional["Order"] = Relationship(back_populates="items")
 
 
 class OrderItemCreate(OrderItemBase):

@@ -4,8 +4,8 @@ compare equal (``VARCHAR`` vs ``AutoString``, ``'x'::text`` vs ``'x'``, ``now()`
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 _SPACES = re.compile(r"\s+")
