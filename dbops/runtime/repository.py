@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func
-from sqlmodel import select
 from sqlalchemy.orm import InstrumentedAttribute, joinedload, selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
+from sqlmodel import select
 
 ModelT = TypeVar("ModelT")
 
