@@ -10,8 +10,6 @@ local to ``create_app``) at runtime.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any
@@ -28,6 +26,7 @@ from dbops.runtime import (
     DatabaseSettings,
     async_session_factory,
     create_async_engine_from_settings,
+    engine_lifespan,
     make_get_db,
 )
 from shop.models import Order, OrderItem, Product, User, UserCreate, UserPublic, UserUpdate
@@ -50,14 +49,7 @@ def create_app(settings: DatabaseSettings | None = None) -> FastAPI:
     # scope runs the dependency's exit code after sending the response).
     Db = Annotated[AsyncSession, Depends(get_db, scope="function")]
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await engine.dispose()
-
-    app = FastAPI(title="shop (dbops reference service)", lifespan=lifespan)
+    app = FastAPI(title="shop (dbops reference service)", lifespan=engine_lifespan(engine))
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.settings = settings
