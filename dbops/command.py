@@ -17,6 +17,8 @@ from pathlib import Path
 from dbops.config import Config
 from dbops.reports import (
     CurrentReport,
+    DataMigrateReport,
+    DataMigrationListReport,
     DriftReport,
     HeadsReport,
     HistoryReport,
@@ -105,3 +107,21 @@ def check_drift(
     from dbops.drift.check import check_drift as run
 
     return run(config, against=against, ignore=ignore, scratch_url=scratch_url)
+
+
+def data_migrate(config: Config, name: str | None = None, **options: object) -> DataMigrateReport:
+    """Run data migration ``name`` (or every unfinished one), resuming from its checkpoint.
+
+    Options: batch_size, batch_seconds, max_rows_per_second, pause, dry_run, reset,
+    lock_timeout, progress (callback), should_stop (callable checked between batches).
+    """
+    from dbops.data.manage import data_migrate as run
+
+    return run(config, name, **options)  # type: ignore[arg-type]
+
+
+def list_data_migrations(config: Config) -> DataMigrationListReport:
+    """Every data migration with its status, progress and required revision."""
+    from dbops.data.manage import list_data_migrations as run
+
+    return run(config)

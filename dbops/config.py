@@ -31,7 +31,7 @@ DEFAULT_SQLITE_FILE = "dbops.sqlite"
 ALEMBIC_PLACEHOLDER_URLS = {"driver://user:pass@localhost/dbname", ""}
 _KNOWN_KEYS = {
     "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
-    "transaction_per_migration", "connect_timeout", "targets", "drift",
+    "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
 }
 _TARGET_KEYS = {"url", "metadata", "script_location", "version_table", "version_table_schema"}
 
@@ -69,6 +69,7 @@ class Config:
     connect_timeout: float = 5.0
     targets: Mapping[str, TargetSpec] = field(default_factory=dict)
     drift_ignore: tuple[str, ...] = ()
+    data_migrations: Path | None = None  # directory of data migration modules
 
     @property
     def masked_url(self) -> str:
@@ -135,6 +136,7 @@ def load_config(
         connect_timeout=float(env.get("DBOPS_CONNECT_TIMEOUT") or table.get("connect_timeout", 5.0)),
         targets=targets,
         drift_ignore=_drift_ignore(table.get("drift", {}), config_file),
+        data_migrations=(root / str(table.get("data_migrations", "data_migrations"))).resolve(),
     )
 
 

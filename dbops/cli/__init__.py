@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dbops import __version__
+from dbops.cli.data import data_migrate as _data_migrate
 from dbops.cli.drift import check_drift as _check_drift
 from dbops.cli.migrate import register as _register_migrate
 
@@ -30,6 +31,7 @@ def cli() -> None:
 
 _register_migrate(cli)
 cli.add_command(_check_drift)
+cli.add_command(_data_migrate)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from dbops.redact import redact
 from dbops.reports import (
     CurrentReport,
+    DataMigrateReport,
+    DataMigrationListReport,
     DriftReport,
     HeadsReport,
     HistoryReport,
@@ -185,3 +187,32 @@ def _drift(r: DriftReport, console: Out) -> None:
         console.line(f"Clean: no drift ({pending} pending{ignored}) in {_ms(r.duration_ms)}.")
     else:
         console.line(f"{failing} difference(s), {pending} pending{ignored}, in {_ms(r.duration_ms)}.")
+
+
+@renders(DataMigrateReport)
+def _data_migrate(r: DataMigrateReport, console: Out) -> None:
+    if not r.runs:
+        console.line(f"Nothing to do: every data migration on {r.database} is done.")
+        return
+    for run in r.runs:
+        if run.status == "dry_run":
+            eta = f"~{run.estimated_seconds:g} s" if run.estimated_seconds is not None else "unknown"
+            console.line(f"{run.name}: would change {run.would_change:,} row(s); estimated {eta} at "
+                         f"{run.rows_per_second:,.0f} rows/s (one sampled batch, rolled back). Nothing written.")
+        elif run.status == "paused":
+            console.line(f"{run.name}: paused after {run.batches} batch(es), {run.rows_done:,} row(s) changed; "
+                         f"checkpoint at key {run.last_key}.")
+        else:
+            resumed = f" (resumed after key {run.resumed_from})" if run.resumed_from else ""
+            console.line(f"{run.name}: done{resumed}: {run.rows_done:,} row(s) changed of {run.rows_scanned:,} "
+                         f"scanned in {run.batches} batch(es), {run.duration_s:g} s, "
+                         f"{run.rows_per_second:,.0f} rows/s.")
+
+
+@renders(DataMigrationListReport)
+def _data_list(r: DataMigrationListReport, console: Out) -> None:
+    table = new_table("name", "table", "requires", "status", "rows done", "last key")
+    for m in r.migrations:
+        requires = (m.requires or "-") + ("" if m.revision_applied else " (not applied)")
+        table.add_row(m.name, m.table, requires, m.status, f"{m.rows_done:,}", m.last_key or "")
+    console.table(table)

@@ -1,0 +1,114 @@
+"""data-migrate at the command level: find the migrations, check the schema revision, run
+them one by one on one connection (async URLs through the run_sync bridge), list them."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from dbops.config import Config
+from dbops.data import checkpoint
+from dbops.data.discover import load_directory
+from dbops.data.runner import DataMigrationError, Progress, run_data_migration
+from dbops.data.spec import DataMigration
+from dbops.db.engine import run_with_connection
+from dbops.db.url import parse_url
+from dbops.reports import DataMigrateReport, DataMigrationInfo, DataMigrationListReport, DataMigrationRun
+
+
+def _migrations(config: Config) -> list[DataMigration]:
+    directory = config.data_migrations or config.root / "data_migrations"
+    found = load_directory(directory)
+    if not found:
+        raise DataMigrationError(
+            f"No data migrations found in {directory}. Each module there sets "
+            "migration = DataMigration(name=..., table=..., key=..., set={...}).",
+            hint="Create one, or point data_migrations in [tool.dbops] at the right directory.",
+        )
+    return found
+
+
+def _applied_revisions(conn: sa.Connection, config: Config) -> tuple[set[str], tuple[str, ...]]:
+    from alembic.runtime.migration import MigrationContext
+
+    from dbops.project import alembic_config, env_settings, script_directory
+
+    ctx = MigrationContext.configure(conn, opts={"version_table": config.version_table,
+                                                 "version_table_schema": config.version_table_schema})
+    heads = tuple(ctx.get_current_heads())
+    if not heads:
+        return set(), heads
+    script = script_directory(alembic_config(config, env_settings(config, with_metadata=False)))
+    applied = {s.revision for s in script.iterate_revisions(heads, "base")}
+    return applied, heads
+
+
+def data_migrate(
+    config: Config,
+    name: str | None = None,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    **options: Any,
+) -> DataMigrateReport:
+    migrations = _migrations(config)
+    if name is not None:
+        chosen = [m for m in migrations if m.name == name]
+        if not chosen:
+            raise DataMigrationError(
+                f"Unknown data migration {name!r}; known: {', '.join(m.name for m in migrations)}.",
+                hint="List them with: dbops data-migrate --list",
+            )
+    else:
+        chosen = migrations
+
+    def work(conn: sa.Connection) -> list[DataMigrationRun]:
+        applied, heads = _applied_revisions(conn, config)
+        done = checkpoint.read_all(conn)
+        if conn.in_transaction():
+            conn.commit()
+        runs = []
+        for m in chosen:
+            if name is None and done.get(m.name) is not None and done[m.name].status == "done" \
+                    and not options.get("reset"):
+                continue
+            if m.requires and m.requires not in applied:
+                raise DataMigrationError(
+                    f"Data migration {m.name!r} needs schema revision {m.requires}, which is not applied "
+                    f"(the database is at {', '.join(heads) or 'base'}). Running it first would touch columns "
+                    "that do not exist yet, or skip rows the revision still creates.",
+                    hint=f"Run: dbops upgrade {m.requires}",
+                )
+            run = run_data_migration(conn, m, progress=progress, should_stop=should_stop, **options)
+            runs.append(run)
+            if run.status == "paused":
+                break
+        return runs
+
+    runs = run_with_connection(parse_url(config.url), work, connect_timeout=config.connect_timeout,
+                               application_name="dbops-data-migrate")
+    return DataMigrateReport(command="data-migrate", database=config.masked_url, target=config.target,
+                             runs=tuple(runs))
+
+
+def list_data_migrations(config: Config) -> DataMigrationListReport:
+    migrations = _migrations(config)
+
+    def read(conn: sa.Connection) -> DataMigrationListReport:
+        applied, _ = _applied_revisions(conn, config)
+        states = checkpoint.read_all(conn)
+        infos = []
+        for m in migrations:
+            cp = states.get(m.name)
+            infos.append(DataMigrationInfo(
+                name=m.name, table=m.table, requires=m.requires,
+                revision_applied=m.requires is None or m.requires in applied,
+                status=cp.status if cp else "pending", rows_done=cp.rows_done if cp else 0,
+                last_key=cp.last_key if cp else None, updated_at=cp.updated_at if cp else None,
+                error=cp.error if cp else None, source=m.source,
+            ))
+        return DataMigrationListReport(command="data-migrate", database=config.masked_url, target=config.target,
+                                       directory=str(config.data_migrations), migrations=tuple(infos))
+
+    return run_with_connection(parse_url(config.url), read, connect_timeout=config.connect_timeout)

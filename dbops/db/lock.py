@@ -1,0 +1,121 @@
+"""Named locks held by one database session: PostgreSQL advisory locks, MariaDB/MySQL
+GET_LOCK, and for SQLite a file lock beside the database. Session locks die with the
+session, so a killed holder never leaves a stale lock (no lock rows)."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from dbops.errors import DbopsError
+
+PG_TRY = text("SELECT pg_try_advisory_lock(hashtextextended(:name, 0))")
+PG_TRY_XACT = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))")
+PG_UNLOCK = text("SELECT pg_advisory_unlock(hashtextextended(:name, 0))")
+PG_HOLDER = text(
+    "SELECT a.pid, a.application_name, a.usename, host(a.client_addr), a.backend_start, a.state "
+    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted "
+    "AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(:name, 0) LIMIT 1"
+)
+MY_TRY = text("SELECT GET_LOCK(:name, 0)")
+MY_UNLOCK = text("SELECT RELEASE_LOCK(:name)")
+MY_HOLDER = text(
+    "SELECT p.id, p.user, p.host, p.time FROM information_schema.processlist p WHERE p.id = IS_USED_LOCK(:name)"
+)
+
+
+class LockHeld(DbopsError):
+    """Another session holds the lock."""
+
+    kind = "lock_held"
+
+
+def _describe_pg(row: Any) -> str:
+    if row is None:
+        return "another session (it released the lock or is not visible to this role)"
+    pid, app, user, addr, since, state = row
+    since_text = since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if since else "?"
+    return f"pid {pid} ({app or 'no application_name'}, user {user}, from {addr or 'local socket'}, " \
+           f"connected since {since_text}, {state})"
+
+
+def _sqlite_path(conn: Connection, name: str) -> Path:
+    database = conn.engine.url.database or ""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    base = Path(database) if database and database != ":memory:" else Path(os.getcwd()) / "dbops-memory"
+    return base.with_name(f"{base.name}.{safe}.lock")
+
+
+@contextmanager
+def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_scoped: bool = False,
+               what: str = "this operation") -> Iterator[None]:
+    """Hold the lock ``name`` for the block; wait up to ``wait`` seconds, then raise LockHeld
+    naming the holder. ``transaction_scoped`` (PostgreSQL): released at the end of the
+    current transaction (for code running inside someone else's transaction)."""
+    dialect = conn.dialect.name
+    deadline = time.monotonic() + wait
+    if dialect == "sqlite":
+        path = _sqlite_path(conn, name)
+        fh = path.open("a+")
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "another process"
+                    fh.close()
+                    raise _held(name, what, holder) from None
+                time.sleep(0.1)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                             "since": datetime.now(timezone.utc).isoformat()}))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.truncate(0)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+        return
+
+    try_stmt = PG_TRY_XACT if (dialect == "postgresql" and transaction_scoped) else \
+        PG_TRY if dialect == "postgresql" else MY_TRY
+    while True:
+        got = conn.execute(try_stmt, {"name": name}).scalar()
+        if got:
+            break
+        if time.monotonic() >= deadline:
+            if dialect == "postgresql":
+                holder = _describe_pg(conn.execute(PG_HOLDER, {"name": name}).first())
+            else:
+                row = conn.execute(MY_HOLDER, {"name": name}).first()
+                holder = f"connection {row[0]} (user {row[1]}, from {row[2]}, {row[3]} s)" if row else "another session"
+            raise _held(name, what, holder)
+        time.sleep(0.2)
+    try:
+        yield
+    finally:
+        if not (dialect == "postgresql" and transaction_scoped):
+            conn.execute(PG_UNLOCK if dialect == "postgresql" else MY_UNLOCK, {"name": name})
+
+
+def _held(name: str, what: str, holder: str) -> LockHeld:
+    return LockHeld(
+        f"Another runner holds the lock for {what} ({name}): {holder}. Only one may run at a time; "
+        "usually a previous run is still going, or another deploy started it.",
+        hint="Wait for it to finish (its progress: dbops data-migrate --list), or stop that process; "
+        "a killed holder releases the lock with its session.",
+    )
