@@ -50,13 +50,16 @@ def data_migrate(opts: CommonOptions, name: str | None, list_: bool, batch_size:
     def action(config):  # type: ignore[no-untyped-def]
         if list_:
             return command.list_data_migrations(config)
-        signal.signal(signal.SIGINT, first_interrupt)
-        signal.signal(signal.SIGTERM, first_interrupt)
-        with ProgressPrinter(enabled=opts.fmt == "table" and not opts.quiet) as printer:
-            report = command.data_migrate(
-                config, name, batch_size=batch_size, batch_seconds=batch_seconds,
-                max_rows_per_second=max_rows_per_second, pause=pause, lock_timeout=lock_timeout,
-                dry_run=dry_run, reset=reset, progress=printer, should_stop=lambda: stop["requested"])
+        previous = signal.signal(signal.SIGINT, first_interrupt), signal.signal(signal.SIGTERM, first_interrupt)
+        try:
+            with ProgressPrinter(enabled=opts.fmt == "table" and not opts.quiet) as printer:
+                report = command.data_migrate(
+                    config, name, batch_size=batch_size, batch_seconds=batch_seconds,
+                    max_rows_per_second=max_rows_per_second, pause=pause, lock_timeout=lock_timeout,
+                    dry_run=dry_run, reset=reset, progress=printer, should_stop=lambda: stop["requested"])
+        finally:
+            signal.signal(signal.SIGINT, previous[0])
+            signal.signal(signal.SIGTERM, previous[1])
         if report.interrupted:
             paused = next(r for r in report.runs if r.status == "paused")
             raise Interrupted(

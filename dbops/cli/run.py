@@ -19,7 +19,7 @@ def execute(
     from dbops.render.logs import setup_logging
 
     setup_logging(opts.verbose)
-    _sigterm_as_interrupt()
+    previous_sigterm = _sigterm_as_interrupt()
     code = 0
     try:
         from dbops.config import load_config
@@ -60,6 +60,10 @@ def execute(
 
             sys.stderr.write(redact("".join(traceback.format_exception(exc))))
         code = 1
+    if previous_sigterm is not None:
+        import signal
+
+        signal.signal(signal.SIGTERM, previous_sigterm)
     sys.exit(code)
 
 
@@ -70,7 +74,7 @@ class _Unexpected(Exception):
         self.hint = hint
 
 
-def _sigterm_as_interrupt() -> None:
+def _sigterm_as_interrupt() -> Any:
     """SIGTERM (CI cancel, kill) takes the Ctrl-C path, so cleanup (scratch databases,
     checkpoints) runs in ``finally`` blocks."""
     import signal
@@ -79,6 +83,6 @@ def _sigterm_as_interrupt() -> None:
         raise KeyboardInterrupt
 
     try:
-        signal.signal(signal.SIGTERM, handler)
+        return signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread (embedded use)
-        pass
+        return None

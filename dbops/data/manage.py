@@ -14,6 +14,7 @@ from dbops.data.runner import DataMigrationError, Progress, run_data_migration
 from dbops.data.spec import DataMigration
 from dbops.db.engine import run_with_connection
 from dbops.db.url import parse_url
+from dbops.errors import RevisionError
 from dbops.reports import DataMigrateReport, DataMigrationInfo, DataMigrationListReport, DataMigrationRun
 
 
@@ -40,7 +41,15 @@ def _applied_revisions(conn: sa.Connection, config: Config) -> tuple[set[str], t
     if not heads:
         return set(), heads
     script = script_directory(alembic_config(config, env_settings(config, with_metadata=False)))
-    applied = {s.revision for s in script.iterate_revisions(heads, "base")}
+    try:
+        applied = {s.revision for s in script.iterate_revisions(heads, "base")}
+    except Exception as exc:
+        raise RevisionError(
+            f"The database is at revision {', '.join(heads)}, which is not among the revision files in "
+            f"{config.script_location}, so dbops cannot tell which revisions the data migrations' "
+            "'requires' are satisfied by. Usually the wrong project or database.",
+            hint="Check with: dbops current",
+        ) from exc
     return applied, heads
 
 
@@ -64,7 +73,8 @@ def data_migrate(
         chosen = migrations
 
     def work(conn: sa.Connection) -> list[DataMigrationRun]:
-        applied, heads = _applied_revisions(conn, config)
+        needs_revisions = any(m.requires for m in chosen)
+        applied, heads = _applied_revisions(conn, config) if needs_revisions else (set(), ())
         done = checkpoint.read_all(conn)
         if conn.in_transaction():
             conn.commit()

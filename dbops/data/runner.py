@@ -2,6 +2,7 @@
 size, throttling, lock-timeout retries, a clean stop between batches."""
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from dbops.redact import redact
 from dbops.reports import DataMigrationRun
 
 MIN_BATCH, MAX_BATCH, FIRST_BATCH = 100, 200_000, 1_000
+MAX_BATCH_PYTHON = 50_000  # the function path holds a batch of rows in memory (~20 MB of dicts)
 LOCK_ERRORS = ("55P03", "40P01", "1205", "1213", "database is locked")  # lock timeout, deadlock, busy
 
 
@@ -103,6 +105,14 @@ def run_data_migration(
     transaction (an Alembic revision) the batches share it; use
     ``with op.get_context().autocommit_block():`` around the call for per-batch commits.
     """
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        # e.g. inside Alembic's autocommit_block(): a batch and its checkpoint must still commit
+        # together, so run on a connection of our own with real per-batch transactions.
+        with conn.engine.connect() as own:
+            return run_data_migration(
+                own, m, batch_size=batch_size, batch_seconds=batch_seconds, max_rows_per_second=max_rows_per_second,
+                pause=pause, dry_run=dry_run, reset=reset, lock_timeout=lock_timeout, retries=retries,
+                progress=progress, should_stop=should_stop, clock=clock, sleep=sleep)
     inline = conn.in_transaction()
     started = clock()
     types = _column_types(conn, m)
@@ -189,13 +199,13 @@ def _loop(conn: sa.Connection, m: DataMigration, target: Target, key_types: list
             return RunResult(m.name, "done", existing.rows_done, existing.rows_scanned, existing.batches,
                              existing.last_key, round(clock() - started, 3), 0.0, resumed_from=existing.last_key)
         checkpoint.start(conn, m.name, existing)
-        total = target.count(conn, filtered=False)
+        total = target.estimate(conn)
     last: Key | None = load_key(existing.last_key, key_types) if existing else None
     resumed_from = existing.last_key if existing else None
     rows_done = existing.rows_done if existing else 0
     scanned_total = existing.rows_scanned if existing else 0
     batches = existing.batches if existing else 0
-    size = batch_size or FIRST_BATCH
+    size = batch_size or (FIRST_BATCH if m.set is not None else 5 * FIRST_BATCH)
     run_rows = 0
     loop_start = clock()
 
@@ -237,7 +247,8 @@ def _loop(conn: sa.Connection, m: DataMigration, target: Target, key_types: list
         elapsed = max(clock() - t0, 1e-6)
         if batch_size is None:  # aim at batch_seconds per batch
             wanted = scanned / elapsed * batch_seconds
-            size = int(min(MAX_BATCH, max(MIN_BATCH, 0.5 * size + 0.5 * wanted)))
+            ceiling = MAX_BATCH if m.set is not None else MAX_BATCH_PYTHON
+            size = int(min(ceiling, max(MIN_BATCH, 0.5 * size + 0.5 * wanted)))
         if progress is not None:
             rate = run_rows / max(clock() - loop_start, 1e-6)
             progress(Progress(m.name, rows_done, scanned_total, total, batches, size, round(rate, 1)))
@@ -261,6 +272,17 @@ def _batch(conn: sa.Connection, m: DataMigration, target: Target, last: Key | No
             return 0, 0, None
         changed = target.update_range(conn, last, hi)
         return changed, size if full else target.count_range(conn, last, hi), hi
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a batch is thousands of short-lived acyclic dicts: no cyclic GC passes meanwhile
+    try:
+        return _python_batch(conn, m, target, last, size)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _python_batch(conn: sa.Connection, m: DataMigration, target: Target, last: Key | None,
+                  size: int) -> tuple[int, int, Key | None]:
     rows = target.select_batch(conn, last, size)
     if not rows:
         return 0, 0, None
@@ -270,7 +292,7 @@ def _batch(conn: sa.Connection, m: DataMigration, target: Target, last: Key | No
     except Exception as exc:
         first = dump_key(tuple(rows[0][k] for k in m.key_columns))
         raise DataMigrationError(
-            f"Data migration {m.name!r}: the function raised on the batch starting at key {first}: "
+            f"the function raised on the batch starting at key {first}: "
             f"{type(exc).__name__}: {redact(str(exc))}.", hint="Fix the function, then re-run to resume.",
         ) from exc
     changed = target.update_rows(conn, updates)

@@ -68,9 +68,11 @@ class Target:
 
     def select_batch(self, conn: sa.Connection, last: Key | None, n: int) -> list[dict[str, Any]]:
         """The next n rows after ``last`` with the key and ``columns`` (the Python-function path)."""
-        stmt = (sa.select(*(self.table.c[c] for c in self.names)).where(self._after(last))
+        stmt = (sa.select(*(self.table.c[c] for c in self.names)).where(self._after(last), self._filter())
                 .order_by(*self.keys).limit(n))
-        return [dict(r._mapping) for r in conn.execute(stmt)]
+        result = conn.execute(stmt)
+        names = list(result.keys())
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]  # fetchall: no per-row fetch
 
     def update_rows(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
         """executemany UPDATE ... WHERE key = :key for the rows a function returned."""
@@ -83,6 +85,10 @@ class Target:
         if unknown:
             raise ValueError(f"the function returned column(s) {', '.join(unknown)}, which {self.m.table!r} "
                              "does not have")
+        if conn.dialect.name == "postgresql":
+            done = self._update_rows_unnest(conn, rows, value_cols)
+            if done is not None:
+                return done
         stmt = self.table.update().where(*(k == sa.bindparam(f"k_{k.name}", type_=k.type) for k in self.keys)).values(
             {c: sa.bindparam(f"v_{c}") for c in value_cols})
         params = [{**{f"k_{k}": r[k] for k in self.m.key_columns}, **{f"v_{c}": r[c] for c in value_cols}}
@@ -90,11 +96,46 @@ class Target:
         conn.execute(stmt, params)
         return len(rows)
 
+    def _update_rows_unnest(self, conn: sa.Connection, rows: list[dict[str, Any]], value_cols: list[str]) -> int | None:
+        """PostgreSQL: one ``UPDATE ... FROM unnest(arrays)`` per batch instead of one statement per
+        row (several times faster than executemany). None when a column type has no array form."""
+        prep = conn.dialect.identifier_preparer
+        cols = [*self.m.key_columns, *value_cols]
+        casts = []
+        for i, name in enumerate(cols):
+            col_type = self.table.c[name].type
+            if isinstance(col_type, (sa.types.NullType, sa.ARRAY, sa.JSON)):
+                return None
+            try:
+                casts.append(f"CAST(:p{i} AS {col_type.compile(dialect=conn.dialect)}[])")
+            except Exception:
+                return None
+        target = (prep.quote_schema(self.m.schema) + "." if self.m.schema else "") + prep.quote(self.m.table)
+        q = prep.quote
+        sql = (f"UPDATE {target} AS t SET {', '.join(f'{q(c)} = v.{q(c)}' for c in value_cols)} "
+               f"FROM unnest({', '.join(casts)}) AS v({', '.join(q(c) for c in cols)}) "
+               f"WHERE {' AND '.join(f't.{q(k)} = v.{q(k)}' for k in self.m.key_columns)}")
+        params = {f"p{i}": [r[c] for r in rows] for i, c in enumerate(cols)}
+        conn.execute(sa.text(sql), params)
+        return len(rows)
+
     def validate(self, conn: sa.Connection) -> None:
         """Run the expressions and filter against zero rows: a typo fails here, before any write."""
         exprs = (self.m.set or {}).values()
         cols: list[Any] = [sa.literal_column(f"({e})").label(f"e{i}") for i, e in enumerate(exprs)]
         conn.execute(sa.select(*self.keys, *cols).select_from(self.table).where(self._filter()).limit(0))
+
+    def estimate(self, conn: sa.Connection) -> int:
+        """Rows in the table for progress/ETA: PostgreSQL's planner estimate when it has one
+        (count(*) of a large table costs a full scan per run), else count(*)."""
+        if conn.dialect.name == "postgresql":
+            qualified = f"{self.m.schema}.{self.m.table}" if self.m.schema else self.m.table
+            guess = conn.execute(sa.text("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(:t)"),
+                                 {"t": conn.dialect.identifier_preparer.quote(qualified) if "." not in qualified
+                                  else qualified}).scalar()
+            if guess is not None and guess > 100_000:
+                return int(guess)
+        return self.count(conn, filtered=False)
 
     def count(self, conn: sa.Connection, *, filtered: bool) -> int:
         stmt = sa.select(sa.func.count()).select_from(self.table)

@@ -57,7 +57,10 @@ def compare_step(conn: Connection, metadata: Any, *, exclude_tables: set[str] = 
 
 
 def _exclude(config: Config) -> set[str]:
-    return {config.version_table, "alembic_version"}
+    """dbops's and Alembic's own bookkeeping tables are not part of the app's schema."""
+    from dbops.data.checkpoint import TABLE_NAME
+
+    return {config.version_table, "alembic_version", TABLE_NAME}
 
 
 def _schemas(metadata: Any) -> tuple[str | None, ...]:
