@@ -197,7 +197,7 @@ def _data_migrate(r: DataMigrateReport, console: Out) -> None:
     for run in r.runs:
         if run.status == "dry_run":
             eta = f"~{run.estimated_seconds:g} s" if run.estimated_seconds is not None else "unknown"
-            console.line(f"{run.name}: would change {run.would_change:,} row(s); estimated {eta} at "
+            console.line(f"{run.name}: would touch up to {run.would_change:,} row(s); estimated {eta} at "
                          f"{run.rows_per_second:,.0f} rows/s (one sampled batch, rolled back). Nothing written.")
         elif run.status == "paused":
             console.line(f"{run.name}: paused after {run.batches} batch(es), {run.rows_done:,} row(s) changed; "

@@ -31,13 +31,15 @@ migrations.append(DataMigration(name="double_py", table="items", key="id", fn=_d
 '''
 
 
-def make_project(root: Path, rows: int, url: str) -> Path:
+def make_project(root: Path, rows: int, url: str | None) -> Path:
     """A data-only project: tables created directly, migrations in data_migrations/."""
     (root / "data_migrations").mkdir(parents=True)
     (root / "data_migrations" / "cases.py").write_text(MIGRATIONS.format())
     (root / "migrations" / "versions").mkdir(parents=True)
     (root / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
     (root / "dbops.toml").write_text('script_location = "migrations"\n')
+    if url is None:
+        return root
     big = "generate_series(1, {n})" if url.startswith("postgresql") else None
     stmts = ["DROP TABLE IF EXISTS items", "DROP TABLE IF EXISTS pairs", "DROP TABLE IF EXISTS dbops_data_migrations",
              "CREATE TABLE items (id integer PRIMARY KEY, n integer NOT NULL, state varchar(10) NOT NULL)",
@@ -60,7 +62,7 @@ def make_project(root: Path, rows: int, url: str) -> Path:
 
 @pytest.fixture
 def data_project(tmp_path: Path):  # type: ignore[no-untyped-def]
-    def build(url: str, rows: int = 5000) -> Path:
+    def build(url: str | None, rows: int = 5000) -> Path:
         return make_project(tmp_path / "proj", rows, url)
 
     return build

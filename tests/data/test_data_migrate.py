@@ -346,3 +346,40 @@ def test_inside_an_alembic_revision(invoke: Callable[..., Result], project: Path
     assert _checkpoint(url, "0003_orders_status")[:3] == ("done", "[9]", 3)  # type: ignore[index]
     drift = invoke("check-drift", "--database-url", url, cwd=project)
     assert drift.exit_code == 0, drift.stdout  # the checkpoint table is dbops's, not drift
+
+
+def test_sqlite_second_runner_is_refused(data_project, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    project = data_project(sqlite_url, rows=30000)
+    env = {**os.environ, "DATABASE_URL": sqlite_url}
+    first = subprocess.Popen([DBOPS, "data-migrate", "bump", "--batch-size", "500", "--pause", "0.05", "-q"],
+                             cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_progress(sqlite_url, "bump", 500, first)
+    second = subprocess.run([DBOPS, "data-migrate", "bump", "-q"], cwd=project, env=env, capture_output=True,
+                            text=True, timeout=60)
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=60)
+    assert second.returncode == 1
+    assert second.stderr.startswith("Error: Another runner holds the lock for data migration 'bump' "
+                                    f'(dbops-data:bump): {{"pid": {first.pid}, ')
+
+
+@pytest.mark.mariadb
+def test_mariadb_run_and_resume(invoke: Callable[..., Result], data_project, mariadb_url: str) -> None:  # type: ignore[no-untyped-def]
+    project = make_mariadb_rows(data_project, mariadb_url)
+    result = invoke("data-migrate", "bump_open", "--batch-size", "300", "--database-url", mariadb_url,
+                    "--format", "json", cwd=project)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["runs"][0]["rows_done"] == 1000
+    pairs = invoke("data-migrate", "pairs_total", "--batch-size", "97", "--database-url", mariadb_url, cwd=project)
+    assert pairs.exit_code == 0, pairs.stderr
+    assert execute(mariadb_url, "SELECT count(*) FROM pairs WHERE total IS NULL OR total <> a * 1000 + b")[0][0][0] == 0
+
+
+def make_mariadb_rows(data_project, url: str) -> Path:  # type: ignore[no-untyped-def]
+    project = data_project(None)  # files only; MariaDB's tables below
+    execute(url, "CREATE TABLE items (id integer PRIMARY KEY, n integer NOT NULL, state varchar(10) NOT NULL)",
+            "CREATE TABLE pairs (a integer NOT NULL, b integer NOT NULL, total integer, PRIMARY KEY (a, b))",
+            "INSERT INTO items SELECT seq * 3, 0, IF(seq % 2 = 0, 'open', 'closed') FROM seq_1_to_2000",
+            "INSERT INTO pairs (a, b) SELECT x.seq, y.seq FROM seq_1_to_40 x, seq_1_to_50 y "
+            "WHERE (x.seq + y.seq) % 7 <> 0")
+    return project
