@@ -43,11 +43,16 @@ def _settings_for(alembic_config: Any) -> EnvSettings:
     return env_settings(config)
 
 
+DBOPS_TABLES = frozenset({"dbops_history", "dbops_data_migrations"})
+
+
 def include_object_for(dialect: str) -> Any:
     """An ``include_object`` hook that skips metadata objects limited to other dialects
     with ``.ddl_if(dialect=...)`` (e.g. a PostgreSQL-only GIN index on SQLite)."""
 
     def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if type_ == "table" and reflected and compare_to is None and name in DBOPS_TABLES:
+            return False  # dbops's own bookkeeping, not the app's schema
         ddl_if = getattr(obj, "_ddl_if", None)
         if ddl_if is not None and ddl_if.dialect is not None and not reflected:
             wanted = ddl_if.dialect if isinstance(ddl_if.dialect, (tuple, list, set)) else (ddl_if.dialect,)
@@ -74,7 +79,41 @@ def configure_options(settings: EnvSettings, dialect: str) -> dict[str, Any]:
     return opts
 
 
+def _session_timeouts(connection: Any, settings: EnvSettings) -> None:
+    """Session-level timeouts for the whole run, so one blocked ALTER fails fast instead of
+    queueing every other query on the table behind it."""
+    from sqlalchemy import text
+
+    name = connection.dialect.name
+    statements = []
+    if name == "postgresql":
+        if settings.lock_timeout:
+            statements.append(f"SET lock_timeout = '{int(settings.lock_timeout * 1000)}ms'")
+        if settings.statement_timeout:
+            statements.append(f"SET statement_timeout = '{int(settings.statement_timeout * 1000)}ms'")
+    elif name in ("mysql", "mariadb") and settings.lock_timeout:
+        seconds = max(1, round(settings.lock_timeout))
+        statements += [f"SET SESSION lock_wait_timeout = {seconds}",
+                       f"SET SESSION innodb_lock_wait_timeout = {seconds}"]
+    for statement in statements:
+        connection.execute(text(statement))
+    if statements and connection.in_transaction():
+        connection.commit()  # session settings stay; Alembic starts its own transactions
+
+
+def _capture_statements(connection: Any, settings: EnvSettings) -> None:
+    from sqlalchemy import event
+
+    def remember(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        settings.last_statement = statement
+
+    event.listen(connection, "before_cursor_execute", remember)
+
+
 def _migrate(context: Any, connection: Any, settings: EnvSettings) -> None:
+    if not context.config.attributes.get("connection"):
+        _session_timeouts(connection, settings)
+    _capture_statements(connection, settings)
     context.configure(connection=connection, **configure_options(settings, connection.dialect.name))
     with context.begin_transaction():
         context.run_migrations()

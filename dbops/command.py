@@ -13,9 +13,11 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from dbops.config import Config
 from dbops.reports import (
+    AppliedHistoryReport,
     CurrentReport,
     DataMigrateReport,
     DataMigrationListReport,
@@ -23,13 +25,20 @@ from dbops.reports import (
     HeadsReport,
     HistoryReport,
     InitReport,
+    LintReport,
     MigrationReport,
     RevisionReport,
+    VerifyReport,
 )
 
 
-def upgrade(config: Config, revision: str = "head", *, sql: bool = False, wait: float | None = None) -> MigrationReport:
-    """Upgrade the database to ``revision`` (default head); ``sql=True`` previews instead."""
+def upgrade(
+    config: Config, revision: str = "head", *, sql: bool = False, wait: float | None = None, **safety: Any
+) -> MigrationReport:
+    """Upgrade the database to ``revision`` (default head); ``sql=True`` previews instead.
+
+    Safety options (default from config): lock_wait, lock_timeout, statement_timeout, retries, strict.
+    """
     from dbops.migrate import apply
 
     if wait:
@@ -37,21 +46,21 @@ def upgrade(config: Config, revision: str = "head", *, sql: bool = False, wait: 
         from dbops.db.wait import wait_for_database
 
         wait_for_database(parse_url(config.url), wait, connect_timeout=config.connect_timeout)
-    return apply.upgrade(config, revision, sql=sql)
+    return apply.upgrade(config, revision, sql=sql, safety=apply.Safety.from_config(config, **safety))
 
 
-def downgrade(config: Config, revision: str) -> MigrationReport:
+def downgrade(config: Config, revision: str, **safety: Any) -> MigrationReport:
     """Revert the database to ``revision`` (an id, ``-1`` or ``base``)."""
     from dbops.migrate import apply
 
-    return apply.downgrade(config, revision)
+    return apply.downgrade(config, revision, safety=apply.Safety.from_config(config, **safety))
 
 
-def stamp(config: Config, revision: str, *, purge: bool = False) -> MigrationReport:
+def stamp(config: Config, revision: str, *, purge: bool = False, **safety: Any) -> MigrationReport:
     """Record ``revision`` as applied without running any migration."""
     from dbops.migrate import apply
 
-    return apply.stamp(config, revision, purge=purge)
+    return apply.stamp(config, revision, purge=purge, safety=apply.Safety.from_config(config, **safety))
 
 
 def current(config: Config, *, check: bool = False) -> CurrentReport:
@@ -125,3 +134,24 @@ def list_data_migrations(config: Config) -> DataMigrationListReport:
     from dbops.data.manage import list_data_migrations as run
 
     return run(config)
+
+
+def applied_history(config: Config, *, limit: int = 200) -> AppliedHistoryReport:
+    """The dbops_history audit rows, newest first."""
+    from dbops.safety import audit
+
+    return audit.applied_history(config, limit=limit)
+
+
+def verify(config: Config) -> VerifyReport:
+    """Applied revisions whose file changed or vanished since they ran (ChecksumMismatch, exit 3)."""
+    from dbops.safety import audit
+
+    return audit.verify(config)
+
+
+def lint(config: Config, rev_range: str | None = None) -> LintReport:
+    """Lint revisions' Alembic operations (LintFailed, exit 3, when findings remain)."""
+    from dbops.safety import audit
+
+    return audit.lint(config, rev_range)

@@ -32,6 +32,7 @@ ALEMBIC_PLACEHOLDER_URLS = {"driver://user:pass@localhost/dbname", ""}
 _KNOWN_KEYS = {
     "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
     "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
+    "lock_timeout", "statement_timeout", "lock_wait",
 }
 _TARGET_KEYS = {"url", "metadata", "script_location", "version_table", "version_table_schema"}
 
@@ -70,6 +71,9 @@ class Config:
     targets: Mapping[str, TargetSpec] = field(default_factory=dict)
     drift_ignore: tuple[str, ...] = ()
     data_migrations: Path | None = None  # directory of data migration modules
+    lock_timeout: float | None = 5.0  # seconds per DDL statement while migrating; None/0 = no limit
+    statement_timeout: float | None = None  # seconds per statement while migrating
+    lock_wait: float = 60.0  # seconds to wait for another runner's migration lock
 
     @property
     def masked_url(self) -> str:
@@ -137,7 +141,19 @@ def load_config(
         targets=targets,
         drift_ignore=_drift_ignore(table.get("drift", {}), config_file),
         data_migrations=(root / str(table.get("data_migrations", "data_migrations"))).resolve(),
+        lock_timeout=_seconds(table, "lock_timeout", 5.0, config_file),
+        statement_timeout=_seconds(table, "statement_timeout", None, config_file),
+        lock_wait=_seconds(table, "lock_wait", 60.0, config_file) or 0.0,
     )
+
+
+def _seconds(table: Mapping[str, Any], key: str, default: float | None, config_file: Path | None) -> float | None:
+    value = table.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{key} in {config_file} must be a number of seconds (0 = none), not {value!r}.")
+    return float(value) or None
 
 
 def _drift_ignore(raw: Any, config_file: Path | None) -> tuple[str, ...]:

@@ -19,4 +19,7 @@ class EnvSettings:
     transaction_per_migration: bool = True
     connect_timeout: float = 5.0
     on_version_apply: list[Callable[..., None]] = field(default_factory=list)
+    lock_timeout: float | None = None  # seconds, per statement while migrating (PostgreSQL, MariaDB)
+    statement_timeout: float | None = None  # seconds (PostgreSQL)
+    last_statement: str | None = None  # the statement running when a migration failed
     configure_overrides: dict[str, Any] = field(default_factory=dict)

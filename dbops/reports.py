@@ -70,6 +70,8 @@ class MigrationReport(Report):
     duration_ms: float = 0.0
     sql: str | None = None
     finished_at: datetime = field(default_factory=utcnow)
+    warnings: tuple[str, ...] = ()  # pre-flight: lock holders on touched tables, edited revisions
+    attempts: int = 1  # > 1 when a lock timeout was retried
 
     @property
     def changed(self) -> bool:
@@ -206,3 +208,73 @@ class DataMigrationListReport(Report):
     target: str | None
     directory: str
     migrations: tuple[DataMigrationInfo, ...]
+
+
+@dataclass(frozen=True)
+class AppliedRow(Report):
+    run_id: str
+    command: str
+    revision: str | None
+    direction: str | None
+    from_revisions: str | None
+    to_revisions: str | None
+    started_at: datetime
+    duration_ms: float | None
+    outcome: str
+    error: str | None
+    statement: str | None
+    checksum: str | None
+    db_user: str | None
+    os_user: str | None
+    host: str | None
+    dbops_version: str | None
+
+
+@dataclass(frozen=True)
+class AppliedHistoryReport(Report):
+    command: str
+    database: str
+    target: str | None
+    rows: tuple[AppliedRow, ...]
+
+
+@dataclass(frozen=True)
+class VerifyItem(Report):
+    revision: str
+    status: str  # ok | edited | removed | unrecorded
+    recorded_checksum: str | None
+    current_checksum: str | None
+    path: str | None
+
+
+@dataclass(frozen=True)
+class VerifyReport(Report):
+    command: str
+    database: str
+    target: str | None
+    current: tuple[str, ...]
+    items: tuple[VerifyItem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(i.status in ("ok", "unrecorded") for i in self.items)
+
+
+@dataclass(frozen=True)
+class LintFinding(Report):
+    rule: str
+    title: str
+    revision: str
+    path: str
+    line: int
+    message: str
+    rationale: str
+
+
+@dataclass(frozen=True)
+class LintReport(Report):
+    command: str
+    revisions: tuple[str, ...]
+    findings: tuple[LintFinding, ...]
+    rules: tuple[str, ...]
+    clean: bool = True

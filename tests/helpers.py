@@ -25,7 +25,8 @@ def schema_of(url: str) -> dict[str, Any]:
     try:
         with engine.connect() as conn:
             insp = sa.inspect(conn)
-            tables = sorted(t for t in insp.get_table_names() if t != "alembic_version")
+            bookkeeping = {"alembic_version", "dbops_history", "dbops_data_migrations"}
+            tables = sorted(t for t in insp.get_table_names() if t not in bookkeeping)
             indexes = {t: sorted(i["name"] for i in insp.get_indexes(t)) for t in tables}
             version = None
             if insp.has_table("alembic_version"):

@@ -1,9 +1,11 @@
 """Migration commands: upgrade, downgrade, current, heads, history, stamp, revision, init."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from dbops.cli.options import CommonOptions, common_options
+from dbops.cli.options import CommonOptions, common_options, safety_options
 from dbops.cli.run import execute
 
 
@@ -13,8 +15,9 @@ from dbops.cli.run import execute
               "database's real current revision.")
 @click.option("--wait", type=click.FloatRange(min=0), metavar="SECONDS",
               help="First wait up to SECONDS for the database to accept connections.")
+@safety_options(strict=True)
 @common_options()
-def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None) -> None:
+def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, safety: dict[str, Any]) -> None:
     """Upgrade the database to REVISION (default: head), timing each revision.
 
     \b
@@ -26,14 +29,15 @@ def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None) -
     """
     from dbops import command
 
-    execute(opts, lambda config: command.upgrade(config, revision, sql=sql, wait=wait))
+    execute(opts, lambda config: command.upgrade(config, revision, sql=sql, wait=wait, **safety))
 
 
 # ignore_unknown_options: `dbops downgrade -1` must read -1 as the revision, as in Alembic.
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("revision")
+@safety_options()
 @common_options()
-def downgrade(opts: CommonOptions, revision: str) -> None:
+def downgrade(opts: CommonOptions, revision: str, safety: dict[str, Any]) -> None:
     """Revert the database to REVISION (an id, -1, or base).
 
     \b
@@ -43,7 +47,7 @@ def downgrade(opts: CommonOptions, revision: str) -> None:
     """
     from dbops import command
 
-    execute(opts, lambda config: command.downgrade(config, revision))
+    execute(opts, lambda config: command.downgrade(config, revision, **safety))
 
 
 @click.command()
@@ -79,26 +83,71 @@ def heads(opts: CommonOptions, check: bool) -> None:
 
 @click.command()
 @click.option("--indicate-current", is_flag=True, help="Also read the database and mark its revision.")
+@click.option("--applied", is_flag=True, help="Show the dbops_history audit table instead: who applied what, "
+              "when, how long, outcome, error.")
 @common_options()
-def history(opts: CommonOptions, indicate_current: bool) -> None:
-    """List every revision, newest first.
+def history(opts: CommonOptions, indicate_current: bool, applied: bool) -> None:
+    """List every revision, newest first (or, with --applied, what was run on this database).
 
     \b
     Example:
       dbops history
       dbops history --indicate-current --format json
+      dbops history --applied
     """
     from dbops import command
 
+    if applied:
+        execute(opts, command.applied_history)
     execute(opts, lambda config: command.history(config, indicate_current=indicate_current),
             uses_database=indicate_current)
 
 
 @click.command()
+@common_options()
+def verify(opts: CommonOptions) -> None:
+    """Check that applied revisions still match their files (exit 3 if edited or removed).
+
+    Compares the checksum recorded in dbops_history when each revision ran with the
+    revision file now (normalised AST of upgrade()/downgrade(): comments, docstrings and
+    formatting do not count).
+
+    \b
+    Example:
+      dbops verify --format json
+    """
+    from dbops import command
+
+    execute(opts, command.verify)
+
+
+@click.command()
+@click.argument("rev_range", required=False, metavar="[REV_RANGE]")
+@common_options(database=False, formats=("table", "json", "github"))
+def lint(opts: CommonOptions, rev_range: str | None) -> None:
+    """Lint revisions for operations that lock or break a live database (exit 3 on findings).
+
+    Rules: DB001 NOT NULL column without server default; DB002 CREATE INDEX without
+    CONCURRENTLY; DB003 drop_column/drop_table; DB004 column type change; DB005 rename;
+    DB006 FK/CHECK without NOT VALID; DB007 raw DDL without lock_timeout. Objects created in
+    the same revision are exempt. Silence a reviewed line with: # dbops: noqa DB002
+
+    \b
+    Example:
+      dbops lint                      # every revision
+      dbops lint 0002:heads --format github
+    """
+    from dbops import command
+
+    execute(opts, lambda config: command.lint(config, rev_range), uses_database=False)
+
+
+@click.command()
 @click.argument("revision")
 @click.option("--purge", is_flag=True, help="Empty the version table first.")
+@safety_options()
 @common_options()
-def stamp(opts: CommonOptions, revision: str, purge: bool) -> None:
+def stamp(opts: CommonOptions, revision: str, purge: bool, safety: dict[str, Any]) -> None:
     """Record REVISION as applied without running migrations (comma-separate several).
 
     \b
@@ -107,7 +156,7 @@ def stamp(opts: CommonOptions, revision: str, purge: bool) -> None:
     """
     from dbops import command
 
-    execute(opts, lambda config: command.stamp(config, revision, purge=purge))
+    execute(opts, lambda config: command.stamp(config, revision, purge=purge, **safety))
 
 
 @click.command()
@@ -155,7 +204,7 @@ def init(directory: str, metadata: str | None, script_location: str, fmt: str, v
 
 
 def register(group: click.Group) -> None:
-    for cmd in (upgrade, downgrade, current, heads, history, stamp, revision, init):
+    for cmd in (upgrade, downgrade, current, heads, history, stamp, revision, init, verify, lint):
         group.add_command(cmd)
 
 

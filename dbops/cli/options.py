@@ -64,3 +64,36 @@ def common_options(
         return wrapper
 
     return decorate
+
+
+def safety_options(*, strict: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--lock-wait/--lock-timeout/--statement-timeout/--retries (and --strict) as one ``safety`` dict."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            kwargs["safety"] = {key: kwargs.pop(key) for key in
+                                ("lock_wait", "lock_timeout", "statement_timeout", "retries", "strict")
+                                if key in kwargs}
+            return fn(*args, **kwargs)
+
+        decorators = [
+            click.option("--lock-wait", type=click.FloatRange(min=0), metavar="SECONDS",
+                         help="Wait this long for another runner's migration lock (default 60, config lock_wait)."),
+            click.option("--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+                         help="Per-statement lock timeout while migrating (default 5; 0 = none); a revision that "
+                              "hits it is retried."),
+            click.option("--statement-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+                         help="Per-statement timeout while migrating (default none)."),
+            click.option("--retries", type=click.IntRange(min=0), metavar="N",
+                         help="Retries after a lock timeout, with backoff (default 3)."),
+        ]
+        if strict:
+            decorators.append(click.option("--strict", is_flag=True, default=None,
+                                           help="Refuse (exit 3) when pre-flight finds lock holders on the "
+                                                "tables to alter, or revisions edited after they ran."))
+        for decorator in reversed(decorators):
+            wrapper = decorator(wrapper)
+        return wrapper
+
+    return decorate

@@ -36,6 +36,8 @@ def execute(
                        sys.stderr)
             report = action(config)
             render(report, opts.fmt, sys.stdout)
+            for warning in getattr(report, "warnings", ()) if not opts.quiet else ():
+                notice(f"dbops: warning: {warning}", sys.stderr)
         except DbopsError as exc:
             code = exc.exit_code
             if exc.report is not None:

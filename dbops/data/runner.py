@@ -130,7 +130,9 @@ def run_data_migration(
             checkpoint.ensure(conn)
     else:
         checkpoint.ensure(conn)
-    with named_lock(conn, f"dbops-data:{m.name}", transaction_scoped=inline, what=f"data migration {m.name!r}"):
+    with named_lock(conn, f"dbops-data:{m.name}", transaction_scoped=inline, what=f"data migration {m.name!r}",
+                    hint="Wait for it to finish (its progress: dbops data-migrate --list), or stop that process; "
+                    "a killed holder releases the lock with its session."):
         if not inline and conn.in_transaction():
             conn.commit()
         return _loop(conn, m, target, key_types, inline=inline, reset=reset, batch_size=batch_size,

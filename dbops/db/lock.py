@@ -58,7 +58,7 @@ def _sqlite_path(conn: Connection, name: str) -> Path:
 
 @contextmanager
 def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_scoped: bool = False,
-               what: str = "this operation") -> Iterator[None]:
+               what: str = "this operation", hint: str | None = None) -> Iterator[None]:
     """Hold the lock ``name`` for the block; wait up to ``wait`` seconds, then raise LockHeld
     naming the holder. ``transaction_scoped`` (PostgreSQL): released at the end of the
     current transaction (for code running inside someone else's transaction)."""
@@ -76,7 +76,7 @@ def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_sc
                     fh.seek(0)
                     holder = fh.read().strip() or "another process"
                     fh.close()
-                    raise _held(name, what, holder) from None
+                    raise _held(name, what, holder, hint) from None
                 time.sleep(0.1)
         fh.seek(0)
         fh.truncate()
@@ -103,7 +103,7 @@ def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_sc
             else:
                 row = conn.execute(MY_HOLDER, {"name": name}).first()
                 holder = f"connection {row[0]} (user {row[1]}, from {row[2]}, {row[3]} s)" if row else "another session"
-            raise _held(name, what, holder)
+            raise _held(name, what, holder, hint)
         time.sleep(0.2)
     try:
         yield
@@ -112,10 +112,10 @@ def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_sc
             conn.execute(PG_UNLOCK if dialect == "postgresql" else MY_UNLOCK, {"name": name})
 
 
-def _held(name: str, what: str, holder: str) -> LockHeld:
+def _held(name: str, what: str, holder: str, hint: str | None) -> LockHeld:
     return LockHeld(
         f"Another runner holds the lock for {what} ({name}): {holder}. Only one may run at a time; "
         "usually a previous run is still going, or another deploy started it.",
-        hint="Wait for it to finish (its progress: dbops data-migrate --list), or stop that process; "
-        "a killed holder releases the lock with its session.",
+        hint=hint or "Wait for it to finish, or stop that process; a killed holder releases the lock with its "
+        "session.",
     )

@@ -58,9 +58,10 @@ def compare_step(conn: Connection, metadata: Any, *, exclude_tables: set[str] = 
 
 def _exclude(config: Config) -> set[str]:
     """dbops's and Alembic's own bookkeeping tables are not part of the app's schema."""
-    from dbops.data.checkpoint import TABLE_NAME
+    from dbops.data.checkpoint import TABLE_NAME as CHECKPOINTS
+    from dbops.safety.history import TABLE_NAME as HISTORY
 
-    return {config.version_table, "alembic_version", TABLE_NAME}
+    return {config.version_table, "alembic_version", CHECKPOINTS, HISTORY}
 
 
 def _schemas(metadata: Any) -> tuple[str | None, ...]:

@@ -1,16 +1,49 @@
-"""upgrade, downgrade and stamp: the verbs that change the database's revision."""
+"""upgrade, downgrade and stamp: the verbs that change the database's revision.
+
+Each runs under the migration guard (safety/guard.py): a per-target session lock held for the
+whole command, per-statement lock/statement timeouts, retries when a lock timeout hits, a
+pre-flight scan, and one dbops_history row per revision (written even when it fails).
+"""
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from dbops.config import Config
-from dbops.errors import RevisionError
+from dbops.env_settings import ATTRIBUTE
+from dbops.errors import CheckFailed, MigrationFailed, RevisionError
 from dbops.migrate.runner import MULTIPLE_HEADS_HINT, Run, run_env
 from dbops.project import alembic_config, env_settings, script_directory
 from dbops.reports import MigrationReport
 
 
-def _report(command: str, config: Config, revision: str, run: Run) -> MigrationReport:
+class PreflightFailed(CheckFailed):
+    kind = "preflight_failed"
+
+
+@dataclass(frozen=True)
+class Safety:
+    """How cautiously to apply: lock wait, per-statement timeouts, retries, strictness."""
+
+    lock_wait: float = 60.0
+    lock_timeout: float | None = 5.0
+    statement_timeout: float | None = None
+    retries: int = 3
+    strict: bool = False
+    sleep: Callable[[float], None] = time.sleep
+
+    @classmethod
+    def from_config(cls, config: Config, **overrides: Any) -> Safety:
+        base = cls(lock_wait=config.lock_wait, lock_timeout=config.lock_timeout,
+                   statement_timeout=config.statement_timeout)
+        values = {k: v for k, v in overrides.items() if v is not None}
+        return cls(**{**base.__dict__, **values})
+
+
+def _report(command: str, config: Config, revision: str, run: Run, **extra: Any) -> MigrationReport:
     return MigrationReport(
         command=command,
         database=config.masked_url,
@@ -21,6 +54,7 @@ def _report(command: str, config: Config, revision: str, run: Run) -> MigrationR
         steps=tuple(run.steps),
         duration_ms=run.duration_ms,
         sql=run.sql,
+        **extra,
     )
 
 
@@ -31,7 +65,9 @@ def _prepare(config: Config, *, with_metadata: bool = False) -> tuple[Any, Any]:
     return acfg, script_directory(acfg)
 
 
-def upgrade(config: Config, revision: str = "head", *, sql: bool = False) -> MigrationReport:
+def upgrade(
+    config: Config, revision: str = "head", *, sql: bool = False, safety: Safety | None = None
+) -> MigrationReport:
     acfg, script = _prepare(config)
     heads = tuple(sorted(script.get_heads()))
     if revision == "head" and len(heads) > 1:
@@ -42,10 +78,8 @@ def upgrade(config: Config, revision: str = "head", *, sql: bool = False) -> Mig
         )
     if sql:
         return _upgrade_sql(config, acfg, script, revision)
-    run = run_env(
-        acfg, script, lambda heads: script._upgrade_revs(revision, heads), destination_rev=revision
-    )
-    return _report("upgrade", config, revision, run)
+    return _guarded("upgrade", config, revision, acfg, script, lambda h: script._upgrade_revs(revision, h),
+                    safety or Safety.from_config(config))
 
 
 def _upgrade_sql(config: Config, acfg: Any, script: Any, revision: str) -> MigrationReport:
@@ -66,27 +100,140 @@ def _upgrade_sql(config: Config, acfg: Any, script: Any, revision: str) -> Migra
     return _report("upgrade", config, revision, run)
 
 
-def downgrade(config: Config, revision: str) -> MigrationReport:
+def downgrade(config: Config, revision: str, *, safety: Safety | None = None) -> MigrationReport:
     acfg, script = _prepare(config)
-    run = run_env(
-        acfg, script, lambda heads: script._downgrade_revs(revision, heads), destination_rev=revision
-    )
-    return _report("downgrade", config, revision, run)
+    return _guarded("downgrade", config, revision, acfg, script, lambda h: script._downgrade_revs(revision, h),
+                    safety or Safety.from_config(config))
 
 
-def stamp(config: Config, revision: str, *, purge: bool = False) -> MigrationReport:
+def stamp(config: Config, revision: str, *, purge: bool = False, safety: Safety | None = None) -> MigrationReport:
     acfg, script = _prepare(config)
     targets = tuple(r for r in revision.split(",") if r)
-    run = run_env(
-        acfg, script, lambda heads: script._stamp_revs(targets, heads),
-        destination_rev=targets, purge=purge,
-    )
-    # a stamp step carries no revision script; the heads come from the callback
-    run.steps = []
-    return _report("stamp", config, revision, run)
+    return _guarded("stamp", config, revision, acfg, script, lambda h: script._stamp_revs(targets, h),
+                    safety or Safety.from_config(config), destination_rev=targets, purge=purge)
 
 
 def read_heads(acfg: Any, script: Any) -> tuple[str, ...]:
     """The revisions recorded in the database (one connection, writes nothing)."""
     run = run_env(acfg, script, lambda heads: [], dont_mutate=True)
     return run.before
+
+
+def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any,
+             make_steps: Callable[[tuple[str, ...]], Iterable[Any]], safety: Safety, **env_kw: Any) -> MigrationReport:
+    from dbops.safety.guard import migration_guard
+
+    settings = acfg.attributes[ATTRIBUTE]
+    settings.lock_timeout = safety.lock_timeout
+    settings.statement_timeout = safety.statement_timeout
+    env_kw.setdefault("destination_rev", revision)
+    with migration_guard(config, lock_wait=safety.lock_wait) as guard:
+        current = guard.heads(config)
+        warnings: list[str] = []
+        if command == "upgrade":
+            warnings = _preflight(guard, config, script, revision, current)
+            if warnings and safety.strict:
+                raise PreflightFailed(
+                    f"Pre-flight found {len(warnings)} problem(s) and --strict refuses to migrate: "
+                    + " ".join(warnings),
+                    hint="Resolve them (or run without --strict to only warn), then re-run dbops upgrade.",
+                )
+        run_id = uuid.uuid4().hex
+        attempt = 0
+        first_before: tuple[str, ...] | None = None
+        steps: list[Any] = []
+        while True:
+            started = _now()
+            try:
+                run = run_env(acfg, script, make_steps, **env_kw)
+            except MigrationFailed as exc:
+                partial: Run = getattr(exc, "run", Run())
+                first_before = partial.before if first_before is None else first_before
+                steps += partial.steps
+                guard.record(_rows(run_id, command, script, partial, started) + [_failed_row(
+                    run_id, command, partial, exc, started)])
+                if getattr(exc, "retryable", False) and attempt < safety.retries:
+                    attempt += 1
+                    safety.sleep(min(0.5 * 2 ** attempt, 10.0))
+                    continue
+                raise
+            first_before = run.before if first_before is None else first_before
+            steps += run.steps
+            rows = _rows(run_id, command, script, run, started)
+            if command == "stamp" or (not rows and run.before != run.after):
+                rows = [_row(run_id, command, None, None, run.before, run.after or (), started, None, "success")]
+            guard.record(rows)
+            break
+    run.before = first_before
+    run.steps = steps
+    return _report(command, config, revision, run, warnings=tuple(warnings), attempts=attempt + 1)
+
+
+def _preflight(guard: Any, config: Config, script: Any, revision: str, current: tuple[str, ...]) -> list[str]:
+    from pathlib import Path
+
+    from dbops.safety.checksum import file_checksum
+    from dbops.safety.history import latest_checksums
+    from dbops.safety.preflight import lock_holders
+    from dbops.safety.revision_ops import tables_touched
+
+    warnings: list[str] = []
+    try:
+        pending = [s for s in script.iterate_revisions(revision, current or "base") if s.revision not in current]
+    except Exception:
+        pending = []  # the run itself reports unknown revisions properly
+    tables: set[str] = set()
+    for s in pending:
+        try:
+            tables |= tables_touched(Path(s.path).read_text(encoding="utf-8"))
+        except (OSError, SyntaxError):
+            continue
+    warnings += lock_holders(guard.conn, tables)
+    recorded = latest_checksums(guard.conn)
+    if recorded and current:
+        applied = {s.revision: s for s in script.iterate_revisions(current, "base")}
+        for rev, checksum in recorded.items():
+            if rev in applied and checksum and file_checksum(applied[rev].path) not in (None, checksum):
+                warnings.append(f"revision {rev} was edited after it was applied (its checksum changed); "
+                                "databases migrated before and after the edit differ. See: dbops verify")
+    return warnings
+
+
+def _now() -> Any:
+    from dbops.safety.history import now
+
+    return now()
+
+
+def _row(run_id: str, command: str, revision: str | None, direction: str | None, before: tuple[str, ...],
+         after: tuple[str, ...], started: Any, duration_ms: float | None, outcome: str, *,
+         checksum: str | None = None, error: str | None = None, statement: str | None = None) -> dict[str, Any]:
+    return {"run_id": run_id, "command": command, "revision": revision, "direction": direction,
+            "from_revisions": ",".join(before), "to_revisions": ",".join(after), "started_at": started,
+            "duration_ms": duration_ms, "outcome": outcome, "checksum": checksum, "error": error,
+            "statement": statement}
+
+
+def _rows(run_id: str, command: str, script: Any, run: Run, started: Any) -> list[dict[str, Any]]:
+    from dbops.safety.checksum import file_checksum
+
+    rows = []
+    for step in run.steps:
+        path = script.get_revision(step.revision).path
+        rows.append(_row(run_id, command, step.revision, step.direction, step.down_revisions if
+                         step.direction == "upgrade" else (step.revision,), (step.revision,) if
+                         step.direction == "upgrade" else step.down_revisions, started, step.duration_ms,
+                         "success", checksum=file_checksum(path)))
+    return rows
+
+
+def _failed_row(run_id: str, command: str, run: Run, exc: MigrationFailed, started: Any) -> dict[str, Any]:
+    from dbops.redact import redact
+    from dbops.safety.checksum import file_checksum
+
+    failing = run.failing_revision
+    statement = getattr(exc, "statement", None)
+    return _row(run_id, command, failing.revision if failing else None, command if command != "stamp" else None,
+                run.after or run.before, (), started, None, "failed",
+                checksum=file_checksum(failing.path) if failing else None, error=redact(exc.message)[:2000],
+                statement=redact(statement)[:2000] if statement else None)

@@ -91,6 +91,7 @@ def run_env(
     run = Run(as_sql=as_sql)
     settings: EnvSettings = acfg.attributes[ATTRIBUTE]
     settings.on_version_apply = [run.on_version_apply]
+    settings.last_statement = None
     buffer = io.StringIO() if as_sql else None
     acfg.output_buffer = buffer
 
@@ -105,10 +106,15 @@ def run_env(
             destination_rev=destination_rev, **env_kw,
         ):
             script.run_env()
-    except DbopsError:
+    except DbopsError as exc:
+        exc.run = run  # type: ignore[attr-defined]
         raise
     except Exception as exc:
-        raise translate_error(exc, run) from exc
+        error = translate_error(exc, run)
+        error.run = run  # type: ignore[attr-defined]  # what was applied before the failure
+        error.statement = settings.last_statement  # type: ignore[attr-defined]
+        error.retryable = is_lock_timeout(exc)  # type: ignore[attr-defined]
+        raise error from exc
     finally:
         settings.on_version_apply = []
         acfg.output_buffer = None
@@ -179,6 +185,23 @@ def translate_error(exc: Exception, run: Run) -> DbopsError:
         "failed before any revision ran; usually env.py or the models raise on import.",
         hint="Re-run with -v for the traceback.",
     )
+
+
+LOCK_TIMEOUT_CODES = ("55P03", "40P01", "1205", "1213")  # PG lock_not_available/deadlock, MySQL wait/deadlock
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """True when a migration failed because it could not get a lock in time (worth a retry)."""
+    cur: BaseException | None = exc
+    while cur is not None:
+        orig = getattr(cur, "orig", cur)
+        code = str(getattr(orig, "sqlstate", "") or getattr(orig, "pgcode", "") or "")
+        args = getattr(orig, "args", ())
+        mysql_code = str(args[0]) if args and isinstance(args[0], int) else ""
+        if code in LOCK_TIMEOUT_CODES or mysql_code in LOCK_TIMEOUT_CODES:
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,6 +13,11 @@ def _escape(text: str, *, prop: bool = False) -> str:
 
 
 def render_github(report: Any, out: TextIO, *, error: Any = None) -> None:
+    for finding in getattr(report, "findings", ()) if report is not None else ():
+        path = os.path.relpath(finding.path) if os.path.isabs(finding.path) else finding.path
+        title = _escape(f"dbops {finding.rule}", prop=True)
+        where = f"file={_escape(path, prop=True)},line={finding.line},title={title}"
+        out.write(redact(f"::error {where}::{_escape(f'{finding.message}. {finding.rationale}')}") + "\n")
     items = getattr(report, "items", ()) if report is not None else ()
     for item in items:
         level = "notice" if item.verdict == "pending_migration" else "error"

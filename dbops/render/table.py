@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from dbops.redact import redact
 from dbops.reports import (
+    AppliedHistoryReport,
     CurrentReport,
     DataMigrateReport,
     DataMigrationListReport,
@@ -17,9 +18,11 @@ from dbops.reports import (
     HeadsReport,
     HistoryReport,
     InitReport,
+    LintReport,
     MigrationReport,
     RevisionInfo,
     RevisionReport,
+    VerifyReport,
 )
 
 if TYPE_CHECKING:
@@ -216,3 +219,38 @@ def _data_list(r: DataMigrationListReport, console: Out) -> None:
         requires = (m.requires or "-") + ("" if m.revision_applied else " (not applied)")
         table.add_row(m.name, m.table, requires, m.status, f"{m.rows_done:,}", m.last_key or "")
     console.table(table)
+
+
+@renders(AppliedHistoryReport)
+def _applied(r: AppliedHistoryReport, console: Out) -> None:
+    if not r.rows:
+        console.line(f"No dbops_history rows on {r.database} yet (they are written by dbops upgrade/downgrade/stamp).")
+        return
+    table = new_table("when (UTC)", "command", "revision", "from -> to", "duration", "outcome", "who")
+    for row in r.rows:
+        when = row.started_at.strftime("%Y-%m-%d %H:%M:%S") if row.started_at else ""
+        outcome = row.outcome if not row.error else f"{row.outcome}: {row.error[:60]}"
+        table.add_row(when, row.command, row.revision or "", f"{row.from_revisions or 'base'} -> "
+                      f"{row.to_revisions or 'base'}", _ms(row.duration_ms) if row.duration_ms is not None else "",
+                      outcome, f"{row.os_user}@{row.host}")
+    console.table(table)
+
+
+@renders(VerifyReport)
+def _verify(r: VerifyReport, console: Out) -> None:
+    table = new_table("revision", "status", "recorded", "now")
+    for item in r.items:
+        table.add_row(item.revision, item.status, (item.recorded_checksum or "")[:12],
+                      (item.current_checksum or "")[:12])
+    console.table(table)
+    if r.ok:
+        console.line(f"{len(r.items)} applied revision(s) match their files.")
+
+
+@renders(LintReport)
+def _lint(r: LintReport, console: Out) -> None:
+    for f in r.findings:
+        console.line(f"{f.path}:{f.line}: {f.rule} {f.message}")
+        console.line(f"    {f.rationale}")
+    if r.clean:
+        console.line(f"{len(r.revisions)} revision(s) checked, no findings ({len(r.rules)} rules).")

@@ -51,7 +51,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_products_category_price", "products", ["category", "price"], unique=False)
     if _is_postgresql():
-        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")  # dbops: noqa DB007 (locks no app table)
         op.create_index(
             "ix_products_name_trgm", "products", ["name"], unique=False,
             postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"},

@@ -1,0 +1,128 @@
+"""history --applied, verify and lint at the command level."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from dbops.config import Config
+from dbops.db.engine import run_with_connection
+from dbops.db.url import parse_url
+from dbops.errors import CheckFailed, RevisionError
+from dbops.project import alembic_config, env_settings, script_directory
+from dbops.reports import (
+    AppliedHistoryReport,
+    AppliedRow,
+    LintFinding,
+    LintReport,
+    VerifyItem,
+    VerifyReport,
+)
+from dbops.safety import history
+from dbops.safety.checksum import file_checksum
+
+
+class ChecksumMismatch(CheckFailed):
+    kind = "checksum_mismatch"
+
+
+class LintFailed(CheckFailed):
+    kind = "lint_findings"
+
+
+def _script(config: Config) -> Any:
+    return script_directory(alembic_config(config, env_settings(config, with_metadata=False)))
+
+
+def applied_history(config: Config, *, limit: int = 200) -> AppliedHistoryReport:
+    rows = run_with_connection(parse_url(config.url), lambda c: history.read(c, limit=limit),
+                               connect_timeout=config.connect_timeout)
+    return AppliedHistoryReport(command="history", database=config.masked_url, target=config.target,
+                                rows=tuple(AppliedRow(**{k: v for k, v in r.items() if k != "id"}) for r in rows))
+
+
+def verify(config: Config) -> VerifyReport:
+    script = _script(config)
+
+    def read(conn: sa.Connection) -> tuple[tuple[str, ...], dict[str, str | None]]:
+        from alembic.runtime.migration import MigrationContext
+
+        ctx = MigrationContext.configure(conn, opts={"version_table": config.version_table,
+                                                     "version_table_schema": config.version_table_schema})
+        return tuple(sorted(ctx.get_current_heads())), history.latest_checksums(conn)
+
+    current, recorded = run_with_connection(parse_url(config.url), read, connect_timeout=config.connect_timeout)
+    items: list[VerifyItem] = []
+    applied: list[str] = []
+    if current:
+        try:
+            applied = [s.revision for s in script.iterate_revisions(current, "base")]
+        except Exception:
+            applied = [r for r in current if _exists(script, r)]
+    for rev in dict.fromkeys([*applied, *(r for r in current if r not in applied)]):
+        script_rev = _get(script, rev)
+        now = file_checksum(script_rev.path) if script_rev is not None else None
+        was = recorded.get(rev)
+        if script_rev is None:
+            status = "removed"
+        elif rev not in recorded or was is None:
+            status = "unrecorded"  # applied before dbops recorded checksums
+        else:
+            status = "ok" if now == was else "edited"
+        items.append(VerifyItem(rev, status, was, now, script_rev.path if script_rev else None))
+    report = VerifyReport(command="verify", database=config.masked_url, target=config.target, current=current,
+                          items=tuple(items))
+    if not report.ok:
+        bad = [f"{i.revision} ({i.status})" for i in items if i.status in ("edited", "removed")]
+        raise ChecksumMismatch(
+            f"{len(bad)} applied revision(s) no longer match what ran: {', '.join(bad)}. An edited revision means "
+            "databases migrated before and after the edit differ; a removed one cannot be downgraded.",
+            hint="Restore the file as applied (git log -p on it), and put new changes in a new revision: "
+            "dbops revision -m '...'",
+            report=report,
+        )
+    return report
+
+
+def _get(script: Any, rev: str) -> Any:
+    try:
+        return script.get_revision(rev)
+    except Exception:
+        return None
+
+
+def _exists(script: Any, rev: str) -> bool:
+    return _get(script, rev) is not None
+
+
+def lint(config: Config, rev_range: str | None = None) -> LintReport:
+    from dbops.safety.lint import RULES, lint_source
+
+    script = _script(config)
+    base, _, head = (rev_range or "base:heads").partition(":")
+    if not head:  # a single revision
+        base, head = None, base  # type: ignore[assignment]
+    try:
+        if base is None:
+            revisions = [script.get_revision(head)]
+        else:
+            revisions = list(script.walk_revisions(base=base or "base", head=head or "heads"))
+    except Exception as exc:
+        raise RevisionError(f"Cannot resolve revision range {rev_range!r}: {exc}.",
+                            hint="Use REV, BASE:HEAD (e.g. 0002:heads), or nothing for every revision.") from exc
+    findings = []
+    for s in reversed(revisions):
+        source = Path(s.path).read_text(encoding="utf-8")
+        for f in lint_source(source):
+            findings.append(LintFinding(f.rule, f.title, s.revision, s.path, f.line, f.message, f.rationale))
+    report = LintReport(command="lint", revisions=tuple(s.revision for s in reversed(revisions)),
+                        findings=tuple(findings), rules=tuple(RULES), clean=not findings)
+    if findings:
+        raise LintFailed(
+            f"{len(findings)} lint finding(s) in {len({f.revision for f in findings})} revision(s). Each names an "
+            "operation that locks or breaks a live database; the rationale says what to do instead.",
+            hint="Fix them, or silence a reviewed one on its line: # dbops: noqa DB002",
+            report=report,
+        )
+    return report

@@ -1,0 +1,81 @@
+"""The migration guard: a connection of its own that holds the per-target migration lock for
+the whole command and writes dbops_history rows in autocommit, so they survive a failed
+migration's rollback. Session locks die with the session: a killed holder leaves nothing."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from dbops.config import Config
+from dbops.db.connect_errors import translate_connect_error
+from dbops.db.engine import connect_args
+from dbops.db.lock import named_lock
+from dbops.db.url import parse_url
+from dbops.safety import history
+
+_SYNC = {"asyncpg": "psycopg", "psycopg_async": "psycopg", "aiosqlite": "pysqlite", "aiomysql": "pymysql",
+         "asyncmy": "pymysql"}
+
+
+def sync_url(url: URL) -> URL:
+    """The same database through a sync driver (the guard needs no event loop)."""
+    driver = url.get_driver_name()
+    if driver in _SYNC:
+        return url.set(drivername=f"{url.get_backend_name()}+{_SYNC[driver]}")
+    return url
+
+
+def lock_name(config: Config) -> str:
+    return f"dbops-migrate:{config.version_table_schema or ''}.{config.version_table}"
+
+
+@dataclass
+class Guard:
+    conn: sa.Connection
+    db_user: str | None
+
+    def heads(self, config: Config) -> tuple[str, ...]:
+        from alembic.runtime.migration import MigrationContext
+
+        ctx = MigrationContext.configure(self.conn, opts={
+            "version_table": config.version_table, "version_table_schema": config.version_table_schema})
+        return tuple(sorted(ctx.get_current_heads()))
+
+    def record(self, rows: list[dict[str, Any]]) -> None:
+        who = {**history.who(), "db_user": self.db_user}
+        history.write(self.conn, [{**who, **row} for row in rows])
+
+
+def _db_user(conn: sa.Connection) -> str | None:
+    name = conn.dialect.name
+    if name == "postgresql":
+        return conn.execute(sa.text("SELECT current_user")).scalar()  # type: ignore[no-any-return]
+    if name in ("mysql", "mariadb"):
+        return conn.execute(sa.text("SELECT CURRENT_USER()")).scalar()  # type: ignore[no-any-return]
+    return None
+
+
+@contextmanager
+def migration_guard(config: Config, *, lock_wait: float = 60.0) -> Iterator[Guard]:
+    original = parse_url(config.url)
+    url = sync_url(original)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT",
+                              connect_args=connect_args(url, connect_timeout=config.connect_timeout,
+                                                        application_name="dbops-migrate-lock"))
+    try:
+        try:
+            conn = engine.connect()
+        except Exception as exc:
+            raise translate_connect_error(exc, original, config.connect_timeout) from exc
+        with conn:
+            with named_lock(conn, lock_name(config), wait=lock_wait, what="migrations on this database",
+                            hint=f"Another upgrade/downgrade/stamp is running; waited {lock_wait:g}s. Wait for it, "
+                            "or raise --lock-wait; see the running session in pg_stat_activity."):
+                yield Guard(conn, _db_user(conn))
+    finally:
+        engine.dispose()

@@ -1,0 +1,74 @@
+"""The audit table ``dbops_history``: one row per revision applied, reverted or failed, written on
+the guard's own connection so it survives a failed migration's rollback."""
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+TABLE_NAME = "dbops_history"
+metadata = sa.MetaData()
+table = sa.Table(
+    TABLE_NAME, metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("command", sa.String(20), nullable=False),
+    sa.Column("revision", sa.String(64), nullable=True),
+    sa.Column("direction", sa.String(10), nullable=True),
+    sa.Column("from_revisions", sa.String(500), nullable=True),
+    sa.Column("to_revisions", sa.String(500), nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=True),
+    sa.Column("outcome", sa.String(20), nullable=False),  # success | failed
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("statement", sa.Text, nullable=True),
+    sa.Column("checksum", sa.String(64), nullable=True),
+    sa.Column("db_user", sa.String(200), nullable=True),
+    sa.Column("os_user", sa.String(200), nullable=True),
+    sa.Column("host", sa.String(200), nullable=True),
+    sa.Column("dbops_version", sa.String(20), nullable=True),
+)
+
+
+def who() -> dict[str, Any]:
+    from dbops import __version__
+
+    try:
+        os_user = getpass.getuser()
+    except Exception:
+        os_user = str(os.getuid())
+    return {"os_user": os_user, "host": socket.gethostname(), "dbops_version": __version__}
+
+
+def ensure(conn: sa.Connection) -> None:
+    metadata.create_all(conn, checkfirst=True)
+
+
+def write(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        ensure(conn)
+        conn.execute(table.insert(), rows)
+
+
+def read(conn: sa.Connection, *, limit: int = 200) -> list[dict[str, Any]]:
+    if not sa.inspect(conn).has_table(TABLE_NAME):
+        return []
+    stmt = sa.select(table).order_by(table.c.id.desc()).limit(limit)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def latest_checksums(conn: sa.Connection) -> dict[str, str | None]:
+    """revision -> checksum recorded by its latest successful upgrade."""
+    if not sa.inspect(conn).has_table(TABLE_NAME):
+        return {}
+    stmt = (sa.select(table.c.revision, table.c.checksum)
+            .where(table.c.outcome == "success", table.c.direction == "upgrade").order_by(table.c.id))
+    return {rev: checksum for rev, checksum in conn.execute(stmt)}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)

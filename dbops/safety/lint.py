@@ -1,0 +1,167 @@
+"""Lint rules over Alembic operations (Python AST, not SQL text). Each rule has a stable id,
+a one-line rationale, and is silenced on its line with ``# dbops: noqa DB002``."""
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from dbops.safety.revision_ops import OpCall, op_calls
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    rationale: str
+    check: Callable[[OpCall, Context], str | None]
+
+
+@dataclass(frozen=True)
+class Context:
+    created_tables: frozenset[str]  # tables this revision creates (their DDL cannot hurt anyone yet)
+    lock_timeout_set: bool  # an op.execute("SET lock_timeout ...") precedes in upgrade()
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    title: str
+    rationale: str
+    line: int
+    message: str
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(rule_id: str, title: str, rationale: str) -> Callable[[Callable[[OpCall, Context], str | None]], Rule]:
+    def register(fn: Callable[[OpCall, Context], str | None]) -> Rule:
+        RULES[rule_id] = Rule(rule_id, title, rationale, fn)
+        return RULES[rule_id]
+
+    return register
+
+
+def _existing(call: OpCall, ctx: Context) -> bool:
+    return call.table is not None and call.table not in ctx.created_tables
+
+
+def _true(call: OpCall, name: str) -> bool:
+    return call.const_kw(name) is True
+
+
+def _column_kw(call: OpCall) -> dict[str, ast.expr]:
+    column = next((a for a in call.node.args if isinstance(a, ast.Call)), None)
+    if column is None:
+        column = call.kwargs.get("column") if isinstance(call.kwargs.get("column"), ast.Call) else None  # type: ignore[assignment]
+    return {kw.arg: kw.value for kw in column.keywords if kw.arg} if isinstance(column, ast.Call) else {}
+
+
+@rule("DB001", "NOT NULL column added without a server default",
+      "On a table with rows the ADD COLUMN fails, or (with a volatile default) rewrites the table under an "
+      "exclusive lock; add it nullable, backfill, then set NOT NULL.")
+def _not_null_without_default(call: OpCall, ctx: Context) -> str | None:
+    if call.name != "add_column" or not _existing(call, ctx):
+        return None
+    kw = _column_kw(call)
+    nullable = kw.get("nullable")
+    not_null = isinstance(nullable, ast.Constant) and nullable.value is False
+    primary = isinstance(kw.get("primary_key"), ast.Constant) and kw["primary_key"].value is True  # type: ignore[attr-defined]
+    if (not_null or primary) and "server_default" not in kw:
+        return f"add_column on {call.table} adds a NOT NULL column without server_default"
+    return None
+
+
+@rule("DB002", "create_index without CONCURRENTLY",
+      "A plain CREATE INDEX blocks writes to the table for the whole build; use postgresql_concurrently=True "
+      "inside op.get_context().autocommit_block().")
+def _index_not_concurrent(call: OpCall, ctx: Context) -> str | None:
+    if call.name != "create_index" or call.batch_table is not None or not _existing(call, ctx):
+        return None
+    if not _true(call, "postgresql_concurrently"):
+        return f"create_index on existing table {call.table} without postgresql_concurrently=True"
+    if not call.in_autocommit_block:
+        return f"CREATE INDEX CONCURRENTLY on {call.table} outside autocommit_block(): it cannot run in a transaction"
+    return None
+
+
+@rule("DB003", "drop_column / drop_table",
+      "The running release may still read it, and the data is gone; stop using it in a release first, "
+      "drop it in a later one.")
+def _drop(call: OpCall, ctx: Context) -> str | None:
+    if call.name in ("drop_column", "drop_table") and _existing(call, ctx):
+        return f"{call.name} on {call.table}"
+    return None
+
+
+@rule("DB004", "column type change",
+      "Most type changes rewrite the table under an ACCESS EXCLUSIVE lock; add a new column, backfill, swap.")
+def _type_change(call: OpCall, ctx: Context) -> str | None:
+    if call.name == "alter_column" and "type_" in call.kwargs and _existing(call, ctx):
+        return f"alter_column changes the type of a column of {call.table}"
+    return None
+
+
+@rule("DB005", "rename of a column or table",
+      "The running release still uses the old name and fails until it is replaced; add the new name, "
+      "migrate readers, then drop the old one.")
+def _rename(call: OpCall, ctx: Context) -> str | None:
+    if call.name == "rename_table" or (call.name == "alter_column" and "new_column_name" in call.kwargs):
+        return f"{call.name} renames {'a column of ' if call.name == 'alter_column' else ''}{call.table}"
+    return None
+
+
+@rule("DB006", "foreign key or CHECK added without NOT VALID",
+      "Adding it validates every row while holding a lock that blocks writes; add it with "
+      "postgresql_not_valid=True, then VALIDATE CONSTRAINT in a later step.")
+def _not_valid(call: OpCall, ctx: Context) -> str | None:
+    if call.name in ("create_foreign_key", "create_check_constraint") and _existing(call, ctx) \
+            and not _true(call, "postgresql_not_valid"):
+        return f"{call.name} on {call.table} without postgresql_not_valid=True"
+    return None
+
+
+_DDL = re.compile(r"^\s*(ALTER|CREATE|DROP|LOCK|TRUNCATE|REINDEX|VACUUM|CLUSTER)\b", re.IGNORECASE)
+
+
+@rule("DB007", "raw DDL in op.execute without a lock timeout",
+      "Raw DDL waits for its lock indefinitely and every query on the table queues behind it; "
+      "SET lock_timeout first (dbops upgrade sets one per session, plain alembic does not).")
+def _raw_ddl(call: OpCall, ctx: Context) -> str | None:
+    if call.name != "execute" or ctx.lock_timeout_set:
+        return None
+    sql = call.const_arg(0)
+    if isinstance(sql, str) and _DDL.match(sql):
+        return f"op.execute runs DDL ({sql.strip().split()[0].upper()} ...) without SET lock_timeout"
+    return None
+
+
+_NOQA = re.compile(r"#\s*dbops:\s*noqa(?::?\s*(?P<ids>[A-Z]{2}\d{3}(?:[\s,]+[A-Z]{2}\d{3})*))?")
+
+
+def _silenced(lines: list[str], call: OpCall, rule_id: str) -> bool:
+    end = getattr(call.node, "end_lineno", call.line) or call.line
+    for number in {call.line, end}:
+        match = _NOQA.search(lines[number - 1]) if 0 < number <= len(lines) else None
+        if match and (match["ids"] is None or rule_id in re.split(r"[\s,]+", match["ids"])):
+            return True
+    return False
+
+
+def lint_source(source: str) -> Iterator[Finding]:
+    lines = source.splitlines()
+    calls = list(op_calls(source, ("upgrade",)))
+    created = frozenset(c.table for c in calls if c.name == "create_table" and c.table)
+    seen_timeout = False
+    for call in calls:
+        if call.name == "execute":
+            sql = call.const_arg(0)
+            if isinstance(sql, str) and "lock_timeout" in sql.lower():
+                seen_timeout = True
+        ctx = Context(created_tables=created, lock_timeout_set=seen_timeout)
+        for r in RULES.values():
+            message = r.check(call, ctx)
+            if message and not _silenced(lines, call, r.id):
+                yield Finding(r.id, r.title, r.rationale, call.line, message)

@@ -1,0 +1,32 @@
+"""Before upgrade (PostgreSQL): who holds locks on the tables the pending revisions touch?
+
+An ALTER TABLE waits for every lock on its table; while it waits, every new query on that
+table queues behind it. A long transaction or an idle-in-transaction session holding even a
+read lock therefore turns a 50 ms migration into an outage. This lists them first."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+HOLDERS = sa.text(
+    "SELECT a.pid, a.application_name, a.usename, a.state, "
+    "EXTRACT(EPOCH FROM now() - a.xact_start)::int, c.relname, l.mode "
+    "FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.granted AND c.relname = ANY(:tables) AND a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL "
+    "AND (a.state LIKE 'idle in transaction%' OR now() - a.xact_start > make_interval(secs => :secs)) "
+    "ORDER BY a.xact_start"
+)
+
+
+def lock_holders(conn: sa.Connection, tables: set[str], *, long_seconds: float = 60.0) -> list[str]:
+    if conn.dialect.name != "postgresql" or not tables:
+        return []
+    out = []
+    for pid, app, user, state, age, table, mode in conn.execute(
+        HOLDERS, {"tables": sorted(tables), "secs": long_seconds}
+    ):
+        out.append(
+            f"pid {pid} ({app or 'no application_name'}, user {user}) holds {mode} on {table}, {state} in a "
+            f"transaction open for {age} s: the pending revisions' DDL on {table} would wait behind it and "
+            f"block every query queued after. To end it: SELECT pg_terminate_backend({pid});"
+        )
+    return out

@@ -1,0 +1,98 @@
+"""Read the Alembic operations a revision file performs, from its AST (no import, no SQL)."""
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+# op.<name>: position of the table argument (or None when the operation names no table)
+TABLE_ARG = {
+    "create_table": 0, "drop_table": 0, "add_column": 0, "drop_column": 0, "alter_column": 0,
+    "rename_table": 0, "batch_alter_table": 0, "create_index": 1, "drop_index": 1,
+    "create_foreign_key": 1, "create_unique_constraint": 1, "create_check_constraint": 1,
+    "create_primary_key": 1, "drop_constraint": 1, "create_table_comment": 0, "drop_table_comment": 0,
+}
+
+
+@dataclass
+class OpCall:
+    name: str  # create_index, add_column, execute, ...
+    function: str  # upgrade | downgrade
+    line: int
+    node: ast.Call
+    table: str | None
+    in_autocommit_block: bool = False
+    batch_table: str | None = None  # inside ``with op.batch_alter_table(t) as batch_op``
+    kwargs: dict[str, ast.expr] = field(default_factory=dict)
+
+    def const_kw(self, name: str) -> object:
+        value = self.kwargs.get(name)
+        return value.value if isinstance(value, ast.Constant) else (... if value is not None else None)
+
+    def const_arg(self, index: int) -> object:
+        args = self.node.args
+        arg = args[index] if index < len(args) else None
+        return arg.value if isinstance(arg, ast.Constant) else None
+
+
+def _table(call: ast.Call, name: str, batch_table: str | None) -> str | None:
+    if batch_table is not None:
+        return batch_table
+    for kw in call.keywords:
+        if kw.arg in ("table_name", "source_table") and isinstance(kw.value, ast.Constant):
+            return str(kw.value.value)
+    index = TABLE_ARG.get(name)
+    arg = call.args[index] if index is not None and index < len(call.args) else None
+    return str(arg.value) if isinstance(arg, ast.Constant) else None
+
+
+class _Visitor(ast.NodeVisitor):
+    def __init__(self, function: str) -> None:
+        self.function = function
+        self.calls: list[OpCall] = []
+        self.autocommit = 0
+        self.batch: list[tuple[str, str | None]] = []  # (alias, table)
+
+    def visit_With(self, node: ast.With) -> None:
+        pushed_auto = pushed_batch = 0
+        for item in node.items:
+            expr = item.context_expr
+            text = ast.unparse(expr)
+            if "autocommit_block" in text:
+                self.autocommit += 1
+                pushed_auto += 1
+            if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) \
+                    and expr.func.attr == "batch_alter_table" and isinstance(item.optional_vars, ast.Name):
+                table = str(expr.args[0].value) if expr.args and isinstance(expr.args[0], ast.Constant) else None
+                self.batch.append((item.optional_vars.id, table))
+                pushed_batch += 1
+        self.generic_visit(node)
+        self.autocommit -= pushed_auto
+        for _ in range(pushed_batch):
+            self.batch.pop()
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            owner, name = func.value.id, func.attr
+            batch_table = next((t for alias, t in reversed(self.batch) if alias == owner), None)
+            if owner == "op" or batch_table is not None:
+                self.calls.append(OpCall(
+                    name=name, function=self.function, line=node.lineno, node=node,
+                    table=_table(node, name, batch_table), in_autocommit_block=self.autocommit > 0,
+                    batch_table=batch_table, kwargs={kw.arg: kw.value for kw in node.keywords if kw.arg},
+                ))
+        self.generic_visit(node)
+
+
+def op_calls(source: str, functions: tuple[str, ...] = ("upgrade", "downgrade")) -> Iterator[OpCall]:
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name in functions:
+            visitor = _Visitor(node.name)
+            visitor.visit(node)
+            yield from visitor.calls
+
+
+def tables_touched(source: str, function: str = "upgrade") -> set[str]:
+    return {c.table for c in op_calls(source, (function,)) if c.table}
