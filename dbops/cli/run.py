@@ -40,6 +40,8 @@ def execute(
                 notice(f"dbops: warning: {warning}", sys.stderr)
         except DbopsError as exc:
             code = exc.exit_code
+            for warning in getattr(exc, "warnings", ()) if not opts.quiet else ():
+                notice(f"dbops: warning: {warning}", sys.stderr)
             if exc.report is not None:
                 render(exc.report, opts.fmt, sys.stdout, error=exc)
             elif opts.fmt == "json":

@@ -156,6 +156,7 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
                     attempt += 1
                     safety.sleep(min(0.5 * 2 ** attempt, 10.0))
                     continue
+                exc.warnings = tuple(warnings)  # type: ignore[attr-defined]  # shown with the error
                 raise
             first_before = run.before if first_before is None else first_before
             steps += run.steps

@@ -142,6 +142,14 @@ def translate_error(exc: Exception, run: Run) -> DbopsError:
             hint=f"Make {failing.path.rsplit('/', 1)[-1]} offline-aware with context.is_offline_mode(), "
             "or apply it with: dbops upgrade",
         )
+    if failing is not None and is_lock_timeout(exc):
+        return MigrationFailed(
+            f"Revision {failing.revision} ({failing.doc or 'no message'}) could not get its lock in time "
+            f"({redact(_first_line(exc))}). Usually a long transaction or an idle-in-transaction session holds a "
+            "lock on the table; dbops gave up rather than queue every other query behind the ALTER.",
+            hint="See who holds it with: dbops upgrade --strict (pre-flight), end that session, then re-run "
+            "dbops upgrade (or raise --lock-timeout / --retries)",
+        )
     if failing is not None:
         detail = redact(f"{type(exc).__name__}: {_first_line(exc)}")
         done = ", ".join(s.revision for s in run.steps) or "none"

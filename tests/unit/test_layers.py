@@ -65,3 +65,11 @@ def test_library_never_prints() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                 offenders.append(rel)
     assert offenders == []
+
+
+def test_bookkeeping_tables_are_known_to_every_consumer() -> None:
+    from dbops.alembic_env import DBOPS_TABLES
+    from dbops.data.checkpoint import TABLE_NAME as CHECKPOINTS
+    from dbops.safety.history import TABLE_NAME as HISTORY
+
+    assert DBOPS_TABLES == {CHECKPOINTS, HISTORY}
