@@ -13,6 +13,7 @@ from dbops.data.discover import load_directory
 from dbops.data.runner import DataMigrationError, Progress, run_data_migration
 from dbops.data.spec import DataMigration
 from dbops.db.engine import run_with_connection
+from dbops.db.lock import migration_lock_name, named_lock
 from dbops.db.url import parse_url
 from dbops.errors import RevisionError
 from dbops.reports import DataMigrateReport, DataMigrationInfo, DataMigrationListReport, DataMigrationRun
@@ -96,7 +97,18 @@ def data_migrate(
                 break
         return runs
 
-    runs = run_with_connection(parse_url(config.url), work, connect_timeout=config.connect_timeout,
+    def locked(conn: sa.Connection) -> list[DataMigrationRun]:
+        # The migration lock, shared: data migrations may run side by side, but not while a schema
+        # upgrade/downgrade/stamp holds it exclusively (and those wait for running data migrations).
+        with named_lock(conn, migration_lock_name(config.version_table, config.version_table_schema),
+                        wait=config.lock_wait, shared=True,
+                        what="migrations on this database (data-migrate needs it shared)",
+                        hint="A schema migration is running; wait for it, or raise lock_wait."):
+            if conn.in_transaction():
+                conn.commit()
+            return work(conn)
+
+    runs = run_with_connection(parse_url(config.url), locked, connect_timeout=config.connect_timeout,
                                application_name="dbops-data-migrate")
     return DataMigrateReport(command="data-migrate", database=config.masked_url, target=config.target,
                              runs=tuple(runs))

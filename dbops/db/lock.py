@@ -19,6 +19,8 @@ from sqlalchemy import Connection, text
 from dbops.errors import DbopsError
 
 PG_TRY = text("SELECT pg_try_advisory_lock(hashtextextended(:name, 0))")
+PG_TRY_SHARED = text("SELECT pg_try_advisory_lock_shared(hashtextextended(:name, 0))")
+PG_UNLOCK_SHARED = text("SELECT pg_advisory_unlock_shared(hashtextextended(:name, 0))")
 PG_TRY_XACT = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))")
 PG_UNLOCK = text("SELECT pg_advisory_unlock(hashtextextended(:name, 0))")
 PG_HOLDER = text(
@@ -32,6 +34,11 @@ MY_UNLOCK = text("SELECT RELEASE_LOCK(:name)")
 MY_HOLDER = text(
     "SELECT p.id, p.user, p.host, p.time FROM information_schema.processlist p WHERE p.id = IS_USED_LOCK(:name)"
 )
+
+
+def migration_lock_name(version_table: str, version_table_schema: str | None) -> str:
+    """The per-target lock taken by upgrade/downgrade/stamp (exclusive) and data-migrate (shared)."""
+    return f"dbops-migrate:{version_table_schema or ''}.{version_table}"
 
 
 class LockHeld(DbopsError):
@@ -58,10 +65,12 @@ def _sqlite_path(conn: Connection, name: str) -> Path:
 
 @contextmanager
 def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_scoped: bool = False,
-               what: str = "this operation", hint: str | None = None) -> Iterator[None]:
+               what: str = "this operation", hint: str | None = None, shared: bool = False) -> Iterator[None]:
     """Hold the lock ``name`` for the block; wait up to ``wait`` seconds, then raise LockHeld
     naming the holder. ``transaction_scoped`` (PostgreSQL): released at the end of the
-    current transaction (for code running inside someone else's transaction)."""
+    current transaction (for code running inside someone else's transaction). ``shared``:
+    many shared holders at once, none while an exclusive holder runs (PostgreSQL, SQLite;
+    MariaDB's GET_LOCK has no shared mode and stays exclusive)."""
     dialect = conn.dialect.name
     deadline = time.monotonic() + wait
     if dialect == "sqlite":
@@ -69,7 +78,7 @@ def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_sc
         fh = path.open("a+")
         while True:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fh, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -78,21 +87,25 @@ def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_sc
                     fh.close()
                     raise _held(name, what, holder, hint) from None
                 time.sleep(0.1)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                             "since": datetime.now(timezone.utc).isoformat()}))
-        fh.flush()
+        if not shared:  # shared holders leave the exclusive holder's note alone
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": datetime.now(timezone.utc).isoformat()}))
+            fh.flush()
         try:
             yield
         finally:
-            fh.truncate(0)
+            if not shared:
+                fh.truncate(0)
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
         return
 
-    try_stmt = PG_TRY_XACT if (dialect == "postgresql" and transaction_scoped) else \
-        PG_TRY if dialect == "postgresql" else MY_TRY
+    if dialect == "postgresql":
+        try_stmt = PG_TRY_XACT if transaction_scoped else PG_TRY_SHARED if shared else PG_TRY
+    else:
+        try_stmt = MY_TRY
     while True:
         got = conn.execute(try_stmt, {"name": name}).scalar()
         if got:
@@ -109,7 +122,8 @@ def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_sc
         yield
     finally:
         if not (dialect == "postgresql" and transaction_scoped):
-            conn.execute(PG_UNLOCK if dialect == "postgresql" else MY_UNLOCK, {"name": name})
+            unlock = (PG_UNLOCK_SHARED if shared else PG_UNLOCK) if dialect == "postgresql" else MY_UNLOCK
+            conn.execute(unlock, {"name": name})
 
 
 def _held(name: str, what: str, holder: str, hint: str | None) -> LockHeld:

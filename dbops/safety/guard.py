@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL
 from dbops.config import Config
 from dbops.db.connect_errors import translate_connect_error
 from dbops.db.engine import connect_args
-from dbops.db.lock import named_lock
+from dbops.db.lock import migration_lock_name, named_lock
 from dbops.db.url import parse_url
 from dbops.safety import history
 
@@ -31,7 +31,7 @@ def sync_url(url: URL) -> URL:
 
 
 def lock_name(config: Config) -> str:
-    return f"dbops-migrate:{config.version_table_schema or ''}.{config.version_table}"
+    return migration_lock_name(config.version_table, config.version_table_schema)
 
 
 @dataclass

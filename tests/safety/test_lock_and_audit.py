@@ -236,3 +236,30 @@ def test_history_applied(invoke: Callable[..., Result], mini_app: Path, sqlite_u
     ]
     assert all(r["os_user"] and r["host"] and r["dbops_version"] for r in rows)
     assert len(rows[-1]["checksum"]) == 64
+
+
+@pytest.mark.postgres
+def test_running_data_migration_holds_off_schema_changes(mini_app: Path, pg_psycopg_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": pg_psycopg_url}
+    assert subprocess.run([DBOPS, "upgrade", "-q"], cwd=mini_app, env=env, capture_output=True).returncode == 0
+    execute(pg_psycopg_url, "INSERT INTO widgets (id, name) SELECT g, 'w' FROM generate_series(1, 3000) g")
+    (mini_app / "data_migrations").mkdir()
+    (mini_app / "data_migrations" / "slow.py").write_text(
+        "from dbops.data import DataMigration\n"
+        "migration = DataMigration(name='slow', table='widgets', set={'weight': 'weight + 1'})\n")
+    runner = subprocess.Popen([DBOPS, "data-migrate", "slow", "--batch-size", "100", "--pause", "0.1", "-q"],
+                              cwd=mini_app, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rows = execute(pg_psycopg_url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                       "'dbops-data-migrate'")[0][0][0]
+        if rows:
+            break
+        time.sleep(0.05)
+    blocked = subprocess.run([DBOPS, "downgrade", "-1", "--lock-wait", "0.5"], cwd=mini_app, env=env,
+                             capture_output=True, text=True, timeout=60)
+    runner.send_signal(signal.SIGINT)
+    runner.communicate(timeout=60)
+    assert blocked.returncode == 1
+    assert "Another runner holds the lock for migrations on this database" in blocked.stderr
+    assert "(dbops-data-migrate, user postgres" in blocked.stderr
