@@ -19,6 +19,8 @@ import pytest
 from click.testing import CliRunner, Result
 from pytest_postgresql import factories
 
+pytest_plugins = ["pytester"]
+
 from dbops.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,0 +1,76 @@
+"""pytest plugin (entry point ``pytest11: dbops``), inert unless enabled.
+
+Enable with ``pytest --dbops`` or ``dbops = true`` in the ini file. It adds four tests on the
+project's migrations (from the dbops configuration found from the rootdir):
+``test_single_head``, ``test_upgrade``, ``test_models_match``, ``test_up_down_up``.
+
+ini options: ``dbops`` (bool), ``dbops_database`` (``postgresql`` — a fresh database per test
+via pytest-postgresql's ``postgresql_noproc`` on the server its options name — or ``sqlite``),
+``dbops_minimum_downgrade_revision``, ``dbops_skip_revisions`` (one per line).
+Overridable fixtures: ``dbops_database_url``, ``dbops_config``, ``dbops_seed``
+(``{revision: fn(connection)}`` run after that revision in test_upgrade).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TESTS_MODULE = Path(__file__).with_name("migration_tests.py")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dbops", "dbops migration tests")
+    group.addoption("--dbops", action="store_true", default=False,
+                    help="Run dbops's built-in migration tests on this project's migrations.")
+    parser.addini("dbops", "Run dbops's built-in migration tests (like --dbops).", type="bool", default=False)
+    parser.addini("dbops_database", "postgresql (default) or sqlite.", default="postgresql")
+    parser.addini("dbops_minimum_downgrade_revision", "Only round-trip revisions from this one on.", default="")
+    parser.addini("dbops_skip_revisions", "Revisions left out of the round trip.", type="linelist", default=[])
+
+
+def _enabled(config: pytest.Config) -> bool:
+    return bool(config.getoption("--dbops") or config.getini("dbops"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _enabled(config) and str(TESTS_MODULE) not in config.args:
+        config.args.append(str(TESTS_MODULE))
+
+
+@pytest.fixture
+def dbops_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    kind = request.config.getini("dbops_database")
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'dbops-migrations.sqlite'}"
+        return
+    conn = request.getfixturevalue("dbops_postgresql")
+    info = conn.info
+    yield f"postgresql+psycopg://{info.user}@{info.host}:{info.port}/{info.dbname}"
+
+
+@pytest.fixture
+def dbops_config(request: pytest.FixtureRequest, dbops_database_url: str) -> Any:
+    from dbops.config import load_config
+
+    return load_config(database_url=dbops_database_url, cwd=request.config.rootpath)
+
+
+@pytest.fixture
+def dbops_seed() -> dict[str, Any]:
+    return {}
+
+
+def _postgres_fixtures() -> tuple[Any, Any]:
+    try:
+        from pytest_postgresql import factories
+    except ImportError:  # pragma: no cover - the test extra installs it
+        return None, None
+    proc = factories.postgresql_noproc(dbname="dbops_plugin")
+    return proc, factories.postgresql("dbops_postgresql_proc")
+
+
+dbops_postgresql_proc, dbops_postgresql = _postgres_fixtures()
