@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner, Result
 from pytest_postgresql import factories
 
-pytest_plugins = ["pytester"]
-
 from dbops.cli import cli
+
+pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
 
