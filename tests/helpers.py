@@ -47,3 +47,23 @@ def execute(url: str, *statements: str) -> list[Any]:
     finally:
         engine.dispose()
     return out
+
+
+# A revision file: format with doc, rev, down (repr'd), up and down_body (indented code).
+REVISION_TEMPLATE = '''"""{doc}"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{rev}"
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+{up}
+
+
+def downgrade():
+{down_body}
+'''

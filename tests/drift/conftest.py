@@ -5,23 +5,7 @@ from pathlib import Path
 
 import pytest
 
-REVISION = '''"""{doc}"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{rev}"
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{up}
-
-
-def downgrade():
-{down_body}
-'''
+from tests.helpers import REVISION_TEMPLATE as REVISION
 
 MODELS = '''import sqlalchemy as sa
 

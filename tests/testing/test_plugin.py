@@ -5,24 +5,9 @@ import uuid
 
 import pytest
 
+from tests.helpers import REVISION_TEMPLATE as REV
+
 ENV = "from dbops.alembic_env import run_migrations\nrun_migrations()\n"
-REV = '''"""{doc}"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{rev}"
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{up}
-
-
-def downgrade():
-{down_body}
-'''
 MODELS = '''import sqlalchemy as sa
 
 metadata = sa.MetaData()
