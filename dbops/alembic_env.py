@@ -40,6 +40,12 @@ def _settings_for(alembic_config: Any) -> EnvSettings:
         from logging.config import fileConfig
 
         fileConfig(alembic_config.config_file_name, disable_existing_loggers=False)
+    tenant = (getattr(alembic_config.cmd_opts, "x", None) and
+              dict(x.split("=", 1) for x in alembic_config.cmd_opts.x if "=" in x).get("tenant"))
+    if tenant:  # alembic -x tenant=NAME upgrade head
+        from dataclasses import replace
+
+        config = replace(config, tenant_schema=tenant)
     return env_settings(config)
 
 
@@ -110,7 +116,23 @@ def _capture_statements(connection: Any, settings: EnvSettings) -> None:
     event.listen(connection, "before_cursor_execute", remember)
 
 
+def _tenant(connection: Any, settings: EnvSettings) -> Any:
+    """Point unqualified names at the tenant's schema: SQLAlchemy constructs through the schema
+    translate map, raw SQL through search_path (quoted by the dialect: tenant names are data)."""
+    from sqlalchemy import text
+
+    schema = settings.tenant_schema
+    if connection.dialect.name == "postgresql":
+        quoted = connection.dialect.identifier_preparer.quote_identifier(schema)
+        connection.execute(text(f"SET search_path TO {quoted}, public"))
+        if connection.in_transaction():
+            connection.commit()
+    return connection.execution_options(schema_translate_map={None: schema})
+
+
 def _migrate(context: Any, connection: Any, settings: EnvSettings) -> None:
+    if settings.tenant_schema:
+        connection = _tenant(connection, settings)
     if not context.config.attributes.get("connection"):
         _session_timeouts(connection, settings)
     _capture_statements(connection, settings)

@@ -22,6 +22,7 @@ from dbops.reports import (
     DataMigrateReport,
     DataMigrationListReport,
     DriftReport,
+    FanOutReport,
     HeadsReport,
     HistoryReport,
     InitReport,
@@ -155,3 +156,45 @@ def lint(config: Config, rev_range: str | None = None) -> LintReport:
     from dbops.safety import audit
 
     return audit.lint(config, rev_range)
+
+
+def fan_out(
+    config: Config,
+    verb: str,
+    *,
+    group: str | None = None,
+    all_targets: bool = False,
+    shard: str | None = None,
+    parallel: int = 4,
+    canary: str | None = None,
+    continue_on_error: bool = False,
+    progress: Any = None,
+    **kwargs: Any,
+) -> FanOutReport:
+    """Run ``verb`` (upgrade, current, status, check-drift, data-migrate) on every selected target.
+
+    Raises FanOutFailed (exit 1) when a target failed, FanOutCheckFailed (exit 3) when a check
+    found problems on some target; both carry the per-target report.
+    """
+    from dbops.errors import CheckFailed, DbopsError
+    from dbops.targets.expand import select_targets
+    from dbops.targets.fanout import fan_out as run
+
+    refs = select_targets(config, group=group, all_targets=all_targets, shard=shard)
+    report = run(verb, refs, kwargs, parallel=parallel, canary=canary, continue_on_error=continue_on_error,
+                 group=group, shard=shard, progress=progress)
+    failed = [t.target for t in report.targets if t.outcome == "failed"]
+    if failed:
+        skipped = report.count("skipped")
+        raise DbopsError(
+            f"{verb} failed on {len(failed)} of {len(report.targets)} target(s): {', '.join(failed[:20])}"
+            f"{' ...' if len(failed) > 20 else ''}" + (f"; {skipped} not run." if skipped else "."),
+            hint=f"Fix them and re-run the same command: targets already done are no-ops"
+            f"{'' if continue_on_error else ' (or add --continue-on-error)'}.",
+            report=report,
+        )
+    checks = [t.target for t in report.targets if t.outcome == "check_failed"]
+    if checks:
+        raise CheckFailed(f"{verb} found problems on {len(checks)} target(s): {', '.join(checks[:20])}.",
+                          hint="See each target's line above.", report=report)
+    return report

@@ -32,8 +32,9 @@ ALEMBIC_PLACEHOLDER_URLS = {"driver://user:pass@localhost/dbname", ""}
 _KNOWN_KEYS = {
     "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
     "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
-    "lock_timeout", "statement_timeout", "lock_wait",
+    "lock_timeout", "statement_timeout", "lock_wait", "groups",
 }
+_GROUP_KEYS = {"targets", "url_template", "names", "names_sql", "schemas_sql", "url"}
 _TARGET_KEYS = {"url", "metadata", "script_location", "version_table", "version_table_schema"}
 
 
@@ -47,6 +48,22 @@ class TargetSpec:
     script_location: str | None = None
     version_table: str | None = None
     version_table_schema: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """``[tool.dbops.groups.<name>]``: a static list of ``targets``; or databases from a
+    ``url_template`` ("...tenant_{name}") with ``names`` or ``names_sql``; or tenant schemas
+    found by ``schemas_sql`` in the database at ``url`` (each migrated with a schema translate map,
+    its own version table in its schema)."""
+
+    name: str
+    targets: tuple[str, ...] = ()
+    url_template: str | None = None
+    names: tuple[str, ...] = ()
+    names_sql: str | None = None
+    schemas_sql: str | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,8 @@ class Config:
     lock_timeout: float | None = 5.0  # seconds per DDL statement while migrating; None/0 = no limit
     statement_timeout: float | None = None  # seconds per statement while migrating
     lock_wait: float = 60.0  # seconds to wait for another runner's migration lock
+    groups: Mapping[str, GroupSpec] = field(default_factory=dict)
+    tenant_schema: str | None = None  # set on per-tenant configs made by fan-out
 
     @property
     def masked_url(self) -> str:
@@ -144,7 +163,42 @@ def load_config(
         lock_timeout=_seconds(table, "lock_timeout", 5.0, config_file),
         statement_timeout=_seconds(table, "statement_timeout", None, config_file),
         lock_wait=_seconds(table, "lock_wait", 60.0, config_file) or 0.0,
+        groups=_parse_groups(table.get("groups", {}), targets, config_file),
     )
+
+
+def _parse_groups(raw: Any, targets: Mapping[str, TargetSpec], config_file: Path | None) -> dict[str, GroupSpec]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'groups' in {config_file} must be a table of tables.")
+    groups: dict[str, GroupSpec] = {}
+    for name, body in raw.items():
+        unknown = sorted(set(body) - _GROUP_KEYS) if isinstance(body, dict) else ["(not a table)"]
+        if unknown:
+            raise ConfigError(
+                f"Group {name!r} in {config_file}: unknown setting(s) {', '.join(unknown)}; a group takes "
+                f"{', '.join(sorted(_GROUP_KEYS))}.",
+                hint=f"Example: [tool.dbops.groups.{name}] schemas_sql = \"SELECT nspname FROM pg_namespace "
+                "WHERE nspname LIKE 'tenant_%'\"",
+            )
+        kinds = [k for k in ("targets", "url_template", "schemas_sql") if body.get(k)]
+        if len(kinds) != 1:
+            raise ConfigError(
+                f"Group {name!r} in {config_file} must set exactly one of targets, url_template or schemas_sql "
+                f"(it sets {', '.join(kinds) or 'none'}).")
+        missing = [t for t in body.get("targets", []) if t not in targets]
+        if missing:
+            raise ConfigError(f"Group {name!r} names unknown target(s) {', '.join(missing)}.",
+                              hint="Declare them under [tool.dbops.targets.<name>].")
+        if body.get("url_template") and "{name}" not in body["url_template"]:
+            raise ConfigError(f"Group {name!r}: url_template must contain {{name}}.")
+        if body.get("url_template") and not (body.get("names") or body.get("names_sql")):
+            raise ConfigError(f"Group {name!r}: url_template needs names = [...] or names_sql = '...'.")
+        groups[name] = GroupSpec(
+            name=name, targets=tuple(body.get("targets", ())), url_template=body.get("url_template"),
+            names=tuple(body.get("names", ())), names_sql=body.get("names_sql"),
+            schemas_sql=body.get("schemas_sql"), url=body.get("url"),
+        )
+    return groups
 
 
 def _seconds(table: Mapping[str, Any], key: str, default: float | None, config_file: Path | None) -> float | None:

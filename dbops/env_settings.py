@@ -19,6 +19,7 @@ class EnvSettings:
     transaction_per_migration: bool = True
     connect_timeout: float = 5.0
     on_version_apply: list[Callable[..., None]] = field(default_factory=list)
+    tenant_schema: str | None = None  # migrate this schema (schema_translate_map + search_path)
     lock_timeout: float | None = None  # seconds, per statement while migrating (PostgreSQL, MariaDB)
     statement_timeout: float | None = None  # seconds (PostgreSQL)
     last_statement: str | None = None  # the statement running when a migration failed

@@ -74,7 +74,8 @@ def env_settings(config: Config, *, with_metadata: bool = True) -> EnvSettings:
         url=parse_url(config.url),
         metadata=metadata,
         version_table=config.version_table,
-        version_table_schema=config.version_table_schema,
+        version_table_schema=config.tenant_schema or config.version_table_schema,
+        tenant_schema=config.tenant_schema,
         transaction_per_migration=config.transaction_per_migration,
         connect_timeout=config.connect_timeout,
     )

@@ -214,6 +214,7 @@ class DataMigrationListReport(Report):
 class AppliedRow(Report):
     run_id: str
     command: str
+    target: str | None
     revision: str | None
     direction: str | None
     from_revisions: str | None
@@ -278,3 +279,27 @@ class LintReport(Report):
     findings: tuple[LintFinding, ...]
     rules: tuple[str, ...]
     clean: bool = True
+
+
+@dataclass(frozen=True)
+class TargetResult(Report):
+    target: str
+    outcome: str  # ok | failed | check_failed | skipped
+    from_revisions: tuple[str, ...] | None = None
+    to_revisions: tuple[str, ...] | None = None
+    duration_ms: float = 0.0
+    error: str | None = None
+    summary: str | None = None  # one line: what happened on this target
+
+
+@dataclass(frozen=True)
+class FanOutReport(Report):
+    command: str
+    group: str | None
+    parallel: int
+    shard: str | None
+    targets: tuple[TargetResult, ...]
+    duration_ms: float = 0.0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for t in self.targets if t.outcome == outcome)

@@ -1,10 +1,12 @@
 """data-migrate: batched, resumable data migrations."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from dbops.cli.options import CommonOptions, common_options
-from dbops.cli.run import execute
+from dbops.cli.options import CommonOptions, common_options, fanout_options
+from dbops.cli.run import execute, execute_fanout
 
 
 @click.command("data-migrate")
@@ -19,10 +21,11 @@ from dbops.cli.run import execute
               help="Per-batch lock_timeout (PostgreSQL); a batch that hits it is retried with backoff.")
 @click.option("--dry-run", is_flag=True, help="Count rows that would change, time one batch, write nothing.")
 @click.option("--reset", is_flag=True, help="Forget the checkpoint and start from the first row.")
+@fanout_options
 @common_options()
 def data_migrate(opts: CommonOptions, name: str | None, list_: bool, batch_size: int | None,
                  batch_seconds: float, max_rows_per_second: float | None, pause: float, lock_timeout: float,
-                 dry_run: bool, reset: bool) -> None:
+                 dry_run: bool, reset: bool, fanout: dict[str, Any] | None) -> None:
     """Run a data migration (or all unfinished ones) in resumable batches.
 
     Each batch commits together with its checkpoint, so a crash or kill -9 resumes exactly
@@ -41,6 +44,10 @@ def data_migrate(opts: CommonOptions, name: str | None, list_: bool, batch_size:
     from dbops.errors import Interrupted
     from dbops.render.progress import ProgressPrinter
 
+    if fanout and not list_:
+        execute_fanout(opts, "data-migrate", fanout, name=name, batch_size=batch_size, batch_seconds=batch_seconds,
+                       max_rows_per_second=max_rows_per_second, pause=pause, lock_timeout=lock_timeout,
+                       dry_run=dry_run, reset=reset)
     stop = {"requested": False}
 
     def first_interrupt(signum: int, frame: object) -> None:

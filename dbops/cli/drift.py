@@ -1,10 +1,12 @@
 """check-drift: the CI gate."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from dbops.cli.options import CommonOptions, common_options
-from dbops.cli.run import execute
+from dbops.cli.options import CommonOptions, common_options, fanout_options
+from dbops.cli.run import execute, execute_fanout
 
 
 @click.command("check-drift")
@@ -15,8 +17,10 @@ from dbops.cli.run import execute
               help="Skip objects, e.g. index:ix_*_gin or table:celery_* (repeatable; adds to config).")
 @click.option("--scratch-url", metavar="URL",
               help="Server to create the scratch database on (default: the database's own server).")
+@fanout_options
 @common_options(metadata=True, formats=("table", "json", "github"))
-def check_drift(opts: CommonOptions, against: str | None, ignore: tuple[str, ...], scratch_url: str | None) -> None:
+def check_drift(opts: CommonOptions, against: str | None, ignore: tuple[str, ...], scratch_url: str | None,
+                fanout: dict[str, Any] | None) -> None:
     """Compare models, migrations and the live database; exit 3 on drift.
 
     Each difference gets a verdict: missing_migration (models differ from the replayed
@@ -33,5 +37,7 @@ def check_drift(opts: CommonOptions, against: str | None, ignore: tuple[str, ...
     """
     from dbops import command
 
+    if fanout:
+        execute_fanout(opts, "check-drift", fanout, against=against, ignore=ignore, scratch_url=scratch_url)
     execute(opts, lambda config: command.check_drift(
         config, against=against, ignore=ignore, scratch_url=scratch_url))

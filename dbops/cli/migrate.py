@@ -5,8 +5,8 @@ from typing import Any
 
 import click
 
-from dbops.cli.options import CommonOptions, common_options, safety_options
-from dbops.cli.run import execute
+from dbops.cli.options import CommonOptions, common_options, fanout_options, safety_options
+from dbops.cli.run import execute, execute_fanout
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -16,8 +16,10 @@ from dbops.cli.run import execute
 @click.option("--wait", type=click.FloatRange(min=0), metavar="SECONDS",
               help="First wait up to SECONDS for the database to accept connections.")
 @safety_options(strict=True)
+@fanout_options
 @common_options()
-def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, safety: dict[str, Any]) -> None:
+def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, safety: dict[str, Any],
+            fanout: dict[str, Any] | None) -> None:
     """Upgrade the database to REVISION (default: head), timing each revision.
 
     \b
@@ -26,9 +28,12 @@ def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, s
       dbops upgrade --wait 30 --database-url postgresql+asyncpg://app@db/app
       dbops upgrade --sql > pending.sql      # what would run, from the DB's revision
       dbops upgrade +1 --format json
+      dbops upgrade --group tenants --parallel 8 --canary tenant_demo
     """
     from dbops import command
 
+    if fanout:
+        execute_fanout(opts, "upgrade", fanout, revision=revision, **safety)
     execute(opts, lambda config: command.upgrade(config, revision, sql=sql, wait=wait, **safety))
 
 
@@ -52,17 +57,21 @@ def downgrade(opts: CommonOptions, revision: str, safety: dict[str, Any]) -> Non
 
 @click.command()
 @click.option("--check", is_flag=True, help="Exit 3 when the database is not at head.")
+@fanout_options
 @common_options()
-def current(opts: CommonOptions, check: bool) -> None:
+def current(opts: CommonOptions, check: bool, fanout: dict[str, Any] | None) -> None:
     """Show the database's revision, the head, and what is pending.
 
     \b
     Example:
       dbops current
       dbops current --check || echo "migrations pending"
+      dbops current --all --check
     """
     from dbops import command
 
+    if fanout:
+        execute_fanout(opts, "current", fanout, check=check)
     execute(opts, lambda config: command.current(config, check=check))
 
 
@@ -203,8 +212,26 @@ def init(directory: str, metadata: str | None, script_location: str, fmt: str, v
             uses_database=False, needs_config=False)
 
 
+@click.command()
+@fanout_options
+@common_options()
+def status(opts: CommonOptions, fanout: dict[str, Any] | None) -> None:
+    """Where every target of a group (or --all) stands: revision, head, pending.
+
+    For a rollout split over many jobs (--shard K/N), this follows it from one place.
+
+    \b
+    Example:
+      dbops status --group tenants --format json
+    """
+    fanout = fanout or {"all_targets": True, "group": None, "parallel": 4, "canary": None,
+                        "continue_on_error": True, "shard": None}
+    fanout["continue_on_error"] = True
+    execute_fanout(opts, "status", fanout)
+
+
 def register(group: click.Group) -> None:
-    for cmd in (upgrade, downgrade, current, heads, history, stamp, revision, init, verify, lint):
+    for cmd in (upgrade, downgrade, current, heads, history, stamp, revision, init, verify, lint, status):
         group.add_command(cmd)
 
 

@@ -97,3 +97,27 @@ def safety_options(*, strict: bool = False) -> Callable[[Callable[..., Any]], Ca
         return wrapper
 
     return decorate
+
+
+def fanout_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--all/--group/--parallel/--canary/--continue-on-error/--shard as one ``fanout`` dict (None when
+    the command runs on a single database)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        keys = ("all_targets", "group", "parallel", "canary", "continue_on_error", "shard")
+        values = {k: kwargs.pop(k) for k in keys}
+        kwargs["fanout"] = values if (values["all_targets"] or values["group"]) else None
+        return fn(*args, **kwargs)
+
+    for decorator in reversed([
+        click.option("--all", "all_targets", is_flag=True, help="Run on every target in [tool.dbops.targets]."),
+        click.option("--group", metavar="NAME", help="Run on every target of [tool.dbops.groups.NAME]."),
+        click.option("--parallel", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="Targets at once (each in its own process)."),
+        click.option("--canary", metavar="NAME|N", help="Run this target (or the first N) first; stop if it fails."),
+        click.option("--continue-on-error", is_flag=True, help="Keep going after a target fails."),
+        click.option("--shard", metavar="K/N", help="Only the targets in shard K of N (stable hash of the name)."),
+    ]):
+        wrapper = decorator(wrapper)
+    return wrapper

@@ -90,3 +90,13 @@ def _sigterm_as_interrupt() -> Any:
         return signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread (embedded use)
         return None
+
+
+def execute_fanout(opts: CommonOptions, verb: str, fanout: dict[str, Any], **kwargs: Any) -> NoReturn:
+    """Run ``verb`` on every selected target; per-target lines on stderr as they finish."""
+    from dbops import command
+    from dbops.render.progress import target_progress
+
+    progress = target_progress() if (opts.fmt == "table" and not opts.quiet) else None
+    execute(opts, lambda config: command.fan_out(config, verb, progress=progress, **fanout, **kwargs),
+            uses_database=False)

@@ -70,7 +70,12 @@ def _schemas(metadata: Any) -> tuple[str | None, ...]:
     return (None, *named)
 
 
-def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_heads: bool) -> _Live:
+def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_heads: bool,
+          tenant: bool = False) -> _Live:
+    """``tenant``: the live database of a tenant config (its schema read as the default one);
+    scratch replays are always in the default schema."""
+    tenant_schema = config.tenant_schema if tenant else None
+
     def read(conn: Connection) -> _Live:
         from alembic.runtime.migration import MigrationContext
 
@@ -79,16 +84,21 @@ def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_hea
             ctx = MigrationContext.configure(conn, opts={
                 "version_table": config.version_table, "version_table_schema": config.version_table_schema})
             heads = tuple(sorted(ctx.get_current_heads()))
-        spec = reflect_schema(conn, schemas=schemas, exclude_tables=_exclude(config))
-        return _Live(spec, heads, conn.dialect, default_schema_of(conn))
+        spec = reflect_schema(conn, schemas=schemas, exclude_tables=_exclude(config), tenant_schema=tenant_schema)
+        return _Live(spec, heads, conn.dialect, tenant_schema or default_schema_of(conn))
 
     return run_with_connection(url, read, connect_timeout=config.connect_timeout, application_name="dbops-drift")
 
 
 def _replay(config: Config, url: URL, revision: str) -> None:
+    from dataclasses import replace
+
     from dbops.migrate import apply
 
-    apply.upgrade(config.with_url(url.render_as_string(hide_password=False), "scratch"), revision)
+    # a tenant's revisions replay into the scratch database's default schema
+    scratch = replace(config.with_url(url.render_as_string(hide_password=False), "scratch"), tenant_schema=None,
+                      version_table_schema=None if config.tenant_schema else config.version_table_schema)
+    apply.upgrade(scratch, revision)
 
 
 def check_drift(
@@ -125,7 +135,7 @@ def _check_drift(
     _, script = _prepare(config)
     head_ids = tuple(sorted(script.get_heads()))
 
-    live = _read(live_url, config, schemas, with_heads=True) if live_url is not None else None
+    live = _read(live_url, config, schemas, with_heads=True, tenant=True) if live_url is not None else None
     behind = live is not None and set(live.heads) != set(head_ids)
     if live is not None and live.heads:
         unknown = [h for h in live.heads if not _known(script, h)]

@@ -39,9 +39,11 @@ def reflect_schema(
     *,
     schemas: tuple[str | None, ...] = (None,),
     exclude_tables: set[str] = frozenset(),  # type: ignore[assignment]
+    tenant_schema: str | None = None,
 ) -> SchemaSpec:
+    """``tenant_schema``: read that schema as if it were the default one (tenant fan-out)."""
     if conn.dialect.name == "postgresql":
-        return _reflect_postgresql(conn, schemas, exclude_tables)
+        return _reflect_postgresql(conn, schemas, exclude_tables, tenant_schema)
     return _reflect_generic(conn, schemas, exclude_tables)
 
 
@@ -53,8 +55,9 @@ def default_schema_of(conn: Connection) -> str | None:
 
 # -- PostgreSQL ----------------------------------------------------------------------------
 
-def _reflect_postgresql(conn: Connection, schemas: tuple[str | None, ...], exclude: set[str]) -> SchemaSpec:
-    default_schema = default_schema_of(conn)
+def _reflect_postgresql(conn: Connection, schemas: tuple[str | None, ...], exclude: set[str],
+                        tenant_schema: str | None = None) -> SchemaSpec:
+    default_schema = tenant_schema or default_schema_of(conn)
     wanted: list[str] = sorted({s for s in (default_schema if x is None else x for x in schemas) if s})
     spec = SchemaSpec(dialect=conn.dialect.name)
     columns = read_columns(conn, wanted)

@@ -55,3 +55,16 @@ class ProgressPrinter:
                            f"{p.rows_done:,} changed, batch {p.batches} (size {p.batch_size:,}), "
                            f"{p.rows_per_second:,.0f} rows/s\n")
             self.err.flush()
+
+
+def target_progress(err: TextIO | None = None) -> Any:
+    """A fan-out progress callback: one line per finished target on stderr."""
+    stream = err or sys.stderr
+
+    def report(result: Any, done: int, total: int) -> None:
+        detail = result.error or result.summary or ""
+        stream.write(f"[{done}/{total}] {result.target}: {result.outcome}"
+                     f"{' - ' + detail[:120] if detail else ''} ({result.duration_ms:.0f} ms)\n")
+        stream.flush()
+
+    return report

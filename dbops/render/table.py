@@ -15,6 +15,7 @@ from dbops.reports import (
     DataMigrateReport,
     DataMigrationListReport,
     DriftReport,
+    FanOutReport,
     HeadsReport,
     HistoryReport,
     InitReport,
@@ -254,3 +255,19 @@ def _lint(r: LintReport, console: Out) -> None:
         console.line(f"    {f.rationale}")
     if r.clean:
         console.line(f"{len(r.revisions)} revision(s) checked, no findings ({len(r.rules)} rules).")
+
+
+@renders(FanOutReport)
+def _fan_out(r: FanOutReport, console: Out) -> None:
+    table = new_table("target", "outcome", "from -> to", "duration", "detail")
+    for t in r.targets:
+        revs = f"{_revs(t.from_revisions)} -> {_revs(t.to_revisions)}" if t.from_revisions is not None \
+            or t.to_revisions is not None else ""
+        table.add_row(t.target, t.outcome, revs, _ms(t.duration_ms) if t.outcome != "skipped" else "",
+                      (t.error or t.summary or "")[:100])
+    console.table(table)
+    counts = ", ".join(f"{r.count(o)} {o}" for o in ("ok", "failed", "check_failed", "skipped") if r.count(o))
+    scope = f"group {r.group}" if r.group else "all targets"
+    shard = f", shard {r.shard}" if r.shard else ""
+    console.line(f"{r.command} on {scope}{shard}: {len(r.targets)} target(s), {counts}; parallel {r.parallel}, "
+                 f"{_ms(r.duration_ms)}.")

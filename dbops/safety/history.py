@@ -17,6 +17,7 @@ table = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(32), nullable=False),
     sa.Column("command", sa.String(20), nullable=False),
+    sa.Column("target", sa.String(200), nullable=True),  # target name or tenant schema
     sa.Column("revision", sa.String(64), nullable=True),
     sa.Column("direction", sa.String(10), nullable=True),
     sa.Column("from_revisions", sa.String(500), nullable=True),
@@ -45,7 +46,14 @@ def who() -> dict[str, Any]:
 
 
 def ensure(conn: sa.Connection) -> None:
-    metadata.create_all(conn, checkfirst=True)
+    """Create the table if missing; several runners (fan-out) may race to create it."""
+    try:
+        metadata.create_all(conn, checkfirst=True)
+    except sa.exc.DBAPIError:
+        if conn.in_transaction():
+            conn.rollback()
+        if not sa.inspect(conn).has_table(TABLE_NAME):
+            raise
 
 
 def write(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:

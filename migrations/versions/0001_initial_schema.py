@@ -51,7 +51,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_products_category_price", "products", ["category", "price"], unique=False)
     if _is_postgresql():
-        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")  # dbops: noqa DB007 (locks no app table)
+        # in public, so tenant schemas (search_path "tenant", public) all find gin_trgm_ops; the
+        # transaction lock serialises tenants migrating in parallel (CREATE EXTENSION IF NOT EXISTS races)
+        op.execute("SELECT pg_advisory_xact_lock(hashtext('dbops:create-extension:pg_trgm'))")
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")  # dbops: noqa DB007 (no app table)
         op.create_index(
             "ix_products_name_trgm", "products", ["name"], unique=False,
             postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"},

@@ -1,0 +1,91 @@
+"""Targets and groups -> one Config per target."""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, replace
+
+import sqlalchemy as sa
+
+from dbops.config import Config, GroupSpec, TargetSpec, expand_url
+from dbops.errors import ConfigError
+
+# a database name substituted into a URL must not change the URL's structure
+_SAFE_DB_NAME = re.compile(r"^[A-Za-z0-9_.$-]{1,63}$")
+
+
+@dataclass(frozen=True)
+class TargetRef:
+    name: str
+    config: Config
+
+
+def for_target(config: Config, spec: TargetSpec) -> Config:
+    import os
+
+    url = expand_url(spec.url or "", os.environ, f"target {spec.name!r}")
+    return replace(
+        config, url=url, url_source=f"target:{spec.name}", target=spec.name,
+        metadata=spec.metadata or config.metadata,
+        script_location=(config.root / spec.script_location).resolve() if spec.script_location
+        else config.script_location,
+        version_table=spec.version_table or config.version_table,
+        version_table_schema=spec.version_table_schema or config.version_table_schema,
+    )
+
+
+def _discover(url: str, sql: str) -> list[str]:
+    from dbops.db.engine import run_with_connection
+    from dbops.db.url import parse_url
+
+    return run_with_connection(parse_url(url), lambda conn: [str(r[0]) for r in conn.execute(sa.text(sql))])
+
+
+def expand_group(config: Config, group: GroupSpec) -> list[TargetRef]:
+    import os
+
+    if group.targets:
+        return [TargetRef(name, for_target(config, config.targets[name])) for name in group.targets]
+    if group.url_template:
+        names = list(group.names) or _discover(expand_url(group.url or config.url, os.environ, "group url"),
+                                               group.names_sql or "")
+        bad = [n for n in names if not _SAFE_DB_NAME.match(n)]
+        if bad:
+            raise ConfigError(
+                f"Group {group.name!r}: database name(s) {', '.join(repr(b) for b in bad[:5])} cannot be put into "
+                "a URL safely (allowed: letters, digits, _ . $ -, up to 63 characters).",
+                hint="Rename them, or list the databases as targets with explicit URLs.",
+            )
+        template = expand_url(group.url_template, os.environ, f"group {group.name!r}")
+        return [TargetRef(n, replace(config, url=template.replace("{name}", n), url_source=f"group:{group.name}",
+                                     target=n)) for n in names]
+    url = expand_url(group.url or config.url, os.environ, f"group {group.name!r}")
+    schemas = _discover(url, group.schemas_sql or "")
+    return [TargetRef(s, replace(config, url=url, url_source=f"group:{group.name}", target=s, tenant_schema=s,
+                                 version_table_schema=s)) for s in schemas]
+
+
+def select_targets(config: Config, *, group: str | None, all_targets: bool, shard: str | None) -> list[TargetRef]:
+    if group is not None:
+        spec = config.groups.get(group)
+        if spec is None:
+            known = ", ".join(sorted(config.groups)) or "none are configured"
+            raise ConfigError(f"Unknown group {group!r} (known groups: {known}).",
+                              hint="Declare it as [tool.dbops.groups.<name>].")
+        refs = expand_group(config, spec)
+    else:
+        refs = [TargetRef(name, for_target(config, spec)) for name, spec in sorted(config.targets.items())]
+        if all_targets and not refs:
+            raise ConfigError("--all: no targets are configured.", hint="Declare [tool.dbops.targets.<name>].")
+    return shard_of(refs, shard) if shard else refs
+
+
+def shard_of(refs: list[TargetRef], shard: str) -> list[TargetRef]:
+    """``K/N``: the targets whose stable hash falls in shard K of N (1-based)."""
+    try:
+        k, n = (int(x) for x in shard.split("/"))
+        if not 1 <= k <= n:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"--shard {shard!r} must be K/N with 1 <= K <= N, e.g. 2/8.") from None
+    return [r for r in refs if int(hashlib.sha1(r.name.encode()).hexdigest(), 16) % n == k - 1]

@@ -1,0 +1,120 @@
+"""Run one command over many targets with bounded parallelism.
+
+Processes, not threads: Alembic's ``context`` is a module-level proxy, so two upgrades in one
+process would clobber each other. Coordination between several dbops processes (N CI jobs with
+``--shard K/N``) is only each target's migration lock and its own state: no coordinator.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from dbops.errors import CheckFailed, DbopsError
+from dbops.redact import redact
+from dbops.reports import FanOutReport, TargetResult
+from dbops.targets.expand import TargetRef
+
+
+def _summarise(verb: str, report: Any) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None, str]:
+    if verb in ("upgrade", "downgrade"):
+        n = len(report.steps)
+        return report.from_revisions, report.to_revisions, (f"{n} revision(s) applied" if n else "already at target")
+    if verb in ("current", "status"):
+        state = "at head" if report.at_head else f"{len(report.pending)} pending"
+        return report.current, report.heads, state
+    if verb == "check-drift":
+        return report.live_revisions, report.head_revisions, "clean" if report.clean else f"{len(report.items)} items"
+    if verb == "data-migrate":
+        return None, None, ", ".join(f"{r.name}: {r.status} ({r.rows_done} rows)" for r in report.runs) or "nothing"
+    return None, None, ""
+
+
+def run_target(verb: str, ref: TargetRef, kwargs: dict[str, Any]) -> TargetResult:
+    """One target, in a worker process. Never raises: the outcome is data."""
+    from dbops import command
+
+    started = time.perf_counter()
+    verbs: dict[str, Callable[..., Any]] = {
+        "upgrade": command.upgrade, "downgrade": command.downgrade, "current": command.current,
+        "status": command.current, "check-drift": command.check_drift, "data-migrate": command.data_migrate,
+    }
+    fn = verbs[verb]
+    try:
+        report = fn(ref.config, **kwargs)
+        before, after, summary = _summarise(verb, report)
+        outcome = "ok"
+        error = None
+    except CheckFailed as exc:
+        before, after, summary = _summarise(verb, exc.report) if exc.report is not None else (None, None, "")
+        outcome, error = "check_failed", redact(exc.message)
+    except DbopsError as exc:
+        report = getattr(exc, "run", None)
+        before = getattr(report, "before", None)
+        after = getattr(report, "after", None)
+        outcome, error, summary = "failed", redact(exc.message), ""
+    except Exception as exc:  # a bug or driver surprise on one target must not sink the rollout
+        before = after = None
+        outcome, error, summary = "failed", redact(f"{type(exc).__name__}: {exc}"), ""
+    return TargetResult(target=ref.name, outcome=outcome, from_revisions=before, to_revisions=after,
+                        duration_ms=round((time.perf_counter() - started) * 1000, 1), error=error, summary=summary)
+
+
+def fan_out(
+    verb: str,
+    refs: list[TargetRef],
+    kwargs: dict[str, Any],
+    *,
+    parallel: int = 4,
+    canary: str | None = None,
+    continue_on_error: bool = False,
+    group: str | None = None,
+    shard: str | None = None,
+    progress: Callable[[TargetResult, int, int], None] | None = None,
+) -> FanOutReport:
+    started = time.perf_counter()
+    canaries: list[TargetRef] = []
+    if canary:
+        if canary.isdigit():
+            canaries = refs[:int(canary)]
+        else:
+            canaries = [r for r in refs if r.name == canary]
+            if not canaries:
+                from dbops.errors import ConfigError
+
+                raise ConfigError(f"--canary {canary!r} is not one of the selected targets.")
+    rest = [r for r in refs if r not in canaries]
+    results: dict[str, TargetResult] = {}
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=max(1, parallel), mp_context=ctx) as pool:
+        # canaries first: any failure there stops everything, even with --continue-on-error
+        for batch, stop_on_failure in ((canaries, True), (rest, not continue_on_error)):
+            if not batch:
+                continue
+            queue = list(batch)
+            running: dict[Future[TargetResult], TargetRef] = {}
+            stopped = False
+            while queue or running:
+                while queue and len(running) < parallel and not stopped:
+                    ref = queue.pop(0)
+                    running[pool.submit(run_target, verb, ref, kwargs)] = ref
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    result = future.result()
+                    results[result.target] = result
+                    if progress is not None:
+                        progress(result, len(results), len(refs))
+                    if result.outcome == "failed" and stop_on_failure:
+                        stopped = True  # let running targets finish, start no new one
+            if stopped or any(results[r.name].outcome == "failed" for r in canaries if r.name in results):
+                break
+    ordered = tuple(results.get(r.name) or TargetResult(target=r.name, outcome="skipped",
+                                                           summary="not run: an earlier failure stopped the rollout")
+                    for r in refs)
+    return FanOutReport(command=verb, group=group, parallel=parallel, shard=shard, targets=ordered,
+                        duration_ms=round((time.perf_counter() - started) * 1000, 1))
