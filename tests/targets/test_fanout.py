@@ -1,0 +1,170 @@
+"""Fan-out on real databases: 50 tenant schemas, 3 PostgreSQL databases, MariaDB and SQLite."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import Result
+
+from dbops.targets.expand import TargetRef, shard_of
+from tests.helpers import REPO, execute
+
+SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+EVIL = 'tenant_x"; DROP TABLE users; --'
+
+
+def _admin(*statements: str) -> None:
+    engine = sa.create_engine(SERVER, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for s in statements:
+            conn.execute(sa.text(s))
+    engine.dispose()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, mariadb_url: str) -> Iterator[tuple[Path, str, list[str]]]:
+    """A copy of the reference project with: group `tenants` (50 schemas + one evil name in one PG
+    database), group `dbs` (3 PG databases by URL template), group `mixed` (PG + MariaDB + SQLite)."""
+    tag = uuid.uuid4().hex[:6]
+    main = f"dbops_fleet_{tag}"
+    dbs = [f"dbops_fleet_{tag}_{i}" for i in range(3)]
+    _admin(*(f'CREATE DATABASE "{d}"' for d in [main, *dbs]))
+    tenants = [f"tenant_{i:02d}" for i in range(50)] + [EVIL]
+    quoted = ['"' + t.replace('"', '""') + '"' for t in tenants]
+    execute(f"postgresql+psycopg://postgres@127.0.0.1/{main}", *(f"CREATE SCHEMA {q}" for q in quoted))
+    project = tmp_path / "fleet"
+    project.mkdir()
+    shutil.copytree(REPO / "migrations", project / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "dbops.toml").write_text(f'''metadata = "shop.models:metadata"
+script_location = "migrations"
+
+[targets.pg]
+url = "postgresql+psycopg://postgres@127.0.0.1/{dbs[0]}"
+[targets.maria]
+url = "{mariadb_url}"
+[targets.lite]
+url = "sqlite:///{project / 'lite.sqlite'}"
+
+[groups.mixed]
+targets = ["pg", "maria", "lite"]
+
+[groups.dbs]
+url_template = "postgresql+asyncpg://postgres@127.0.0.1/{{name}}"
+names = {json.dumps(dbs)}
+
+[groups.tenants]
+url = "postgresql+asyncpg://postgres@127.0.0.1/{main}"
+schemas_sql = "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant_%' ORDER BY 1"
+''')
+    try:
+        yield project, main, tenants
+    finally:
+        _admin(*(f'DROP DATABASE IF EXISTS "{d}" WITH (FORCE)' for d in [main, *dbs]))
+
+
+def _versions(main: str) -> dict[str, str | None]:
+    url = f"postgresql+psycopg://postgres@127.0.0.1/{main}"
+    out: dict[str, str | None] = {}
+    tables = execute(url, "SELECT table_schema FROM information_schema.tables WHERE table_name = 'alembic_version'")
+    for (schema,) in tables[0]:
+        q = '"' + schema.replace('"', '""') + '"'
+        rows = execute(url, f"SELECT version_num FROM {q}.alembic_version")[0]
+        out[schema] = rows[0][0] if rows else None
+    return out
+
+
+@pytest.mark.postgres
+@pytest.mark.mariadb
+def test_upgrade_every_group(invoke: Callable[..., Result], fleet: tuple[Path, str, list[str]]) -> None:
+    project, main, tenants = fleet
+    peak = {"n": 0}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            rows = execute(SERVER, f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{main}'")
+            peak["n"] = max(peak["n"], int(rows[0][0][0]))
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    result = invoke("upgrade", "--group", "tenants", "--parallel", "4", "--format", "json", cwd=project)
+    stop.set()
+    watcher.join()
+    assert result.exit_code == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    assert [t["target"] for t in data["targets"]] == sorted(tenants)
+    assert {t["outcome"] for t in data["targets"]} == {"ok"}
+    assert _versions(main) == {t: "0002" for t in tenants}
+    # the evil name was quoted, not executed: every tenant still has its users table
+    users = execute(f"postgresql+psycopg://postgres@127.0.0.1/{main}",
+                    "SELECT count(*) FROM information_schema.tables WHERE table_name = 'users'")[0][0][0]
+    assert users == len(tenants)
+    # each in-flight target holds a lock connection and a migration connection (+1 for discovery)
+    assert peak["n"] <= 2 * 4 + 1
+    again = invoke("upgrade", "--group", "tenants", "--format", "json", cwd=project)
+    assert {t["summary"] for t in json.loads(again.stdout)["targets"]} == {"already at target"}
+
+    for group in ("dbs", "mixed"):
+        res = invoke("upgrade", "--group", group, "--format", "json", cwd=project)
+        assert res.exit_code == 0, res.stdout + res.stderr
+        assert {t["outcome"] for t in json.loads(res.stdout)["targets"]} == {"ok"}
+    status = invoke("status", "--group", "mixed", "--format", "json", cwd=project)
+    assert [(t["target"], t["summary"]) for t in json.loads(status.stdout)["targets"]] == [
+        ("pg", "at head"), ("maria", "at head"), ("lite", "at head")]
+    drift = invoke("check-drift", "--group", "tenants", "--parallel", "3", cwd=project)
+    assert drift.exit_code == 0, drift.stdout[-2000:]
+
+
+@pytest.mark.postgres
+@pytest.mark.mariadb
+def test_failing_tenant_canary_continue_and_resume(
+    invoke: Callable[..., Result], fleet: tuple[Path, str, list[str]]
+) -> None:
+    project, main, tenants = fleet
+    url = f"postgresql+psycopg://postgres@127.0.0.1/{main}"
+    execute(url, "CREATE TABLE tenant_07.users (id int)")  # 0001 will fail on this tenant only
+    stops = invoke("upgrade", "--group", "tenants", "--parallel", "2", "--format", "json", cwd=project)
+    assert stops.exit_code == 1
+    data = json.loads(stops.stdout)
+    outcomes = {t["target"]: t["outcome"] for t in data["targets"]}
+    assert outcomes["tenant_07"] == "failed" and "skipped" in outcomes.values()
+    assert data["error"]["message"].startswith("upgrade failed on 1 of 51 target(s): tenant_07;")
+
+    canary = invoke("upgrade", "--group", "tenants", "--canary", "tenant_07", "--continue-on-error",
+                    "--format", "json", cwd=project)
+    assert canary.exit_code == 1
+    skipped = [t for t in json.loads(canary.stdout)["targets"] if t["outcome"] == "skipped"]
+    assert len(skipped) == 50  # the canary failed: nothing else ran, despite --continue-on-error
+
+    cont = invoke("upgrade", "--group", "tenants", "--continue-on-error", "--format", "json", cwd=project)
+    assert cont.exit_code == 1
+    outcomes = {t["target"]: t["outcome"] for t in json.loads(cont.stdout)["targets"]}
+    assert [t for t, o in outcomes.items() if o != "ok"] == ["tenant_07"]
+
+    execute(url, "DROP TABLE tenant_07.users")  # fixed: re-running resumes the rollout
+    resumed = invoke("upgrade", "--group", "tenants", "--format", "json", cwd=project)
+    assert resumed.exit_code == 0
+    summaries = {t["target"]: t["summary"] for t in json.loads(resumed.stdout)["targets"]}
+    assert summaries["tenant_07"] == "2 revision(s) applied"
+    assert sum(1 for s in summaries.values() if s == "already at target") == 50
+    assert set(_versions(main).values()) == {"0002"}
+
+
+def test_shards_partition_the_targets() -> None:
+    from dbops.config import Config
+
+    config = Config(root=Path("."), url="sqlite://", url_source="test", script_location=Path("."))
+    refs = [TargetRef(f"tenant_{i}", config) for i in range(1000)]
+    shards = [shard_of(refs, f"{k}/8") for k in range(1, 9)]
+    names = [r.name for s in shards for r in s]
+    assert sorted(names) == sorted(r.name for r in refs)  # every target in exactly one shard
+    assert all(90 <= len(s) <= 160 for s in shards)  # and spread roughly evenly
+    assert [r.name for r in shard_of(refs, "3/8")] == [r.name for r in shards[2]]  # deterministic
