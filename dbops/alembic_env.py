@@ -133,8 +133,9 @@ def _tenant(connection: Any, settings: EnvSettings) -> Any:
 def _migrate(context: Any, connection: Any, settings: EnvSettings) -> None:
     if settings.tenant_schema:
         connection = _tenant(connection, settings)
-    if not context.config.attributes.get("connection"):
-        _session_timeouts(connection, settings)
+    attributes = context.config.attributes
+    if not attributes.get("connection") or attributes.get("dbops.guard_connection"):
+        _session_timeouts(connection, settings)  # not on a connection a user handed in
     _capture_statements(connection, settings)
     context.configure(connection=connection, **configure_options(settings, connection.dialect.name))
     with context.begin_transaction():

@@ -36,6 +36,7 @@ class Safety:
     statement_timeout: float | None = None
     retries: int = 3
     strict: bool = False
+    share_connection: bool = False  # run the migration on the lock connection (fan-out)
     sleep: Callable[[float], None] = time.sleep
 
     @classmethod
@@ -131,7 +132,10 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
     settings.lock_timeout = safety.lock_timeout
     settings.statement_timeout = safety.statement_timeout
     env_kw.setdefault("destination_rev", revision)
-    with migration_guard(config, lock_wait=safety.lock_wait) as guard:
+    with migration_guard(config, lock_wait=safety.lock_wait, shared=safety.share_connection) as guard:
+        if safety.share_connection:
+            acfg.attributes["connection"] = guard.conn
+            acfg.attributes["dbops.guard_connection"] = True
         current = guard.heads(config)
         warnings: list[str] = []
         if command == "upgrade":
@@ -155,7 +159,7 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
                 first_before = partial.before if first_before is None else first_before
                 steps += partial.steps
                 guard.record(_rows(run_id, command, script, partial, started) + [_failed_row(
-                    run_id, command, partial, exc, started)])
+                    run_id, command, partial, exc, started)], success=False)
                 if getattr(exc, "retryable", False) and attempt < safety.retries:
                     attempt += 1
                     safety.sleep(min(0.5 * 2 ** attempt, 10.0))

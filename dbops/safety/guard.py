@@ -39,16 +39,31 @@ class Guard:
     conn: sa.Connection
     db_user: str | None
 
+    def _settle(self) -> None:
+        if self.conn.in_transaction():
+            self.conn.commit()
+
     def heads(self, config: Config) -> tuple[str, ...]:
         from alembic.runtime.migration import MigrationContext
 
         ctx = MigrationContext.configure(self.conn, opts={
             "version_table": config.version_table, "version_table_schema": config.version_table_schema})
-        return tuple(sorted(ctx.get_current_heads()))
+        heads = tuple(sorted(ctx.get_current_heads()))
+        self._settle()
+        return heads
 
-    def record(self, rows: list[dict[str, Any]]) -> None:
+    def record(self, rows: list[dict[str, Any]], *, success: bool = True) -> None:
+        """Write history rows. On a shared connection a transaction may still be open after the
+        migration (dialects without transactional DDL leave the commit to the caller): commit it
+        after a success, roll it back after a failure."""
         who = {**history.who(), "db_user": self.db_user}
+        if self.conn.in_transaction():
+            if success:
+                self.conn.commit()
+            else:
+                self.conn.rollback()
         history.write(self.conn, [{**who, **row} for row in rows])
+        self._settle()
 
 
 def _db_user(conn: sa.Connection) -> str | None:
@@ -61,12 +76,16 @@ def _db_user(conn: sa.Connection) -> str | None:
 
 
 @contextmanager
-def migration_guard(config: Config, *, lock_wait: float = 60.0) -> Iterator[Guard]:
+def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = False) -> Iterator[Guard]:
+    """``shared``: a transactional connection the migration itself may run on (fan-out: one
+    connection per in-flight target instead of two); else an autocommit side connection."""
     original = parse_url(config.url)
     url = sync_url(original)
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT",
+    options: dict[str, Any] = {} if shared else {"isolation_level": "AUTOCOMMIT"}
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **options,
                               connect_args=connect_args(url, connect_timeout=config.connect_timeout,
-                                                        application_name="dbops-migrate-lock"))
+                                                        application_name="dbops-migrate" if shared
+                                                        else "dbops-migrate-lock"))
     try:
         try:
             conn = engine.connect()
@@ -76,6 +95,8 @@ def migration_guard(config: Config, *, lock_wait: float = 60.0) -> Iterator[Guar
             with named_lock(conn, lock_name(config), wait=lock_wait, what="migrations on this database",
                             hint=f"Another upgrade/downgrade/stamp is running; waited {lock_wait:g}s. Wait for it, "
                             "or raise --lock-wait; see the running session in pg_stat_activity."):
-                yield Guard(conn, _db_user(conn))
+                guard = Guard(conn, _db_user(conn))
+                guard._settle()
+                yield guard
     finally:
         engine.dispose()

@@ -42,6 +42,8 @@ def run_target(verb: str, ref: TargetRef, kwargs: dict[str, Any]) -> TargetResul
         "status": command.current, "check-drift": command.check_drift, "data-migrate": command.data_migrate,
     }
     fn = verbs[verb]
+    if verb in ("upgrade", "downgrade"):
+        kwargs = {**kwargs, "share_connection": True}  # one connection per in-flight target
     try:
         report = fn(ref.config, **kwargs)
         before, after, summary = _summarise(verb, report)

@@ -107,8 +107,8 @@ def test_upgrade_every_group(invoke: Callable[..., Result], fleet: tuple[Path, s
     users = execute(f"postgresql+psycopg://postgres@127.0.0.1/{main}",
                     "SELECT count(*) FROM information_schema.tables WHERE table_name = 'users'")[0][0][0]
     assert users == len(tenants)
-    # each in-flight target holds a lock connection and a migration connection (+1 for discovery)
-    assert peak["n"] <= 2 * 4 + 1
+    # one connection per in-flight target (the migration runs on its lock connection), + discovery
+    assert 1 <= peak["n"] <= 4 + 1
     again = invoke("upgrade", "--group", "tenants", "--format", "json", cwd=project)
     assert {t["summary"] for t in json.loads(again.stdout)["targets"]} == {"already at target"}
 
