@@ -61,9 +61,13 @@ def target_progress(err: TextIO | None = None) -> Any:
     """A fan-out progress callback: one line per finished target on stderr."""
     stream = err or sys.stderr
 
+    failed = {"n": 0}
+
     def report(result: Any, done: int, total: int) -> None:
         detail = result.error or result.summary or ""
-        stream.write(f"[{done}/{total}] {result.target}: {result.outcome}"
+        failed["n"] += result.outcome == "failed"
+        counts = f"{done}/{total}" + (f", {failed['n']} failed" if failed["n"] else "")
+        stream.write(f"[{counts}] {result.target}: {result.outcome}"
                      f"{' - ' + detail[:120] if detail else ''} ({result.duration_ms:.0f} ms)\n")
         stream.flush()
 

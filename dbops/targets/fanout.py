@@ -24,12 +24,50 @@ def _summarise(verb: str, report: Any) -> tuple[tuple[str, ...] | None, tuple[st
         return report.from_revisions, report.to_revisions, (f"{n} revision(s) applied" if n else "already at target")
     if verb in ("current", "status"):
         state = "at head" if report.at_head else f"{len(report.pending)} pending"
+        last = getattr(report, "last_run", None)
+        if last:
+            state += f"; last run {last}"
         return report.current, report.heads, state
     if verb == "check-drift":
         return report.live_revisions, report.head_revisions, "clean" if report.clean else f"{len(report.items)} items"
     if verb == "data-migrate":
         return None, None, ", ".join(f"{r.name}: {r.status} ({r.rows_done} rows)" for r in report.runs) or "nothing"
     return None, None, ""
+
+
+def _status(config: Any) -> Any:
+    """current + the target's latest dbops_history row (tenant rows live in the tenant's schema)."""
+    from dataclasses import dataclass
+
+    import sqlalchemy as sa
+
+    from dbops import command
+    from dbops.db.engine import run_with_connection
+    from dbops.db.url import parse_url
+    from dbops.safety import history
+
+    report = command.current(config)
+
+    def latest(conn: sa.Connection) -> str | None:
+        if config.tenant_schema:
+            conn = conn.execution_options(schema_translate_map={None: config.tenant_schema})
+        if not sa.inspect(conn).has_table(history.TABLE_NAME, schema=config.tenant_schema):
+            return None
+        row = conn.execute(sa.select(history.table).order_by(history.table.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return f"{row.command} {row.outcome} at {row.started_at:%Y-%m-%d %H:%M:%S}"
+
+    @dataclass(frozen=True)
+    class Status:
+        current: tuple[str, ...]
+        heads: tuple[str, ...]
+        at_head: bool
+        pending: tuple[Any, ...]
+        last_run: str | None
+
+    last = run_with_connection(parse_url(config.url), latest, connect_timeout=config.connect_timeout)
+    return Status(report.current, report.heads, report.at_head, report.pending, last)
 
 
 def run_target(verb: str, ref: TargetRef, kwargs: dict[str, Any]) -> TargetResult:
@@ -39,7 +77,7 @@ def run_target(verb: str, ref: TargetRef, kwargs: dict[str, Any]) -> TargetResul
     started = time.perf_counter()
     verbs: dict[str, Callable[..., Any]] = {
         "upgrade": command.upgrade, "downgrade": command.downgrade, "current": command.current,
-        "status": command.current, "check-drift": command.check_drift, "data-migrate": command.data_migrate,
+        "status": _status, "check-drift": command.check_drift, "data-migrate": command.data_migrate,
     }
     fn = verbs[verb]
     if verb in ("upgrade", "downgrade"):

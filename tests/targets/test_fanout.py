@@ -117,8 +117,12 @@ def test_upgrade_every_group(invoke: Callable[..., Result], fleet: tuple[Path, s
         assert res.exit_code == 0, res.stdout + res.stderr
         assert {t["outcome"] for t in json.loads(res.stdout)["targets"]} == {"ok"}
     status = invoke("status", "--group", "mixed", "--format", "json", cwd=project)
-    assert [(t["target"], t["summary"]) for t in json.loads(status.stdout)["targets"]] == [
-        ("pg", "at head"), ("maria", "at head"), ("lite", "at head")]
+    assert [(t["target"], t["summary"].split(" at 20")[0]) for t in json.loads(status.stdout)["targets"]] == [
+        ("pg", "at head; last run upgrade success"), ("maria", "at head; last run upgrade success"),
+        ("lite", "at head; last run upgrade success")]
+    tenant_status = invoke("status", "--group", "tenants", "--format", "json", cwd=project)
+    summaries = {t["summary"].split(" at 20")[0] for t in json.loads(tenant_status.stdout)["targets"]}
+    assert summaries == {"at head; last run upgrade success"}
     drift = invoke("check-drift", "--group", "tenants", "--parallel", "3", cwd=project)
     assert drift.exit_code == 0, drift.stdout[-2000:]
 
@@ -168,3 +172,31 @@ def test_shards_partition_the_targets() -> None:
     assert sorted(names) == sorted(r.name for r in refs)  # every target in exactly one shard
     assert all(90 <= len(s) <= 160 for s in shards)  # and spread roughly evenly
     assert [r.name for r in shard_of(refs, "3/8")] == [r.name for r in shards[2]]  # deterministic
+
+
+@pytest.mark.postgres
+@pytest.mark.mariadb
+def test_interrupted_rollout_resumes(fleet: tuple[Path, str, list[str]]) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    project, main, tenants = fleet
+    exe = str(Path(sys.executable).with_name("dbops"))
+    proc = subprocess.Popen([exe, "upgrade", "--group", "tenants", "--parallel", "1"], cwd=project,
+                            env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(v == "0002" for v in _versions(main).values()) < 5:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole rollout, workers included, dies mid-way
+    proc.wait()
+    done_before = sum(v == "0002" for v in _versions(main).values())
+    assert 5 <= done_before < len(tenants)
+    resumed = subprocess.run([exe, "upgrade", "--group", "tenants", "--format", "json"], cwd=project,
+                             env={**os.environ}, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    summaries = [t["summary"] for t in json.loads(resumed.stdout)["targets"]]
+    assert summaries.count("already at target") >= done_before - 1  # the one killed mid-revision may redo it
+    assert set(_versions(main).values()) == {"0002"} and len(_versions(main)) == len(tenants)
