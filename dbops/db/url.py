@@ -62,3 +62,15 @@ def is_async(url: URL) -> bool:
 
 def dialect_name(url: URL) -> str:
     return url.get_backend_name()
+
+
+_SYNC = {"asyncpg": "psycopg", "psycopg_async": "psycopg", "aiosqlite": "pysqlite", "aiomysql": "pymysql",
+         "asyncmy": "pymysql"}
+
+
+def sync_url(url: URL) -> URL:
+    """The same database through a sync driver (the guard needs no event loop)."""
+    driver = url.get_driver_name()
+    if driver in _SYNC:
+        return url.set(drivername=f"{url.get_backend_name()}+{_SYNC[driver]}")
+    return url

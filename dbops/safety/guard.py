@@ -9,25 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL
 
 from dbops.config import Config
 from dbops.db.connect_errors import translate_connect_error
 from dbops.db.engine import connect_args
 from dbops.db.lock import migration_lock_name, named_lock
-from dbops.db.url import parse_url
+from dbops.db.url import parse_url, sync_url
 from dbops.safety import history
-
-_SYNC = {"asyncpg": "psycopg", "psycopg_async": "psycopg", "aiosqlite": "pysqlite", "aiomysql": "pymysql",
-         "asyncmy": "pymysql"}
-
-
-def sync_url(url: URL) -> URL:
-    """The same database through a sync driver (the guard needs no event loop)."""
-    driver = url.get_driver_name()
-    if driver in _SYNC:
-        return url.set(drivername=f"{url.get_backend_name()}+{_SYNC[driver]}")
-    return url
 
 
 def lock_name(config: Config) -> str:

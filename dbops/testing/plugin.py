@@ -7,7 +7,7 @@ project's migrations (from the dbops configuration found from the rootdir):
 ini options: ``dbops`` (bool), ``dbops_database`` (``postgresql`` — a fresh database per test
 via pytest-postgresql's ``postgresql_noproc`` on the server its options name — or ``sqlite``),
 ``dbops_minimum_downgrade_revision``, ``dbops_skip_revisions`` (one per line).
-Overridable fixtures: ``dbops_database_url``, ``dbops_config``, ``dbops_seed``
+Overridable fixtures: ``dbops_database_url``, ``dbops_config``, ``dbops_engine``, ``dbops_seed``
 (``{revision: fn(connection)}`` run after that revision in test_upgrade).
 """
 from __future__ import annotations
@@ -57,6 +57,18 @@ def dbops_config(request: pytest.FixtureRequest, dbops_database_url: str) -> Any
     from dbops.config import load_config
 
     return load_config(database_url=dbops_database_url, cwd=request.config.rootpath)
+
+
+@pytest.fixture
+def dbops_engine(dbops_database_url: str) -> Iterator[Any]:
+    """A sync SQLAlchemy engine on the test database (for seeds and your own assertions)."""
+    import sqlalchemy as sa
+
+    from dbops.db.url import parse_url, sync_url
+
+    engine = sa.create_engine(sync_url(parse_url(dbops_database_url)))
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -120,6 +120,11 @@ def test_upgrade_every_group(invoke: Callable[..., Result], fleet: tuple[Path, s
     assert [(t["target"], t["summary"].split(" at 20")[0]) for t in json.loads(status.stdout)["targets"]] == [
         ("pg", "at head; last run upgrade success"), ("maria", "at head; last run upgrade success"),
         ("lite", "at head; last run upgrade success")]
+    shutil.copytree(REPO / "data_migrations", project / "data_migrations")
+    data = invoke("data-migrate", "--group", "mixed", "--format", "json", cwd=project)
+    assert data.exit_code == 0, data.stdout + data.stderr
+    assert [t["summary"] for t in json.loads(data.stdout)["targets"]] == [
+        "orders_total_recompute: done (0 rows), users_email_lowercase: done (0 rows)"] * 3
     tenant_status = invoke("status", "--group", "tenants", "--format", "json", cwd=project)
     summaries = {t["summary"].split(" at 20")[0] for t in json.loads(tenant_status.stdout)["targets"]}
     assert summaries == {"at head; last run upgrade success"}
