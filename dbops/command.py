@@ -198,3 +198,14 @@ def fan_out(
         raise CheckFailed(f"{verb} found problems on {len(checks)} target(s): {', '.join(checks[:20])}.",
                           hint="See each target's line above.", report=report)
     return report
+
+
+def probe(config: Config, *, thresholds: tuple[str, ...] = (), show_queries: bool = False,
+          statement_timeout: float = 2.0, previous: Any = None) -> Any:
+    """One probe of the server: returns (ProbeReport, sample); pass the sample back as ``previous``
+    for rates (commits/s, rollbacks/s). Exit codes follow Nagios: report.status OK/WARN/CRIT/UNKNOWN."""
+    from dbops.probe.assess import Thresholds
+    from dbops.probe.run import probe as run
+
+    return run(config, thresholds=Thresholds.parse(thresholds), show_queries=show_queries,
+               statement_timeout=statement_timeout, previous=previous)

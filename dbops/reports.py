@@ -303,3 +303,30 @@ class FanOutReport(Report):
 
     def count(self, outcome: str) -> int:
         return sum(1 for t in self.targets if t.outcome == outcome)
+
+
+@dataclass(frozen=True)
+class ProbeFinding(Report):
+    level: str  # OK | WARN | CRIT | UNKNOWN
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ProbeReport(Report):
+    command: str
+    database: str
+    status: str  # Nagios: OK | WARN | CRIT | UNKNOWN
+    verdict: str
+    server: dict[str, Any]
+    connections: dict[str, Any]
+    blocking: tuple[dict[str, Any], ...]
+    idle_in_transaction: tuple[dict[str, Any], ...]
+    long_queries: tuple[dict[str, Any], ...]
+    wait_events: dict[str, int]
+    settings_flags: tuple[str, ...]
+    replication: dict[str, Any]
+    findings: tuple[ProbeFinding, ...]
+    rates: dict[str, float] | None = None
+    thresholds: dict[str, float] | None = None
+    finished_at: datetime = field(default_factory=utcnow)

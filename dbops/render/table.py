@@ -21,6 +21,7 @@ from dbops.reports import (
     InitReport,
     LintReport,
     MigrationReport,
+    ProbeReport,
     RevisionInfo,
     RevisionReport,
     VerifyReport,
@@ -271,3 +272,45 @@ def _fan_out(r: FanOutReport, console: Out) -> None:
     shard = f", shard {r.shard}" if r.shard else ""
     console.line(f"{r.command} on {scope}{shard}: {len(r.targets)} target(s), {counts}; parallel {r.parallel}, "
                  f"{_ms(r.duration_ms)}.")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
+
+
+@renders(ProbeReport)
+def _probe(r: ProbeReport, console: Out) -> None:
+    console.line(r.verdict)
+    s = r.server
+    console.line(f"server       {s['version']} {s['role']} · connect {s['connect_ms']} ms · SELECT 1 "
+                 f"{s['select1_ms']} ms{'' if s['pg_monitor'] else ' · WITHOUT pg_monitor: partial view'}")
+    c = r.connections
+    states = ", ".join(f"{k} {v}" for k, v in c["by_state"].items()) or "none"
+    top = "; ".join(f"{h['application']} ({h['user']}@{h['client']}) {h['sessions']}" for h in c["top_holders"][:3])
+    console.line(f"connections  {c['used']} of {c['available']} used · {states}" + (f" · top: {top}" if top else ""))
+    if r.rates:
+        console.line(f"rates        {r.rates['commits_per_s']} commits/s · {r.rates['rollbacks_per_s']} rollbacks/s")
+    for tree in r.blocking:
+        console.line(f"blocking     pid {tree['pid']} ({tree['application']}, user {tree['user']}, {tree['state']}, "
+                     f"transaction {_age(tree['xact_age_s'])}) blocks {tree['blocks']}")
+        for w in tree["waiters"][:10]:
+            what = f"{w['mode']} on {w['relation']}" if w["mode"] else "its turn"
+            console.line(f"               pid {w['pid']} ({w['application']}) waits {_age(w['waiting_s'])} for {what}"
+                         + (f" behind {', '.join(map(str, w['blocked_by']))}" if w["blocked_by"] else ""))
+        console.line(f"               cancel its query: {tree['cancel']}  end its session: {tree['terminate']}")
+    for s_ in r.idle_in_transaction[:5]:
+        console.line(f"idle in tx   pid {s_['pid']} ({s_['application']}, user {s_['user']}) for {_age(s_['age_s'])}")
+    for q in r.long_queries:
+        console.line(f"long query   pid {q['pid']} ({q['application']}) running {_age(q['age_s'])}"
+                     + (f": {q['query']}" if q.get("query") else ""))
+    if r.wait_events:
+        console.line("wait events  " + ", ".join(f"{k} {v}" for k, v in r.wait_events.items()))
+    for flag in r.settings_flags:
+        console.line(f"setting      {flag}")
+    for f in r.findings:
+        if f.level != "OK":
+            console.line(f"{f.level:<12} {f.code}: {f.message}")
