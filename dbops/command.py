@@ -209,3 +209,12 @@ def probe(config: Config, *, thresholds: tuple[str, ...] = (), show_queries: boo
 
     return run(config, thresholds=Thresholds.parse(thresholds), show_queries=show_queries,
                statement_timeout=statement_timeout, previous=previous)
+
+
+def pool(url: str, *, token: str | None = None, database_url: str | None = None, samples: int = 3,
+         interval: float = 1.0, stuck_after: float = 10.0) -> Any:
+    """Read an app's pool snapshot endpoint; judge each pool ok / busy / stuck (PoolReport)."""
+    from dbops.pool.inspect import inspect_pools
+
+    return inspect_pools(url, token=token, database_url=database_url, samples=samples, interval=interval,
+                         stuck_after=stuck_after)

@@ -330,3 +330,15 @@ class ProbeReport(Report):
     rates: dict[str, float] | None = None
     thresholds: dict[str, float] | None = None
     finished_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class PoolReport(Report):
+    command: str
+    url: str
+    status: str  # OK | WARN (saturated but moving, or timeouts) | CRIT (stuck) | UNKNOWN
+    verdict: str
+    window_s: float
+    pools: tuple[dict[str, Any], ...]
+    held: tuple[str, ...]
+    finished_at: datetime = field(default_factory=utcnow)

@@ -10,6 +10,7 @@ local to ``create_app``) at runtime.
 """
 
 import asyncio
+import os
 from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any
@@ -22,6 +23,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from dbops.pool import instrument
+from dbops.pool.endpoint import SiteMiddleware, pool_router, start_publisher
 from dbops.runtime import (
     DatabaseSettings,
     async_session_factory,
@@ -50,6 +53,11 @@ def create_app(settings: DatabaseSettings | None = None) -> FastAPI:
     Db = Annotated[AsyncSession, Depends(get_db, scope="function")]
 
     app = FastAPI(title="shop (dbops reference service)", lifespan=engine_lifespan(engine))
+    # pool instrumentation: GET /_dbops/pool (JSON, ?format=prometheus) and /_dbops/pool/ready
+    instrument(engine, name=APPLICATION_NAME)
+    app.include_router(pool_router(token=os.environ.get("DBOPS_POOL_TOKEN") or None))
+    app.add_middleware(SiteMiddleware)
+    start_publisher()
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.settings = settings
@@ -81,10 +89,16 @@ def create_app(settings: DatabaseSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/slow")
-    async def slow(db: Db, seconds: Annotated[float, Query(ge=0, le=30)] = 0.5) -> dict[str, float]:
-        """Hold a pooled connection for ``seconds`` (drives pool saturation in load tests)."""
+    async def slow(
+        db: Db, seconds: Annotated[float, Query(ge=0, le=30)] = 0.5, idle: bool = False
+    ) -> dict[str, float]:
+        """Hold a pooled connection for ``seconds`` (drives pool saturation in load tests); with
+        ``idle=true`` the session sits idle in transaction meanwhile (the classic leak)."""
         conn = await db.connection()
-        if engine.dialect.name == "postgresql":
+        if idle:
+            await conn.execute(text("SELECT 1"))
+            await asyncio.sleep(seconds)
+        elif engine.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
         else:
             await asyncio.sleep(seconds)

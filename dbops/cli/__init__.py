@@ -8,6 +8,7 @@ from dbops import __version__
 from dbops.cli.data import data_migrate as _data_migrate
 from dbops.cli.drift import check_drift as _check_drift
 from dbops.cli.migrate import register as _register_migrate
+from dbops.cli.pool import pool as _pool
 from dbops.cli.probe import probe as _probe
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -34,6 +35,7 @@ _register_migrate(cli)
 cli.add_command(_check_drift)
 cli.add_command(_data_migrate)
 cli.add_command(_probe)
+cli.add_command(_pool)
 
 
 def main() -> None:

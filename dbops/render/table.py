@@ -21,6 +21,7 @@ from dbops.reports import (
     InitReport,
     LintReport,
     MigrationReport,
+    PoolReport,
     ProbeReport,
     RevisionInfo,
     RevisionReport,
@@ -314,3 +315,16 @@ def _probe(r: ProbeReport, console: Out) -> None:
     for f in r.findings:
         if f.level != "OK":
             console.line(f"{f.level:<12} {f.code}: {f.message}")
+
+
+@renders(PoolReport)
+def _pool(r: PoolReport, console: Out) -> None:
+    console.line(r.verdict)
+    for p in r.pools:
+        w = p["wait"]
+        parts = [f"{p['checked_out']}/{p['capacity']} checked out (overflow {p['overflow_in_use']})",
+                 f"{p['waiting']} waiting", f"wait avg {w['avg_ms']} ms max {w['max_ms']} ms",
+                 f"{p['timeouts']} timeouts", f"{p['checkouts']} checkouts"]
+        console.line(f"pool {p['name']} (worker {p['worker_pid']}): {p['verdict']} · " + " · ".join(parts))
+    for line in r.held:
+        console.line(f"  {line}")

@@ -1,0 +1,49 @@
+"""pool: the app's own SQLAlchemy pools, read from its snapshot endpoint."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+NAGIOS = {"OK": 0, "WARN": 1, "CRIT": 2, "UNKNOWN": 3}
+
+
+@click.command()
+@click.option("--url", required=True, metavar="URL", help="The app's snapshot endpoint, e.g. "
+              "http://127.0.0.1:8000/_dbops/pool")
+@click.option("--token", envvar="DBOPS_POOL_TOKEN", help="Bearer token, if the endpoint requires one.")
+@click.option("--database-url", metavar="URL", help="Join held connections with pg_stat_activity on this database.")
+@click.option("--samples", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
+@click.option("--stuck-after", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Saturated with no check-in for this long (or a connection held this long) = stuck.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-v", "--verbose", count=True)
+def pool(url: str, token: str | None, database_url: str | None, samples: int, interval: float,
+         stuck_after: float, fmt: str, verbose: int) -> None:
+    """Is the app's pool too small, leaking, or stuck behind a lock? (Nagios exit codes)
+
+    Samples the endpoint, then: OK; WARN when a pool is saturated but connections come back
+    (busy) or checkouts timed out; CRIT when it is saturated and nothing came back (stuck).
+    With --database-url, each held connection is joined to its server session by backend pid.
+
+    \b
+    Example:
+      dbops pool --url http://127.0.0.1:8000/_dbops/pool --database-url postgresql://monitor@db/app
+    """
+    from dbops import command
+    from dbops.errors import DbopsError
+    from dbops.render import render, render_error
+
+    try:
+        report = command.pool(url, token=token, database_url=database_url or os.environ.get("DATABASE_URL"),
+                              samples=samples, interval=interval, stuck_after=stuck_after)
+    except DbopsError as exc:
+        sys.stdout.write(f"UNKNOWN: {exc.message}\n" if fmt == "table" else "")
+        if fmt == "json":
+            render(None, "json", sys.stdout, error=exc)
+        render_error(exc, sys.stderr, verbose=verbose)
+        sys.exit(NAGIOS["UNKNOWN"])
+    render(report, fmt, sys.stdout)
+    sys.exit(NAGIOS[report.status])
