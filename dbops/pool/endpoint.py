@@ -4,8 +4,9 @@ Several uvicorn/gunicorn workers: each worker publishes its snapshot to ``<runti
 (every second, and on each request it serves); the endpoint answers with every worker's fresh
 snapshot, whichever worker receives the request. Access: loopback clients, or
 ``Authorization: Bearer <token>`` when a token is configured.
+
+No ``from __future__ import annotations``: FastAPI reads the endpoint signatures at runtime.
 """
-from __future__ import annotations
 
 import hmac
 import json

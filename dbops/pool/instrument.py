@@ -81,8 +81,9 @@ class PoolStats:
                 record = original_get()
             except BaseException as exc:
                 stats.waiting -= 1
-                if isinstance(exc, PoolTimeout):
+                if isinstance(exc, PoolTimeout):  # it waited the whole pool_timeout: that is the worst wait
                     stats.timeouts += 1
+                    stats.wait_max = max(stats.wait_max, perf() - started)
                 raise
             stats.waiting -= 1
             now = perf()
