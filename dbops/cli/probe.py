@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from dbops.cli.options import CommonOptions, common_options
+from dbops.cli.options import CommonOptions, common_options, fanout_options
 
 NAGIOS = {"OK": 0, "WARN": 1, "CRIT": 2, "UNKNOWN": 3}
 
@@ -18,9 +18,10 @@ NAGIOS = {"OK": 0, "WARN": 1, "CRIT": 2, "UNKNOWN": 3}
               help="Refresh every SECONDS with rates (commits/s, rollbacks/s) until Ctrl-C.")
 @click.option("--statement-timeout", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Each probe query's limit, seconds.")
+@fanout_options
 @common_options()
 def probe(opts: CommonOptions, thresholds: tuple[str, ...], show_queries: bool, watch: float | None,
-          statement_timeout: float) -> None:
+          statement_timeout: float, fanout: dict | None) -> None:
     """Server health, worst thing first: blocking trees, idle-in-transaction, headroom.
 
     Exit codes follow Nagios: 0 OK, 1 WARN, 2 CRIT (also: cannot connect), 3 UNKNOWN.
@@ -36,6 +37,12 @@ def probe(opts: CommonOptions, thresholds: tuple[str, ...], show_queries: bool, 
     import time
 
     from dbops import command
+
+    if fanout:  # one line per target; exit 0 all OK, 3 some WARN/CRIT, 1 some unreachable
+        from dbops.cli.run import execute_fanout
+
+        execute_fanout(opts, "probe", fanout, thresholds=thresholds, show_queries=show_queries,
+                       statement_timeout=statement_timeout)
     from dbops.config import load_config
     from dbops.errors import ConnectionFailed, DbopsError
     from dbops.render import render, render_error

@@ -30,6 +30,8 @@ def _summarise(verb: str, report: Any) -> tuple[tuple[str, ...] | None, tuple[st
         return report.current, report.heads, state
     if verb == "check-drift":
         return report.live_revisions, report.head_revisions, "clean" if report.clean else f"{len(report.items)} items"
+    if verb == "probe":
+        return None, None, report.verdict
     if verb == "data-migrate":
         return None, None, ", ".join(f"{r.name}: {r.status} ({r.rows_done} rows)" for r in report.runs) or "nothing"
     return None, None, ""
@@ -70,6 +72,17 @@ def _status(config: Any) -> Any:
     return Status(report.current, report.heads, report.at_head, report.pending, last)
 
 
+def _probe(config: Any, **kwargs: Any) -> Any:
+    """probe one target; WARN/CRIT count as a check that found a problem."""
+    from dbops import command
+    from dbops.errors import CheckFailed
+
+    report, _ = command.probe(config, **kwargs)
+    if report.status != "OK":
+        raise CheckFailed(report.verdict, report=report)
+    return report
+
+
 def run_target(verb: str, ref: TargetRef, kwargs: dict[str, Any]) -> TargetResult:
     """One target, in a worker process. Never raises: the outcome is data."""
     from dbops import command
@@ -78,6 +91,7 @@ def run_target(verb: str, ref: TargetRef, kwargs: dict[str, Any]) -> TargetResul
     verbs: dict[str, Callable[..., Any]] = {
         "upgrade": command.upgrade, "downgrade": command.downgrade, "current": command.current,
         "status": _status, "check-drift": command.check_drift, "data-migrate": command.data_migrate,
+        "probe": _probe,
     }
     fn = verbs[verb]
     if verb in ("upgrade", "downgrade"):

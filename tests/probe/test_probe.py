@@ -131,3 +131,34 @@ def test_unreachable_server_is_crit_without_traceback(invoke: Callable[..., Resu
     assert result.stdout.startswith(f"CRIT: cannot connect: Could not connect to postgresql+psycopg://u:***@127.0.0.1:"
                                     f"{port}/app: the connection was refused.")
     assert "Traceback" not in result.stdout + result.stderr and "secret-pw" not in result.stdout + result.stderr
+
+
+def test_role_without_pg_monitor_is_labelled(invoke: Callable[..., Result], pg_psycopg_url: str) -> None:
+    execute(pg_psycopg_url, "DROP ROLE IF EXISTS dbops_probe_plain", "CREATE ROLE dbops_probe_plain LOGIN")
+    try:
+        url = pg_psycopg_url.replace("postgres@", "dbops_probe_plain@", 1)
+        result = invoke("probe", "--database-url", url, "--format", "json")
+        data = json.loads(result.stdout)
+        assert result.exit_code == 1
+        assert data["server"]["pg_monitor"] is False
+        assert any(f["code"] == "privileges" and "lacks pg_monitor" in f["message"] for f in data["findings"])
+        table = invoke("probe", "--database-url", url)
+        assert "WITHOUT pg_monitor: partial view" in table.stdout
+    finally:
+        execute(pg_psycopg_url, "DROP ROLE IF EXISTS dbops_probe_plain")
+
+
+def test_watch_refreshes_with_rates(pg_psycopg_url: str) -> None:
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).with_name("dbops"))
+    proc = subprocess.Popen([exe, "probe", "--watch", "0.5", "--database-url", pg_psycopg_url], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert out.count("OK: ") >= 2 and "commits/s" in out and "Traceback" not in err
