@@ -201,14 +201,14 @@ def fan_out(
 
 
 def probe(config: Config, *, thresholds: tuple[str, ...] = (), show_queries: bool = False,
-          statement_timeout: float = 2.0, previous: Any = None) -> Any:
+          statement_timeout: float = 2.0, previous: Any = None, pgbouncer: str | None = None) -> Any:
     """One probe of the server: returns (ProbeReport, sample); pass the sample back as ``previous``
     for rates (commits/s, rollbacks/s). Exit codes follow Nagios: report.status OK/WARN/CRIT/UNKNOWN."""
     from dbops.probe.assess import Thresholds
     from dbops.probe.run import probe as run
 
     return run(config, thresholds=Thresholds.parse(thresholds), show_queries=show_queries,
-               statement_timeout=statement_timeout, previous=previous)
+               statement_timeout=statement_timeout, previous=previous, pgbouncer=pgbouncer)
 
 
 def pool(url: str, *, token: str | None = None, database_url: str | None = None, samples: int = 3,

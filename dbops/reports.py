@@ -329,6 +329,7 @@ class ProbeReport(Report):
     findings: tuple[ProbeFinding, ...]
     rates: dict[str, float] | None = None
     thresholds: dict[str, float] | None = None
+    pgbouncer: dict[str, Any] | None = None
     finished_at: datetime = field(default_factory=utcnow)
 
 

@@ -18,10 +18,12 @@ NAGIOS = {"OK": 0, "WARN": 1, "CRIT": 2, "UNKNOWN": 3}
               help="Refresh every SECONDS with rates (commits/s, rollbacks/s) until Ctrl-C.")
 @click.option("--statement-timeout", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Each probe query's limit, seconds.")
+@click.option("--pgbouncer", metavar="URL", help="Also read PgBouncer's admin console, e.g. "
+              "postgresql://pgbouncer@127.0.0.1:6432/pgbouncer (waiting clients, maxwait, server use).")
 @fanout_options
 @common_options()
 def probe(opts: CommonOptions, thresholds: tuple[str, ...], show_queries: bool, watch: float | None,
-          statement_timeout: float, fanout: dict | None) -> None:
+          statement_timeout: float, pgbouncer: str | None, fanout: dict | None) -> None:
     """Server health, worst thing first: blocking trees, idle-in-transaction, headroom.
 
     Exit codes follow Nagios: 0 OK, 1 WARN, 2 CRIT (also: cannot connect), 3 UNKNOWN.
@@ -50,7 +52,7 @@ def probe(opts: CommonOptions, thresholds: tuple[str, ...], show_queries: bool, 
     def once(previous: object = None) -> tuple[object, object]:
         config = load_config(config_path=opts.config_path, database_url=opts.database_url, target=opts.target)
         return command.probe(config, thresholds=thresholds, show_queries=show_queries,
-                             statement_timeout=statement_timeout, previous=previous)
+                             statement_timeout=statement_timeout, previous=previous, pgbouncer=pgbouncer)
 
     code = NAGIOS["UNKNOWN"]
     try:

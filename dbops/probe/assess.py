@@ -27,6 +27,8 @@ class Thresholds:
     connections_crit_pct: float = 95.0
     replication_lag_warn_s: float = 30.0
     replication_lag_crit_s: float = 300.0
+    pgbouncer_wait_warn_s: float = 1.0  # oldest client waiting for a server connection
+    pgbouncer_wait_crit_s: float = 5.0
 
     @classmethod
     def parse(cls, overrides: tuple[str, ...]) -> Thresholds:
@@ -95,7 +97,8 @@ def blocking_trees(sessions: list[Session]) -> list[dict[str, Any]]:
     return sorted(trees, key=lambda t: -t["blocks"])
 
 
-def assess(sample: Sample, t: Thresholds, *, database: str, previous: Sample | None = None) -> ProbeReport:
+def assess(sample: Sample, t: Thresholds, *, database: str, previous: Sample | None = None,
+           pgbouncer: dict[str, Any] | None = None) -> ProbeReport:
     findings: list[ProbeFinding] = []
 
     def add(level: str, code: str, message: str) -> None:
@@ -157,6 +160,14 @@ def assess(sample: Sample, t: Thresholds, *, database: str, previous: Sample | N
         add("CRIT" if sample.replay_delay >= t.replication_lag_crit_s else "WARN", "replication_lag",
             f"this replica's last replayed transaction is {_human(sample.replay_delay)} old")
 
+    for p in (pgbouncer or {}).get("pools", []):
+        if p["cl_waiting"]:
+            level = "CRIT" if p["maxwait_s"] >= t.pgbouncer_wait_crit_s else \
+                "WARN" if p["maxwait_s"] >= t.pgbouncer_wait_warn_s or p["cl_waiting"] else "OK"
+            add(level, "pgbouncer", f"PgBouncer pool {p['database']}/{p['user']}: {p['cl_waiting']} client(s) waiting "
+                                    f"(oldest {p['maxwait_s']:.1f}s), {p['sv_active']} of {p['pool_size']} server "
+                                    "connections active")
+
     flags = [f"{name} = 0 (no limit)" for name in ("idle_in_transaction_session_timeout", "statement_timeout",
                                                    "lock_timeout") if settings.get(name) == "0"]
     if not sample.privileged:
@@ -192,4 +203,5 @@ def assess(sample: Sample, t: Thresholds, *, database: str, previous: Sample | N
                "rollbacks_per_s": round((sample.rollbacks - previous.rollbacks) / elapsed, 1)}
         if previous and elapsed > 0 else None,
         thresholds={f.name: getattr(t, f.name) for f in fields(t)},
+        pgbouncer=pgbouncer,
     )

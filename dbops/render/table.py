@@ -310,6 +310,10 @@ def _probe(r: ProbeReport, console: Out) -> None:
                      + (f": {q['query']}" if q.get("query") else ""))
     if r.wait_events:
         console.line("wait events  " + ", ".join(f"{k} {v}" for k, v in r.wait_events.items()))
+    for p in (r.pgbouncer or {}).get("pools", []):
+        console.line(f"pgbouncer    {p['database']}/{p['user']}: {p['cl_active']} active clients, {p['cl_waiting']} "
+                     f"waiting (oldest {p['maxwait_s']:.1f}s), servers {p['sv_active']} active {p['sv_idle']} idle "
+                     f"of {p['pool_size']}")
     for flag in r.settings_flags:
         console.line(f"setting      {flag}")
     for f in r.findings:
