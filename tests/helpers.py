@@ -67,3 +67,31 @@ def upgrade():
 def downgrade():
 {down_body}
 '''
+
+
+def start_shop(env: dict[str, str], *, workers: int = 1) -> tuple[Any, str]:
+    """Start the reference service (`python -m shop`) on a free loopback port; wait for /health."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, "-m", "shop", "--port", str(port), "--workers", str(workers)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise AssertionError(f"the service did not start: {proc.communicate()[0][-2000:]}")
+        time.sleep(0.1)

@@ -5,8 +5,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +15,7 @@ import pytest
 from click.testing import Result
 
 from dbops import command
-from tests.helpers import REPO, config_for
+from tests.helpers import config_for, start_shop
 
 pytestmark = pytest.mark.postgres
 
@@ -31,23 +29,10 @@ def _port() -> int:
 @pytest.fixture
 def server(pg_asyncpg_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     command.upgrade(config_for(pg_asyncpg_url))
-    port = _port()
     extra = getattr(request, "param", {})
     env = {**os.environ, "DATABASE_URL": pg_asyncpg_url, "DBOPS_DB_POOL_SIZE": "2", "DBOPS_DB_MAX_OVERFLOW": "0",
            "DBOPS_DB_POOL_TIMEOUT": "1", "DBOPS_RUNTIME_DIR": str(tmp_path / "rt"), **extra.get("env", {})}
-    proc = subprocess.Popen([sys.executable, "-m", "shop", "--port", str(port), "--workers",
-                             str(extra.get("workers", 1))], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.1)
+    proc, base = start_shop(env, workers=extra.get("workers", 1))
     yield base
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)

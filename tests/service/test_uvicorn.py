@@ -4,45 +4,25 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from dbops import command
-from tests.helpers import REPO, config_for, execute
+from tests.helpers import REPO, config_for, execute, start_shop
 
 pytestmark = pytest.mark.postgres
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_real_uvicorn_smoke_and_pool_saturation(pg_asyncpg_url: str) -> None:
     command.upgrade(config_for(pg_asyncpg_url))
-    port = _free_port()
     env = {**os.environ, "DATABASE_URL": pg_asyncpg_url, "DBOPS_DB_POOL_SIZE": "2", "DBOPS_DB_MAX_OVERFLOW": "0",
            "DBOPS_DB_POOL_TIMEOUT": "0.5"}
-    server = subprocess.Popen([sys.executable, "-m", "shop", "--port", str(port)], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_shop(env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, server.stdout.read() if server.stdout else ""
-            time.sleep(0.1)
         created = httpx.post(f"{base}/users", json={"email": "u@example.com", "password": "long enough"})
         assert created.status_code == 201
         assert httpx.get(f"{base}/users").json() == [created.json()]
