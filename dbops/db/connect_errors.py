@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import URL
-
-from dbops.db.url import mask
 from dbops.errors import ConnectionFailed
 from dbops.redact import redact
+
+if TYPE_CHECKING:  # no SQLAlchemy import at runtime: the probe uses this module without it
+    from sqlalchemy.engine import URL
 
 # (needle in the driver's message, cause, what it usually means)
 _CAUSES: tuple[tuple[tuple[str, ...], str, str], ...] = (
@@ -52,6 +53,13 @@ def _driver_text(exc: BaseException) -> str:
 
 
 def translate_connect_error(exc: BaseException, url: URL, connect_timeout: float) -> ConnectionFailed:
+    from dbops.db.url import mask
+
+    return describe_connect_error(exc, mask(url), connect_timeout)
+
+
+def describe_connect_error(exc: BaseException, masked_url: str, connect_timeout: float) -> ConnectionFailed:
+    """The one-paragraph message for a failed connect, given the URL already masked."""
     text = _driver_text(exc)
     low = text.lower()
     cause, meaning = "the connection failed", "see the driver's message"
@@ -68,7 +76,7 @@ def translate_connect_error(exc: BaseException, url: URL, connect_timeout: float
         first_line = first_line[:197] + "..."
     timeout_note = f" (connect timeout {connect_timeout:g}s)" if "timed out" in cause else ""
     return ConnectionFailed(
-        f"Could not connect to {mask(url)}: {cause}{timeout_note}. This usually means {meaning}. "
+        f"Could not connect to {masked_url}: {cause}{timeout_note}. This usually means {meaning}. "
         f"Driver said: {first_line}",
         hint="Check the URL (--database-url, then DBOPS_DATABASE_URL, DATABASE_URL, the config file); "
         "to wait for a starting server run: dbops upgrade --wait 30",
