@@ -1,7 +1,16 @@
 from __future__ import annotations
 
+import pytest
+
+from dbops import redact as redact_module
 from dbops.db.url import parse_url
 from dbops.redact import redact, register_secret
+
+
+@pytest.fixture(autouse=True)
+def private_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets registered here must not leak into later tests' output (process-wide registry)."""
+    monkeypatch.setattr(redact_module, "_secrets", set())
 
 
 def test_url_password_is_masked_even_if_never_parsed() -> None:
