@@ -95,6 +95,7 @@ def test_skip_and_minimum_revision_options(pytester: pytest.Pytester) -> None:
 
 
 def test_plugin_is_inert_without_the_option(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
