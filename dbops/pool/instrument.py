@@ -1,10 +1,10 @@
 """Pool instrumentation SQLAlchemy does not have: waiters, checkout wait times, pool timeouts
 counted, and every held connection with its age, checkout site and server backend pid.
 
-``instrument(engine)`` wraps the pool's own checkout (``_do_get``) and return
-(``_do_return_conn``) on that pool instance — no event dispatch on the hot path, so the cost
-is two clock reads and a few integer updates per checkout — and re-wraps the new pool after
-``engine.dispose()``. Works for sync engines and AsyncEngine (its sync_engine).
+``instrument(engine)`` wraps the pool's own checkout (``_do_get``) on that pool instance — no
+event dispatch and no wrapper on the return path (SQLAlchemy's ``record.in_use`` tells which
+records are still held), so the cost is two clock reads and a few updates per checkout — and
+re-wraps the new pool after ``engine.dispose()``. Works for sync engines and AsyncEngine (its sync_engine).
 """
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ class PoolStats:
 
     @property
     def checkins(self) -> int:
+        self._prune()
         return self.checkouts - len(self.held)
 
     @property
@@ -67,7 +68,6 @@ class PoolStats:
         if getattr(pool, "_dbops_stats", None) is self:
             return
         original_get = pool._do_get
-        original_return = pool._do_return_conn
         stats = self
         perf = time.perf_counter
         get_site = current_site.get
@@ -102,17 +102,22 @@ class PoolStats:
             if site is None and frames:
                 site = _caller_site()
             held[record] = (now, site)
+            if len(held) > limit:  # overflow records come and go: forget returned ones now and then
+                stats._prune()
             return record
 
-        def do_return(record: Any) -> None:
-            held.pop(record, None)  # check-ins = checkouts - held (no counter on the hot path)
-            original_return(record)
-
+        # No wrapper on the return path: a record is held while SQLAlchemy's own
+        # ``record.in_use`` says so; returned ones are pruned when read (check-ins are derived).
+        limit = 4 * (pool.size() + max(getattr(pool, "_max_overflow", 0), 0)) + 16 if hasattr(pool, "size") else 64
         pool._do_get = do_get
-        pool._do_return_conn = do_return
         pool._dbops_stats = self
 
+    def _prune(self) -> None:
+        for record in [r for r in list(self.held) if not r.in_use]:
+            self.held.pop(record, None)
+
     def snapshot(self) -> dict[str, Any]:
+        self._prune()
         pool = self.pool
         size = pool.size() if hasattr(pool, "size") else 0
         max_overflow = getattr(pool, "_max_overflow", 0)
