@@ -130,3 +130,17 @@ def script_directory(acfg: Any) -> Any:
             hint="Run with -v for the traceback, fix the file, then: dbops history",
         ) from exc
     return script
+
+
+def load_scripts(config: Config) -> Any:
+    """The project's revision scripts (Alembic ScriptDirectory), without importing the models."""
+    return script_directory(alembic_config(config, env_settings(config, with_metadata=False)))
+
+
+def database_heads(conn: Any, config: Config) -> tuple[str, ...]:
+    """The revisions recorded in the database's version table (sorted; empty for base)."""
+    from alembic.runtime.migration import MigrationContext
+
+    ctx = MigrationContext.configure(conn, opts={
+        "version_table": config.version_table, "version_table_schema": config.version_table_schema})
+    return tuple(sorted(ctx.get_current_heads()))

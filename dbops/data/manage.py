@@ -32,16 +32,12 @@ def _migrations(config: Config) -> list[DataMigration]:
 
 
 def _applied_revisions(conn: sa.Connection, config: Config) -> tuple[set[str], tuple[str, ...]]:
-    from alembic.runtime.migration import MigrationContext
+    from dbops.project import database_heads, load_scripts
 
-    from dbops.project import alembic_config, env_settings, script_directory
-
-    ctx = MigrationContext.configure(conn, opts={"version_table": config.version_table,
-                                                 "version_table_schema": config.version_table_schema})
-    heads = tuple(ctx.get_current_heads())
+    heads = database_heads(conn, config)
     if not heads:
         return set(), heads
-    script = script_directory(alembic_config(config, env_settings(config, with_metadata=False)))
+    script = load_scripts(config)
     try:
         applied = {s.revision for s in script.iterate_revisions(heads, "base")}
     except Exception as exc:

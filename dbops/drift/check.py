@@ -19,7 +19,7 @@ from dbops.drift.reflect import default_schema_of, reflect_schema
 from dbops.drift.scratch import scratch_database
 from dbops.drift.spec import SchemaSpec
 from dbops.errors import ConfigError, DriftDetected, RevisionError
-from dbops.project import import_metadata
+from dbops.project import database_heads, import_metadata, load_scripts
 from dbops.reports import DriftItem, DriftReport
 
 AGAINST = ("migrations", "database", "both")
@@ -77,13 +77,7 @@ def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_hea
     tenant_schema = config.tenant_schema if tenant else None
 
     def read(conn: Connection) -> _Live:
-        from alembic.runtime.migration import MigrationContext
-
-        heads: tuple[str, ...] = ()
-        if with_heads:
-            ctx = MigrationContext.configure(conn, opts={
-                "version_table": config.version_table, "version_table_schema": config.version_table_schema})
-            heads = tuple(sorted(ctx.get_current_heads()))
+        heads = database_heads(conn, config) if with_heads else ()
         spec = reflect_schema(conn, schemas=schemas, exclude_tables=_exclude(config), tenant_schema=tenant_schema)
         return _Live(spec, heads, conn.dialect, tenant_schema or default_schema_of(conn))
 
@@ -130,9 +124,7 @@ def _check_drift(
     scratch_server = parse_url(scratch_url) if scratch_url else (
         parse_url(config.url) if not config.uses_default_database else None)
 
-    from dbops.migrate.apply import _prepare
-
-    _, script = _prepare(config)
+    script = load_scripts(config)
     head_ids = tuple(sorted(script.get_heads()))
 
     live = _read(live_url, config, schemas, with_heads=True, tenant=True) if live_url is not None else None

@@ -10,7 +10,7 @@ from dbops.config import Config
 from dbops.db.engine import run_with_connection
 from dbops.db.url import parse_url
 from dbops.errors import CheckFailed, RevisionError
-from dbops.project import alembic_config, env_settings, script_directory
+from dbops.project import database_heads, load_scripts
 from dbops.reports import (
     AppliedHistoryReport,
     AppliedRow,
@@ -31,10 +31,6 @@ class LintFailed(CheckFailed):
     kind = "lint_findings"
 
 
-def _script(config: Config) -> Any:
-    return script_directory(alembic_config(config, env_settings(config, with_metadata=False)))
-
-
 def applied_history(config: Config, *, limit: int = 200) -> AppliedHistoryReport:
     rows = run_with_connection(parse_url(config.url), lambda c: history.read(c, limit=limit),
                                connect_timeout=config.connect_timeout)
@@ -43,14 +39,10 @@ def applied_history(config: Config, *, limit: int = 200) -> AppliedHistoryReport
 
 
 def verify(config: Config) -> VerifyReport:
-    script = _script(config)
+    script = load_scripts(config)
 
     def read(conn: sa.Connection) -> tuple[tuple[str, ...], dict[str, str | None]]:
-        from alembic.runtime.migration import MigrationContext
-
-        ctx = MigrationContext.configure(conn, opts={"version_table": config.version_table,
-                                                     "version_table_schema": config.version_table_schema})
-        return tuple(sorted(ctx.get_current_heads())), history.latest_checksums(conn)
+        return database_heads(conn, config), history.latest_checksums(conn)
 
     current, recorded = run_with_connection(parse_url(config.url), read, connect_timeout=config.connect_timeout)
     items: list[VerifyItem] = []
@@ -99,7 +91,7 @@ def _exists(script: Any, rev: str) -> bool:
 def lint(config: Config, rev_range: str | None = None) -> LintReport:
     from dbops.safety.lint import RULES, lint_source
 
-    script = _script(config)
+    script = load_scripts(config)
     base, _, head = (rev_range or "base:heads").partition(":")
     if not head:  # a single revision
         base, head = None, base  # type: ignore[assignment]

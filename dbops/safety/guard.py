@@ -32,11 +32,9 @@ class Guard:
             self.conn.commit()
 
     def heads(self, config: Config) -> tuple[str, ...]:
-        from alembic.runtime.migration import MigrationContext
+        from dbops.project import database_heads
 
-        ctx = MigrationContext.configure(self.conn, opts={
-            "version_table": config.version_table, "version_table_schema": config.version_table_schema})
-        heads = tuple(sorted(ctx.get_current_heads()))
+        heads = database_heads(self.conn, config)
         self._settle()
         return heads
 
