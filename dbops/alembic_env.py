@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dbops.env_settings import ATTRIBUTE, EnvSettings
+from dbops.env_settings import ATTRIBUTE, BOOKKEEPING_TABLES, EnvSettings
 
 
 def _settings_for(alembic_config: Any) -> EnvSettings:
@@ -49,7 +49,7 @@ def _settings_for(alembic_config: Any) -> EnvSettings:
     return env_settings(config)
 
 
-DBOPS_TABLES = frozenset({"dbops_history", "dbops_data_migrations"})
+DBOPS_TABLES = BOOKKEEPING_TABLES
 
 
 def include_object_for(dialect: str) -> Any:

@@ -7,6 +7,14 @@ from typing import Any
 
 ATTRIBUTE = "dbops.env_settings"
 
+#: dbops's own tables (dbops.safety.history, dbops.data.checkpoint): never part of the app's schema
+BOOKKEEPING_TABLES = frozenset({"dbops_history", "dbops_data_migrations"})
+
+
+def not_app_tables(version_table: str) -> set[str]:
+    """Tables schema comparisons leave out: Alembic's version table(s) and dbops's bookkeeping."""
+    return {version_table, "alembic_version", *BOOKKEEPING_TABLES}
+
 
 @dataclass
 class EnvSettings:

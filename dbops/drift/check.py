@@ -18,6 +18,7 @@ from dbops.drift.from_models import models_spec
 from dbops.drift.reflect import default_schema_of, reflect_schema
 from dbops.drift.scratch import scratch_database
 from dbops.drift.spec import SchemaSpec
+from dbops.env_settings import not_app_tables
 from dbops.errors import ConfigError, DriftDetected, RevisionError
 from dbops.project import database_heads, import_metadata, load_scripts
 from dbops.reports import DriftItem, DriftReport
@@ -58,10 +59,7 @@ def compare_step(conn: Connection, metadata: Any, *, exclude_tables: set[str] = 
 
 def _exclude(config: Config) -> set[str]:
     """dbops's and Alembic's own bookkeeping tables are not part of the app's schema."""
-    from dbops.data.checkpoint import TABLE_NAME as CHECKPOINTS
-    from dbops.safety.history import TABLE_NAME as HISTORY
-
-    return {config.version_table, "alembic_version", CHECKPOINTS, HISTORY}
+    return not_app_tables(config.version_table)
 
 
 def _schemas(metadata: Any) -> tuple[str | None, ...]:

@@ -86,8 +86,9 @@ def _linear(config: Config) -> list[str]:
 
 def _snapshot(config: Config) -> Any:
     from dbops.drift.reflect import reflect_schema
+    from dbops.env_settings import not_app_tables
 
-    excluded = {config.version_table, "alembic_version", "dbops_history", "dbops_data_migrations"}
+    excluded = not_app_tables(config.version_table)
     return run_with_connection(parse_url(config.url), lambda conn: reflect_schema(conn, exclude_tables=excluded))
 
 
