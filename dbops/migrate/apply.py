@@ -6,7 +6,6 @@ pre-flight scan, and one dbops_history row per revision (written even when it fa
 """
 from __future__ import annotations
 
-import contextvars
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -19,8 +18,6 @@ from dbops.errors import CheckFailed, MigrationFailed, RevisionError
 from dbops.migrate.runner import MULTIPLE_HEADS_HINT, Run, run_env
 from dbops.project import alembic_config, env_settings, script_directory
 from dbops.reports import MigrationReport
-
-_TARGET: contextvars.ContextVar[str | None] = contextvars.ContextVar("dbops_target", default=None)
 
 
 class PreflightFailed(CheckFailed):
@@ -127,7 +124,6 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
              make_steps: Callable[[tuple[str, ...]], Iterable[Any]], safety: Safety, **env_kw: Any) -> MigrationReport:
     from dbops.safety.guard import migration_guard
 
-    _TARGET.set(config.tenant_schema or config.target)
     settings = acfg.attributes[ATTRIBUTE]
     settings.lock_timeout = safety.lock_timeout
     settings.statement_timeout = safety.statement_timeout
@@ -217,8 +213,7 @@ def _now() -> Any:
 def _row(run_id: str, command: str, revision: str | None, direction: str | None, before: tuple[str, ...],
          after: tuple[str, ...], started: Any, duration_ms: float | None, outcome: str, *,
          checksum: str | None = None, error: str | None = None, statement: str | None = None) -> dict[str, Any]:
-    return {"run_id": run_id, "command": command, "target": _TARGET.get(), "revision": revision,
-            "direction": direction,
+    return {"run_id": run_id, "command": command, "revision": revision, "direction": direction,
             "from_revisions": ",".join(before), "to_revisions": ",".join(after), "started_at": started,
             "duration_ms": duration_ms, "outcome": outcome, "checksum": checksum, "error": error,
             "statement": statement}

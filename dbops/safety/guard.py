@@ -26,6 +26,7 @@ def lock_name(config: Config) -> str:
 class Guard:
     conn: sa.Connection
     db_user: str | None
+    target: str | None = None  # target name or tenant schema, stamped on every history row
 
     def _settle(self) -> None:
         if self.conn.in_transaction():
@@ -42,7 +43,7 @@ class Guard:
         """Write history rows. On a shared connection a transaction may still be open after the
         migration (dialects without transactional DDL leave the commit to the caller): commit it
         after a success, roll it back after a failure."""
-        who = {**history.who(), "db_user": self.db_user}
+        who = {**history.who(), "db_user": self.db_user, "target": self.target}
         if self.conn.in_transaction():
             if success:
                 self.conn.commit()
@@ -81,7 +82,7 @@ def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = F
             with named_lock(conn, lock_name(config), wait=lock_wait, what="migrations on this database",
                             hint=f"Another upgrade/downgrade/stamp is running; waited {lock_wait:g}s. Wait for it, "
                             "or raise --lock-wait; see the running session in pg_stat_activity."):
-                guard = Guard(conn, _db_user(conn))
+                guard = Guard(conn, _db_user(conn), config.tenant_schema or config.target)
                 guard._settle()
                 yield guard
     finally:
