@@ -30,6 +30,16 @@ class Report:
         return _plain(self)  # type: ignore[no-any-return]
 
 
+def human_seconds(seconds: float | None) -> str:
+    """A duration for people: 42s, 14m, 2.5h (? when unknown)."""
+    if seconds is None:
+        return "?"
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

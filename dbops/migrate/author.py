@@ -6,7 +6,7 @@ from typing import Any
 from dbops.config import Config
 from dbops.errors import ConfigError, DbopsError
 from dbops.migrate.apply import _prepare
-from dbops.migrate.runner import Run, translate_error
+from dbops.migrate.runner import Run, revision_ids, translate_error
 from dbops.reports import RevisionReport
 
 
@@ -72,13 +72,12 @@ def revision(
     made = scripts[0]
     if made is None:  # Alembic returns None only when a process_revision_directives hook drops it
         raise DbopsError("No revision file was written.", hint="See: dbops history")
-    down = made.down_revision
     return RevisionReport(
         command="revision",
         revision=made.revision,
         message=message,
         path=made.path,
-        down_revisions=() if down is None else ((down,) if isinstance(down, str) else tuple(down)),
+        down_revisions=revision_ids(made.down_revision),
         autogenerate=autogenerate,
         changes=tuple(changes),
     )

@@ -54,7 +54,7 @@ class Run:
         self.steps.append(
             StepTiming(
                 revision=script.revision,
-                down_revisions=_as_tuple(script.down_revision),
+                down_revisions=revision_ids(script.down_revision),
                 message=script.doc,
                 direction="upgrade" if current.is_upgrade else "downgrade",
                 duration_ms=round(elapsed, 3),
@@ -67,7 +67,8 @@ class Run:
         return getattr(step, "revision", None)
 
 
-def _as_tuple(value: Any) -> tuple[str, ...]:
+def revision_ids(value: Any) -> tuple[str, ...]:
+    """Alembic's down_revision / heads (None, a string, or a sequence) as a tuple."""
     if value is None:
         return ()
     if isinstance(value, str):
@@ -96,8 +97,8 @@ def run_env(
     acfg.output_buffer = buffer
 
     def fn(rev: Any, context: Any) -> Iterable[Any]:
-        run.before = tuple(sorted(_as_tuple(rev)))
-        return run.wrap(make_steps(_as_tuple(rev)))
+        run.before = tuple(sorted(revision_ids(rev)))
+        return run.wrap(make_steps(revision_ids(rev)))
 
     started = time.perf_counter()
     try:

@@ -6,13 +6,12 @@ from typing import Any
 from dbops.config import Config
 from dbops.errors import MultipleHeads, NotAtHead, RevisionError
 from dbops.migrate.apply import _prepare, read_heads
-from dbops.migrate.runner import MULTIPLE_HEADS_HINT
+from dbops.migrate.runner import MULTIPLE_HEADS_HINT, revision_ids
 from dbops.reports import CurrentReport, HeadsReport, HistoryReport, RevisionInfo
 
 
 def revision_info(script: Any, heads: tuple[str, ...] = ()) -> RevisionInfo:
-    down = script.down_revision
-    downs = () if down is None else ((down,) if isinstance(down, str) else tuple(down))
+    downs = revision_ids(script.down_revision)
     return RevisionInfo(
         revision=script.revision,
         down_revisions=downs,

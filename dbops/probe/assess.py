@@ -7,7 +7,7 @@ from typing import Any
 
 from dbops.errors import ConfigError
 from dbops.probe.collect import Sample, Session
-from dbops.reports import ProbeFinding, ProbeReport
+from dbops.reports import ProbeFinding, ProbeReport, human_seconds
 
 LEVELS = {"OK": 0, "WARN": 1, "CRIT": 2, "UNKNOWN": 3}
 
@@ -43,17 +43,6 @@ class Thresholds:
             except ValueError:
                 raise ConfigError(f"--threshold {item!r}: {raw!r} is not a number.") from None
         return replace(cls(), **values)
-
-
-def _human(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 def _who(s: Session) -> str:
@@ -120,7 +109,7 @@ def assess(sample: Sample, t: Thresholds, *, database: str, previous: Sample | N
         level = "CRIT" if top["blocks"] >= t.blocked_crit or longest >= t.lock_wait_crit_s else \
             "WARN" if blocked_total >= t.blocked_warn else "OK"
         add(level, "blocking", f"{top['blocks']} session(s) blocked behind pid {top['pid']} ({top['application']}, "
-                               f"{top['state']} {_human(top['xact_age_s'])})")
+                               f"{top['state']} {human_seconds(top['xact_age_s'])})")
 
     idle = sorted((s for s in sessions if (s.state or "").startswith("idle in transaction")),
                   key=lambda s: -(s.state_age or 0))
@@ -130,7 +119,7 @@ def assess(sample: Sample, t: Thresholds, *, database: str, previous: Sample | N
         level = "CRIT" if age >= t.idle_in_transaction_crit_s else \
             "WARN" if age >= t.idle_in_transaction_warn_s else "OK"
         add(level, "idle_in_transaction", f"{len(idle)} session(s) idle in transaction, oldest pid {worst.pid} "
-                                          f"({_who(worst)}) for {_human(age)}")
+                                          f"({_who(worst)}) for {human_seconds(age)}")
 
     active = sorted((s for s in sessions if s.state == "active" and not s.blocked_by),
                     key=lambda s: -(s.query_age or 0))
@@ -138,7 +127,7 @@ def assess(sample: Sample, t: Thresholds, *, database: str, previous: Sample | N
         worst = active[0]
         level = "CRIT" if (worst.query_age or 0) >= t.long_query_crit_s else "WARN"
         add(level, "long_query", f"pid {worst.pid} ({_who(worst)}) has been running one query for "
-                                 f"{_human(worst.query_age)}")
+                                 f"{human_seconds(worst.query_age)}")
 
     if available > 0:
         pct = used * 100.0 / available
@@ -155,10 +144,10 @@ def assess(sample: Sample, t: Thresholds, *, database: str, previous: Sample | N
         lag = r.get("replay_lag_s")
         if lag is not None and lag >= t.replication_lag_warn_s:
             add("CRIT" if lag >= t.replication_lag_crit_s else "WARN", "replication_lag",
-                f"replica {r['name'] or r['client']} replays {_human(lag)} behind")
+                f"replica {r['name'] or r['client']} replays {human_seconds(lag)} behind")
     if sample.replay_delay is not None and sample.replay_delay >= t.replication_lag_warn_s:
         add("CRIT" if sample.replay_delay >= t.replication_lag_crit_s else "WARN", "replication_lag",
-            f"this replica's last replayed transaction is {_human(sample.replay_delay)} old")
+            f"this replica's last replayed transaction is {human_seconds(sample.replay_delay)} old")
 
     for p in (pgbouncer or {}).get("pools", []):
         if p["cl_waiting"]:

@@ -27,6 +27,7 @@ from dbops.reports import (
     RevisionReport,
     VerifyReport,
 )
+from dbops.reports import human_seconds as _age
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -273,14 +274,6 @@ def _fan_out(r: FanOutReport, console: Out) -> None:
     shard = f", shard {r.shard}" if r.shard else ""
     console.line(f"{r.command} on {scope}{shard}: {len(r.targets)} target(s), {counts}; parallel {r.parallel}, "
                  f"{_ms(r.duration_ms)}.")
-
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    return f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
 
 
 @renders(ProbeReport)
