@@ -80,3 +80,13 @@ def latest_checksums(conn: sa.Connection) -> dict[str, str | None]:
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def latest_run(conn: sa.Connection, *, schema: str | None = None) -> str | None:
+    """"upgrade success at 2026-11-25 10:21:15" for the newest row (a tenant's rows are in its schema)."""
+    if schema:
+        conn = conn.execution_options(schema_translate_map={None: schema})
+    if not sa.inspect(conn).has_table(TABLE_NAME, schema=schema):
+        return None
+    row = conn.execute(sa.select(table).order_by(table.c.id.desc()).limit(1)).first()
+    return f"{row.command} {row.outcome} at {row.started_at:%Y-%m-%d %H:%M:%S}" if row is not None else None

@@ -10,6 +10,7 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from dbops.errors import CheckFailed, DbopsError
@@ -37,39 +38,27 @@ def _summarise(verb: str, report: Any) -> tuple[tuple[str, ...] | None, tuple[st
     return None, None, ""
 
 
-def _status(config: Any) -> Any:
-    """current + the target's latest dbops_history row (tenant rows live in the tenant's schema)."""
-    from dataclasses import dataclass
+@dataclass(frozen=True)
+class _Status:
+    """What `dbops status` says about one target: `current` plus its latest audit row."""
 
-    import sqlalchemy as sa
+    current: tuple[str, ...]
+    heads: tuple[str, ...]
+    at_head: bool
+    pending: tuple[Any, ...]
+    last_run: str | None
 
+
+def _status(config: Any) -> _Status:
     from dbops import command
     from dbops.db.engine import run_with_connection
     from dbops.db.url import parse_url
-    from dbops.safety import history
+    from dbops.safety.history import latest_run
 
     report = command.current(config)
-
-    def latest(conn: sa.Connection) -> str | None:
-        if config.tenant_schema:
-            conn = conn.execution_options(schema_translate_map={None: config.tenant_schema})
-        if not sa.inspect(conn).has_table(history.TABLE_NAME, schema=config.tenant_schema):
-            return None
-        row = conn.execute(sa.select(history.table).order_by(history.table.c.id.desc()).limit(1)).first()
-        if row is None:
-            return None
-        return f"{row.command} {row.outcome} at {row.started_at:%Y-%m-%d %H:%M:%S}"
-
-    @dataclass(frozen=True)
-    class Status:
-        current: tuple[str, ...]
-        heads: tuple[str, ...]
-        at_head: bool
-        pending: tuple[Any, ...]
-        last_run: str | None
-
-    last = run_with_connection(parse_url(config.url), latest, connect_timeout=config.connect_timeout)
-    return Status(report.current, report.heads, report.at_head, report.pending, last)
+    last = run_with_connection(parse_url(config.url), lambda conn: latest_run(conn, schema=config.tenant_schema),
+                               connect_timeout=config.connect_timeout)
+    return _Status(report.current, report.heads, report.at_head, report.pending, last)
 
 
 def _probe(config: Any, **kwargs: Any) -> Any:
