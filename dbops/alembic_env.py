@@ -163,6 +163,11 @@ def run_migrations(context: Any = None, **configure_overrides: Any) -> None:
             dialect_opts={"paramstyle": "named"},
             **configure_options(settings, settings.url.get_backend_name()),
         )
+        if settings.tenant_schema and settings.url.get_backend_name() == "postgresql":
+            # the online run sets this on the connection; the script must say it too, or its
+            # unqualified DDL would land in whatever schema the reader's session points at
+            quoted = settings.url.get_dialect()().identifier_preparer.quote_identifier(settings.tenant_schema)
+            context.execute(f"SET search_path TO {quoted}, public")
         with context.begin_transaction():
             context.run_migrations()
         return

@@ -300,6 +300,7 @@ class TargetResult(Report):
     duration_ms: float = 0.0
     error: str | None = None
     summary: str | None = None  # one line: what happened on this target
+    sql: str | None = None  # upgrade --sql: this target's preview (nothing was applied)
 
 
 @dataclass(frozen=True)

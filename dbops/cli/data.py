@@ -44,10 +44,14 @@ def data_migrate(opts: CommonOptions, name: str | None, list_: bool, batch_size:
     from dbops.errors import Interrupted
     from dbops.render.progress import ProgressPrinter
 
-    if fanout and not list_:
-        execute_fanout(opts, "data-migrate", fanout, name=name, batch_size=batch_size, batch_seconds=batch_seconds,
-                       max_rows_per_second=max_rows_per_second, pause=pause, lock_timeout=lock_timeout,
-                       dry_run=dry_run, reset=reset)
+    # one set of arguments for both paths: an option can never reach one path and not the other
+    kwargs: dict[str, Any] = {"name": name, "batch_size": batch_size, "batch_seconds": batch_seconds,
+                              "max_rows_per_second": max_rows_per_second, "pause": pause,
+                              "lock_timeout": lock_timeout, "dry_run": dry_run, "reset": reset}
+    if fanout:
+        if list_:
+            execute_fanout(opts, "data-migrate-list", fanout)
+        execute_fanout(opts, "data-migrate", fanout, **kwargs)
     stop = {"requested": False}
 
     def first_interrupt(signum: int, frame: object) -> None:
@@ -60,10 +64,8 @@ def data_migrate(opts: CommonOptions, name: str | None, list_: bool, batch_size:
         previous = signal.signal(signal.SIGINT, first_interrupt), signal.signal(signal.SIGTERM, first_interrupt)
         try:
             with ProgressPrinter(enabled=opts.fmt == "table" and not opts.quiet) as printer:
-                report = command.data_migrate(
-                    config, name, batch_size=batch_size, batch_seconds=batch_seconds,
-                    max_rows_per_second=max_rows_per_second, pause=pause, lock_timeout=lock_timeout,
-                    dry_run=dry_run, reset=reset, progress=printer, should_stop=lambda: stop["requested"])
+                report = command.data_migrate(config, **kwargs, progress=printer,
+                                              should_stop=lambda: stop["requested"])
         finally:
             signal.signal(signal.SIGINT, previous[0])
             signal.signal(signal.SIGTERM, previous[1])

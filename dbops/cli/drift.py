@@ -37,7 +37,7 @@ def check_drift(opts: CommonOptions, against: str | None, ignore: tuple[str, ...
     """
     from dbops import command
 
+    kwargs: dict[str, Any] = {"against": against, "ignore": ignore, "scratch_url": scratch_url}
     if fanout:
-        execute_fanout(opts, "check-drift", fanout, against=against, ignore=ignore, scratch_url=scratch_url)
-    execute(opts, lambda config: command.check_drift(
-        config, against=against, ignore=ignore, scratch_url=scratch_url))
+        execute_fanout(opts, "check-drift", fanout, **kwargs)
+    execute(opts, lambda config: command.check_drift(config, **kwargs))

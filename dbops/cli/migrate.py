@@ -32,27 +32,34 @@ def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, s
     """
     from dbops import command
 
+    # one set of arguments for both paths: an option can never reach one path and not the other
+    kwargs: dict[str, Any] = {"revision": revision, "sql": sql, "wait": wait, **safety}
     if fanout:
-        execute_fanout(opts, "upgrade", fanout, revision=revision, **safety)
-    execute(opts, lambda config: command.upgrade(config, revision, sql=sql, wait=wait, **safety))
+        execute_fanout(opts, "upgrade", fanout, **kwargs)
+    execute(opts, lambda config: command.upgrade(config, **kwargs))
 
 
 # ignore_unknown_options: `dbops downgrade -1` must read -1 as the revision, as in Alembic.
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("revision")
 @safety_options()
+@fanout_options
 @common_options()
-def downgrade(opts: CommonOptions, revision: str, safety: dict[str, Any]) -> None:
+def downgrade(opts: CommonOptions, revision: str, safety: dict[str, Any], fanout: dict[str, Any] | None) -> None:
     """Revert the database to REVISION (an id, -1, or base).
 
     \b
     Example:
       dbops downgrade -1
       dbops downgrade base --format json
+      dbops downgrade -1 --group tenants --canary tenant_demo
     """
     from dbops import command
 
-    execute(opts, lambda config: command.downgrade(config, revision, **safety))
+    kwargs: dict[str, Any] = {"revision": revision, **safety}
+    if fanout:
+        execute_fanout(opts, "downgrade", fanout, **kwargs)
+    execute(opts, lambda config: command.downgrade(config, **kwargs))
 
 
 @click.command()
@@ -70,9 +77,10 @@ def current(opts: CommonOptions, check: bool, fanout: dict[str, Any] | None) -> 
     """
     from dbops import command
 
+    kwargs: dict[str, Any] = {"check": check}
     if fanout:
-        execute_fanout(opts, "current", fanout, check=check)
-    execute(opts, lambda config: command.current(config, check=check))
+        execute_fanout(opts, "current", fanout, **kwargs)
+    execute(opts, lambda config: command.current(config, **kwargs))
 
 
 @click.command()

@@ -40,19 +40,23 @@ def probe(opts: CommonOptions, thresholds: tuple[str, ...], show_queries: bool, 
 
     from dbops import command
 
+    # one set of arguments for both paths: an option can never reach one path and not the other
+    kwargs = {"thresholds": thresholds, "show_queries": show_queries, "statement_timeout": statement_timeout,
+              "pgbouncer": pgbouncer}
     if fanout:  # one line per target; exit 0 all OK, 3 some WARN/CRIT, 1 some unreachable
+        if watch:
+            raise click.UsageError("--watch redraws one server's screen; it cannot be combined with --all/--group. "
+                                   "Watch one target with: dbops probe --target NAME --watch 2")
         from dbops.cli.run import execute_fanout
 
-        execute_fanout(opts, "probe", fanout, thresholds=thresholds, show_queries=show_queries,
-                       statement_timeout=statement_timeout)
+        execute_fanout(opts, "probe", fanout, **kwargs)
     from dbops.config import load_config
     from dbops.errors import ConnectionFailed, DbopsError
     from dbops.render import render, render_error
 
     def once(previous: object = None) -> tuple[object, object]:
         config = load_config(config_path=opts.config_path, database_url=opts.database_url, target=opts.target)
-        return command.probe(config, thresholds=thresholds, show_queries=show_queries,
-                             statement_timeout=statement_timeout, previous=previous, pgbouncer=pgbouncer)
+        return command.probe(config, previous=previous, **kwargs)  # type: ignore[arg-type]
 
     code = NAGIOS["UNKNOWN"]
     try:

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dbops.config import Config
@@ -84,8 +85,13 @@ def upgrade(
 
 
 def _upgrade_sql(config: Config, acfg: Any, script: Any, revision: str) -> MigrationReport:
-    """SQL for the revisions the database really lacks (alembic issue 935)."""
-    current = read_heads(acfg, script)
+    """SQL for the revisions the database really lacks (alembic issue 935). Writes nothing: the
+    current revision is read on a connection that never creates the version table, and a SQLite
+    file that does not exist yet is at base (connecting would create it)."""
+    url = acfg.attributes[ATTRIBUTE].url
+    missing_sqlite = (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+                      and not url.database.startswith("file:") and not Path(url.database).exists())
+    current = () if missing_sqlite else read_heads(acfg, script)
     if len(current) > 1:
         raise RevisionError(
             f"The database is at several revisions ({', '.join(current)}); --sql can only start "
@@ -175,7 +181,6 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
 
 
 def _preflight(guard: Any, config: Config, script: Any, revision: str, current: tuple[str, ...]) -> list[str]:
-    from pathlib import Path
 
     from dbops.safety.checksum import file_checksum
     from dbops.safety.history import latest_checksums
@@ -193,7 +198,7 @@ def _preflight(guard: Any, config: Config, script: Any, revision: str, current: 
             tables |= tables_touched(Path(s.path).read_text(encoding="utf-8"))
         except (OSError, SyntaxError):
             continue
-    warnings += lock_holders(guard.conn, tables)
+    warnings += lock_holders(guard.conn, tables, schema=config.tenant_schema)
     recorded = latest_checksums(guard.conn)
     if recorded and current:
         applied = {s.revision: s for s in script.iterate_revisions(current, "base")}

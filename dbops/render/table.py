@@ -260,8 +260,26 @@ def _lint(r: LintReport, console: Out) -> None:
         console.line(f"{len(r.revisions)} revision(s) checked, no findings ({len(r.rules)} rules).")
 
 
+def _fan_out_sql(r: FanOutReport, console: Out) -> None:
+    """``upgrade --sql`` over targets: stdout stays a SQL script, each target's part labelled."""
+    for t in r.targets:
+        console.line(f"-- ===== target {t.target}: {t.outcome}"
+                     + (f", {_revs(t.from_revisions)} -> {_revs(t.to_revisions)}" if t.from_revisions is not None
+                        else "") + " =====")
+        if t.sql is not None:
+            console.write(t.sql if t.sql.strip() else "-- nothing to do\n")
+        else:
+            console.line(f"-- {t.error or t.summary or 'no SQL'}")
+    counts = ", ".join(f"{r.count(o)} {o}" for o in ("ok", "failed", "check_failed", "skipped") if r.count(o))
+    console.line(f"-- {r.command} --sql on {f'group {r.group}' if r.group else 'all targets'}: "
+                 f"{len(r.targets)} target(s), {counts}; a preview: nothing was applied.")
+
+
 @renders(FanOutReport)
 def _fan_out(r: FanOutReport, console: Out) -> None:
+    if any(t.sql is not None for t in r.targets):
+        _fan_out_sql(r, console)
+        return
     table = new_table("target", "outcome", "from -> to", "duration", "detail")
     for t in r.targets:
         revs = f"{_revs(t.from_revisions)} -> {_revs(t.to_revisions)}" if t.from_revisions is not None \

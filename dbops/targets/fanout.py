@@ -22,6 +22,9 @@ from dbops.targets.expand import TargetRef
 def _summarise(verb: str, report: Any) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None, str]:
     if verb in ("upgrade", "downgrade"):
         n = len(report.steps)
+        if report.sql is not None:  # a preview: nothing was applied, whatever the steps say
+            return (report.from_revisions, report.to_revisions,
+                    f"SQL preview of {n} revision(s); nothing applied" if n else "already at target; no SQL")
         return report.from_revisions, report.to_revisions, (f"{n} revision(s) applied" if n else "already at target")
     if verb in ("current", "status"):
         state = "at head" if report.at_head else f"{len(report.pending)} pending"
@@ -33,6 +36,8 @@ def _summarise(verb: str, report: Any) -> tuple[tuple[str, ...] | None, tuple[st
         return report.live_revisions, report.head_revisions, "clean" if report.clean else f"{len(report.items)} items"
     if verb == "probe":
         return None, None, report.verdict
+    if verb == "data-migrate-list":
+        return None, None, ", ".join(f"{m.name}: {m.status}" for m in report.migrations) or "none defined"
     if verb == "data-migrate":
         return None, None, ", ".join(f"{r.name}: {r.status} ({r.rows_done} rows)" for r in report.runs) or "nothing"
     return None, None, ""
@@ -80,14 +85,16 @@ def run_target(verb: str, ref: TargetRef, kwargs: dict[str, Any]) -> TargetResul
     verbs: dict[str, Callable[..., Any]] = {
         "upgrade": command.upgrade, "downgrade": command.downgrade, "current": command.current,
         "status": _status, "check-drift": command.check_drift, "data-migrate": command.data_migrate,
-        "probe": _probe,
+        "data-migrate-list": command.list_data_migrations, "probe": _probe,
     }
     fn = verbs[verb]
     if verb in ("upgrade", "downgrade"):
         kwargs = {**kwargs, "share_connection": True}  # one connection per in-flight target
+    sql = None
     try:
         report = fn(ref.config, **kwargs)
         before, after, summary = _summarise(verb, report)
+        sql = getattr(report, "sql", None)
         outcome = "ok"
         error = None
     except CheckFailed as exc:
@@ -102,7 +109,8 @@ def run_target(verb: str, ref: TargetRef, kwargs: dict[str, Any]) -> TargetResul
         before = after = None
         outcome, error, summary = "failed", redact(f"{type(exc).__name__}: {exc}"), ""
     return TargetResult(target=ref.name, outcome=outcome, from_revisions=before, to_revisions=after,
-                        duration_ms=round((time.perf_counter() - started) * 1000, 1), error=error, summary=summary)
+                        duration_ms=round((time.perf_counter() - started) * 1000, 1), error=error, summary=summary,
+                        sql=sql)
 
 
 def fan_out(
