@@ -138,6 +138,21 @@ def _migrate(context: Any, connection: Any, settings: EnvSettings) -> None:
         _session_timeouts(connection, settings)  # not on a connection a user handed in
     _capture_statements(connection, settings)
     context.configure(connection=connection, **configure_options(settings, connection.dialect.name))
+    if settings.session_lock:
+        from dbops.db.lock import hold_session_lock, release_session_lock
+
+        hold_session_lock(connection, settings.session_lock)
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            failing = settings.last_statement  # the statement a failure names, not the unlock
+            try:
+                release_session_lock(connection, settings.session_lock)
+            except Exception:  # noqa: BLE001  a broken session: its end releases the lock anyway
+                pass
+            settings.last_statement = failing
+        return
     with context.begin_transaction():
         context.run_migrations()
 

@@ -144,11 +144,14 @@ def applied_history(config: Config, *, limit: int = 200) -> AppliedHistoryReport
     return audit.applied_history(config, limit=limit)
 
 
-def verify(config: Config) -> VerifyReport:
-    """Applied revisions whose file changed or vanished since they ran (ChecksumMismatch, exit 3)."""
+def verify(config: Config, *, baseline: bool = False) -> VerifyReport:
+    """Applied revisions whose file changed, vanished, or was never recorded (ChecksumMismatch, exit 3).
+
+    ``baseline``: first record the current files for applied revisions without an audit row (once,
+    for a database migrated before dbops or by plain alembic)."""
     from dbops.safety import audit
 
-    return audit.verify(config)
+    return audit.verify(config, baseline=baseline)
 
 
 def lint(config: Config, rev_range: str | None = None) -> LintReport:

@@ -32,3 +32,6 @@ class EnvSettings:
     statement_timeout: float | None = None  # seconds (PostgreSQL)
     last_statement: str | None = None  # the statement running when a migration failed
     configure_overrides: dict[str, Any] = field(default_factory=dict)
+    # a lock the migration's own session holds while it runs (PostgreSQL, MariaDB): the next runner
+    # waits on it, so a statement still executing on the backend of a killed run is never run twice
+    session_lock: str | None = None

@@ -121,21 +121,25 @@ def history(opts: CommonOptions, indicate_current: bool, applied: bool) -> None:
 
 
 @click.command()
+@click.option("--baseline", is_flag=True, help="First record the files as they are now for applied revisions "
+              "that have no audit row (once, for a database migrated before dbops or by plain alembic).")
 @common_options()
-def verify(opts: CommonOptions) -> None:
-    """Check that applied revisions still match their files (exit 3 if edited or removed).
+def verify(opts: CommonOptions, baseline: bool) -> None:
+    """Check that applied revisions still match their files (exit 3 if edited, removed or unrecorded).
 
     Compares the checksum recorded in dbops_history when each revision ran with the
     revision file now (normalised AST of upgrade()/downgrade(): comments, docstrings and
-    formatting do not count).
+    formatting do not count). A revision applied without dbops has no row: verify fails
+    until you record a baseline once, which dbops_history keeps as outcome "baseline".
 
     \b
     Example:
       dbops verify --format json
+      dbops verify --baseline      # adopting dbops on a database migrated by plain alembic
     """
     from dbops import command
 
-    execute(opts, command.verify)
+    execute(opts, lambda config: command.verify(config, baseline=baseline))
 
 
 @click.command()

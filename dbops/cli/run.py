@@ -18,7 +18,7 @@ def execute(
     from dbops.render import notice, render, render_error
     from dbops.render.logs import setup_logging
 
-    setup_logging(opts.verbose)
+    setup_logging(opts.verbose, quiet=opts.quiet)
     previous_sigterm = _sigterm_as_interrupt()
     code = 0
     try:

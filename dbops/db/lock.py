@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import socket
 import time
@@ -17,6 +18,9 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from dbops.errors import DbopsError
+
+log = logging.getLogger("dbops.lock")
+WAIT_REPORT_EVERY = 5.0  # seconds between "still waiting" lines
 
 PG_TRY = text("SELECT pg_try_advisory_lock(hashtextextended(:name, 0))")
 PG_TRY_SHARED = text("SELECT pg_try_advisory_lock_shared(hashtextextended(:name, 0))")
@@ -39,6 +43,38 @@ MY_HOLDER = text(
 def migration_lock_name(version_table: str, version_table_schema: str | None) -> str:
     """The per-target lock taken by upgrade/downgrade/stamp (exclusive) and data-migrate (shared)."""
     return f"dbops-migrate:{version_table_schema or ''}.{version_table}"
+
+
+def session_lock_name(lock_name: str) -> str:
+    """Held by the migration's own session for as long as it lives (see EnvSettings.session_lock)."""
+    return f"{lock_name}:session"
+
+
+def hold_session_lock(conn: Connection, name: str) -> None:
+    """Take ``name`` on this session until it ends (PostgreSQL advisory lock, MariaDB GET_LOCK); the
+    runner already waited for any earlier holder, so this does not wait."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        got = conn.execute(PG_TRY, {"name": name}).scalar()
+    elif dialect in ("mysql", "mariadb"):
+        got = conn.execute(MY_TRY, {"name": name}).scalar()
+    else:
+        return  # SQLite runs in this process: a killed run leaves no backend behind
+    if conn.in_transaction():
+        conn.commit()
+    if not got:
+        raise _held(name, "a migration session", _holder(conn, name),
+                    "A statement of an earlier run is still executing; wait for it, then re-run.")
+
+
+def release_session_lock(conn: Connection, name: str) -> None:
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.execute(PG_UNLOCK, {"name": name})
+    elif dialect in ("mysql", "mariadb"):
+        conn.execute(MY_UNLOCK, {"name": name})
+    if conn.in_transaction():
+        conn.commit()
 
 
 class LockHeld(DbopsError):
@@ -106,17 +142,19 @@ def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_sc
         try_stmt = PG_TRY_XACT if transaction_scoped else PG_TRY_SHARED if shared else PG_TRY
     else:
         try_stmt = MY_TRY
+    started = time.monotonic()
+    next_report = started
     while True:
         got = conn.execute(try_stmt, {"name": name}).scalar()
         if got:
             break
-        if time.monotonic() >= deadline:
-            if dialect == "postgresql":
-                holder = _describe_pg(conn.execute(PG_HOLDER, {"name": name}).first())
-            else:
-                row = conn.execute(MY_HOLDER, {"name": name}).first()
-                holder = f"connection {row[0]} (user {row[1]}, from {row[2]}, {row[3]} s)" if row else "another session"
-            raise _held(name, what, holder, hint)
+        now = time.monotonic()
+        if now >= deadline:
+            raise _held(name, what, _holder(conn, name), hint)
+        if now >= next_report:  # say what we wait for, and keep saying it: a silent wait looks hung
+            log.warning("waiting for the lock for %s (%s): held by %s (%.0f s of up to %.0f s)", what, name,
+                        _holder(conn, name), now - started, wait)
+            next_report = now + WAIT_REPORT_EVERY
         time.sleep(0.2)
     try:
         yield
@@ -126,10 +164,19 @@ def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_sc
             conn.execute(unlock, {"name": name})
 
 
+def _holder(conn: Connection, name: str) -> str:
+    if conn.dialect.name == "postgresql":
+        return _describe_pg(conn.execute(PG_HOLDER, {"name": name}).first())
+    row = conn.execute(MY_HOLDER, {"name": name}).first()
+    return f"connection {row[0]} (user {row[1]}, from {row[2]}, {row[3]} s)" if row else "another session"
+
+
 def _held(name: str, what: str, holder: str, hint: str | None) -> LockHeld:
+    why = ("a data migration is running (it holds this lock shared: schema changes wait for it, other data "
+           "migrations do not)" if "dbops-data-migrate" in holder else
+           "usually a previous run is still going, or another deploy started it")
     return LockHeld(
-        f"Another runner holds the lock for {what} ({name}): {holder}. Only one may run at a time; "
-        "usually a previous run is still going, or another deploy started it.",
+        f"Another runner holds the lock for {what} ({name}): {holder}. Only one may run at a time; {why}.",
         hint=hint or "Wait for it to finish, or stop that process; a killed holder releases the lock with its "
         "session.",
     )

@@ -80,8 +80,39 @@ def upgrade(
         )
     if sql:
         return _upgrade_sql(config, acfg, script, revision)
-    return _guarded("upgrade", config, revision, acfg, script, lambda h: script._upgrade_revs(revision, h),
-                    safety or Safety.from_config(config))
+    safety = safety or Safety.from_config(config)
+    quick = _nothing_to_apply(config, script, revision)
+    if quick is not None:
+        _refuse_if_strict(list(quick.warnings), safety)
+        return quick
+    return _guarded("upgrade", config, revision, acfg, script, lambda h: script._upgrade_revs(revision, h), safety)
+
+
+def _nothing_to_apply(config: Config, script: Any, revision: str) -> MigrationReport | None:
+    """An upgrade with nothing to apply takes no lock: it reads the version table (writing nothing)
+    and returns, so a deploy never waits behind a running data migration or another runner only to
+    learn there was nothing to do. None when there is something to apply (or the revision does not
+    resolve: the guarded run reports that properly)."""
+    from dbops.db.engine import run_with_connection
+    from dbops.db.url import parse_url
+    from dbops.project import database_heads
+
+    def read(conn: Any) -> tuple[tuple[str, ...], list[str]] | None:
+        current = database_heads(conn, config)
+        try:
+            if list(script._upgrade_revs(revision, current)):
+                return None
+        except Exception:
+            return None
+        return current, _edited_warnings(conn, config, script, current)
+
+    started = time.perf_counter()
+    seen = run_with_connection(parse_url(config.url), read, connect_timeout=config.connect_timeout)
+    if seen is None:
+        return None
+    current, warnings = seen
+    run = Run(before=current, after=current, duration_ms=round((time.perf_counter() - started) * 1000, 3))
+    return _report("upgrade", config, revision, run, warnings=tuple(warnings))
 
 
 def _upgrade_sql(config: Config, acfg: Any, script: Any, revision: str) -> MigrationReport:
@@ -135,33 +166,38 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
     settings.statement_timeout = safety.statement_timeout
     env_kw.setdefault("destination_rev", revision)
     with migration_guard(config, lock_wait=safety.lock_wait, shared=safety.share_connection) as guard:
-        if safety.share_connection:
+        if safety.share_connection:  # the migration runs on the lock's own session
             acfg.attributes["connection"] = guard.conn
             acfg.attributes["dbops.guard_connection"] = True
+        else:
+            from dbops.db.lock import session_lock_name
+            from dbops.safety.guard import lock_name
+
+            settings.session_lock = session_lock_name(lock_name(config))
         current = guard.heads(config)
         warnings: list[str] = []
         if command == "upgrade":
             warnings = _preflight(guard, config, script, revision, current)
-            if warnings and safety.strict:
-                raise PreflightFailed(
-                    f"Pre-flight found {len(warnings)} problem(s) and --strict refuses to migrate: "
-                    + " ".join(warnings),
-                    hint="Resolve them (or run without --strict to only warn), then re-run dbops upgrade.",
-                )
+            _refuse_if_strict(warnings, safety)
         run_id = uuid.uuid4().hex
+        guard.prepare_history()  # DDL now, never inside a revision's transaction
+
+        def record(conn: Any, step: Any, started_at: Any) -> None:
+            guard.write_in(conn, [_step_row(run_id, command, script, step, started_at)])
+
         attempt = 0
         first_before: tuple[str, ...] | None = None
         steps: list[Any] = []
         while True:
             started = _now()
             try:
-                run = run_env(acfg, script, make_steps, **env_kw)
+                run = run_env(acfg, script, make_steps, recorder=record, **env_kw)
             except MigrationFailed as exc:
                 partial: Run = getattr(exc, "run", Run())
                 first_before = partial.before if first_before is None else first_before
                 steps += partial.steps
-                guard.record(_rows(run_id, command, script, partial, started) + [_failed_row(
-                    run_id, command, partial, exc, started)], success=False)
+                # the committed revisions' rows were written in their own transactions
+                guard.record([_failed_row(run_id, command, partial, exc, started)], success=False)
                 if getattr(exc, "retryable", False) and attempt < safety.retries:
                     attempt += 1
                     safety.sleep(min(0.5 * 2 ** attempt, 10.0))
@@ -170,8 +206,8 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
                 raise
             first_before = run.before if first_before is None else first_before
             steps += run.steps
-            rows = _rows(run_id, command, script, run, started)
-            if command == "stamp" or (not rows and run.before != run.after):
+            rows = []
+            if command == "stamp" or (not run.steps and run.before != run.after):
                 rows = [_row(run_id, command, None, None, run.before, run.after or (), started, None, "success")]
             guard.record(rows)
             break
@@ -180,10 +216,15 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
     return _report(command, config, revision, run, warnings=tuple(warnings), attempts=attempt + 1)
 
 
-def _preflight(guard: Any, config: Config, script: Any, revision: str, current: tuple[str, ...]) -> list[str]:
+def _refuse_if_strict(warnings: list[str], safety: Safety) -> None:
+    if warnings and safety.strict:
+        raise PreflightFailed(
+            f"Pre-flight found {len(warnings)} problem(s) and --strict refuses to migrate: " + " ".join(warnings),
+            hint="Resolve them (or run without --strict to only warn), then re-run dbops upgrade.",
+        )
 
-    from dbops.safety.checksum import file_checksum
-    from dbops.safety.history import latest_checksums
+
+def _preflight(guard: Any, config: Config, script: Any, revision: str, current: tuple[str, ...]) -> list[str]:
     from dbops.safety.preflight import lock_holders
     from dbops.safety.revision_ops import tables_touched
 
@@ -199,7 +240,16 @@ def _preflight(guard: Any, config: Config, script: Any, revision: str, current: 
         except (OSError, SyntaxError):
             continue
     warnings += lock_holders(guard.conn, tables, schema=config.tenant_schema)
-    recorded = latest_checksums(guard.conn)
+    return warnings + _edited_warnings(guard.conn, config, script, current)
+
+
+def _edited_warnings(conn: Any, config: Config, script: Any, current: tuple[str, ...]) -> list[str]:
+    """Applied revisions whose file changed since they ran (from dbops_history's checksums)."""
+    from dbops.safety.checksum import file_checksum
+    from dbops.safety.history import latest_checksums
+
+    warnings: list[str] = []
+    recorded = latest_checksums(conn, schema=config.tenant_schema)
     if recorded and current:
         applied = {s.revision: s for s in script.iterate_revisions(current, "base")}
         for rev, checksum in recorded.items():
@@ -224,17 +274,15 @@ def _row(run_id: str, command: str, revision: str | None, direction: str | None,
             "statement": statement}
 
 
-def _rows(run_id: str, command: str, script: Any, run: Run, started: Any) -> list[dict[str, Any]]:
+def _step_row(run_id: str, command: str, script: Any, step: Any, started_at: Any) -> dict[str, Any]:
+    """The audit row of one revision step, with its own start time and duration."""
     from dbops.safety.checksum import file_checksum
 
-    rows = []
-    for step in run.steps:
-        path = script.get_revision(step.revision).path
-        rows.append(_row(run_id, command, step.revision, step.direction, step.down_revisions if
-                         step.direction == "upgrade" else (step.revision,), (step.revision,) if
-                         step.direction == "upgrade" else step.down_revisions, started, step.duration_ms,
-                         "success", checksum=file_checksum(path)))
-    return rows
+    up = step.direction == "upgrade"
+    return _row(run_id, command, step.revision, step.direction,
+                step.down_revisions if up else (step.revision,), (step.revision,) if up else step.down_revisions,
+                started_at, step.duration_ms, "success",
+                checksum=file_checksum(script.get_revision(step.revision).path))
 
 
 def _failed_row(run_id: str, command: str, run: Run, exc: MigrationFailed, started: Any) -> dict[str, Any]:

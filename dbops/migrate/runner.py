@@ -10,6 +10,7 @@ import io
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from dbops.env_settings import ATTRIBUTE, EnvSettings
@@ -33,14 +34,20 @@ class Run:
     sql: str | None = None
     duration_ms: float = 0.0
     as_sql: bool = False
+    # called inside each revision's own transaction, on its connection, right after Alembic moved
+    # the version table: (connection, timing, started_at). dbops writes the audit row there, so a
+    # committed revision always has its row, whatever kills the run afterwards.
+    recorder: Callable[[Any, StepTiming, datetime], None] | None = None
     _current: Any = None
     _t0: float = 0.0
+    _started_at: datetime | None = None
 
     def wrap(self, steps: Iterable[Any]) -> Iterator[Any]:
-        """Yield Alembic's revision steps, remembering which one is running."""
+        """Yield Alembic's revision steps, remembering which one is running and since when."""
         for step in steps:
             self._current = step
             self._t0 = time.perf_counter()
+            self._started_at = datetime.now(timezone.utc)
             yield step
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: set[str], run_args: Any) -> None:
@@ -51,15 +58,16 @@ class Run:
         if current is None or not hasattr(current, "revision"):
             return
         script = current.revision
-        self.steps.append(
-            StepTiming(
-                revision=script.revision,
-                down_revisions=revision_ids(script.down_revision),
-                message=script.doc,
-                direction="upgrade" if current.is_upgrade else "downgrade",
-                duration_ms=round(elapsed, 3),
-            )
+        timing = StepTiming(
+            revision=script.revision,
+            down_revisions=revision_ids(script.down_revision),
+            message=script.doc,
+            direction="upgrade" if current.is_upgrade else "downgrade",
+            duration_ms=round(elapsed, 3),
         )
+        if self.recorder is not None and not self.as_sql:
+            self.recorder(ctx.connection, timing, self._started_at or datetime.now(timezone.utc))
+        self.steps.append(timing)
 
     @property
     def failing_revision(self) -> Any:
@@ -84,12 +92,14 @@ def run_env(
     as_sql: bool = False,
     starting_rev: str | None = None,
     destination_rev: Any = None,
+    recorder: Callable[[Any, StepTiming, datetime], None] | None = None,
     **env_kw: Any,
 ) -> Run:
-    """Run env.py once. ``make_steps(current_heads)`` returns Alembic's steps to apply."""
+    """Run env.py once. ``make_steps(current_heads)`` returns Alembic's steps to apply;
+    ``recorder`` is called in each revision's transaction (see :attr:`Run.recorder`)."""
     from alembic.runtime.environment import EnvironmentContext
 
-    run = Run(as_sql=as_sql)
+    run = Run(as_sql=as_sql, recorder=recorder)
     settings: EnvSettings = acfg.attributes[ATTRIBUTE]
     settings.on_version_apply = [run.on_version_apply]
     settings.last_statement = None

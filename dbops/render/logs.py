@@ -12,13 +12,20 @@ class _Redacting(logging.Formatter):
         return redact(super().format(record))
 
 
-def setup_logging(verbose: int) -> None:
+def setup_logging(verbose: int, *, quiet: bool = False) -> None:
+    """-q: nothing; default: dbops's warnings (e.g. "waiting for the lock ...") as ``dbops: ...``
+    lines; -v: Alembic's and dbops's progress; -vv: also SQL."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Redacting("%(levelname)-5.5s [%(name)s] %(message)s"))
     for name in ("alembic", "dbops", "sqlalchemy.engine"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = False
+    if verbose == 0 and not quiet:
+        plain = logging.StreamHandler(sys.stderr)
+        plain.setFormatter(_Redacting("dbops: %(message)s"))
+        logging.getLogger("dbops").addHandler(plain)
+        logging.getLogger("dbops").setLevel(logging.WARNING)
     if verbose >= 1:
         for name in ("alembic", "dbops"):
             logging.getLogger(name).addHandler(handler)

@@ -38,11 +38,16 @@ def applied_history(config: Config, *, limit: int = 200) -> AppliedHistoryReport
                                 rows=tuple(AppliedRow(**{k: v for k, v in r.items() if k != "id"}) for r in rows))
 
 
-def verify(config: Config) -> VerifyReport:
+def verify(config: Config, *, baseline: bool = False) -> VerifyReport:
+    """Applied revisions vs their files. ``baseline``: first record the files as they are now for
+    applied revisions that have no audit row (a database migrated before dbops, or by plain
+    alembic), under the migration lock; said so in dbops_history (outcome ``baseline``)."""
     script = load_scripts(config)
+    if baseline:
+        _baseline(config, script)
 
     def read(conn: sa.Connection) -> tuple[tuple[str, ...], dict[str, str | None]]:
-        return database_heads(conn, config), history.latest_checksums(conn)
+        return database_heads(conn, config), history.latest_checksums(conn, schema=config.tenant_schema)
 
     current, recorded = run_with_connection(parse_url(config.url), read, connect_timeout=config.connect_timeout)
     items: list[VerifyItem] = []
@@ -65,8 +70,8 @@ def verify(config: Config) -> VerifyReport:
         items.append(VerifyItem(rev, status, was, now, script_rev.path if script_rev else None))
     report = VerifyReport(command="verify", database=config.masked_url, target=config.target, current=current,
                           items=tuple(items))
-    if not report.ok:
-        bad = [f"{i.revision} ({i.status})" for i in items if i.status in ("edited", "removed")]
+    bad = [f"{i.revision} ({i.status})" for i in items if i.status in ("edited", "removed")]
+    if bad:
         raise ChecksumMismatch(
             f"{len(bad)} applied revision(s) no longer match what ran: {', '.join(bad)}. An edited revision means "
             "databases migrated before and after the edit differ; a removed one cannot be downgraded.",
@@ -74,7 +79,37 @@ def verify(config: Config) -> VerifyReport:
             "dbops revision -m '...'",
             report=report,
         )
+    unrecorded = [i.revision for i in items if i.status == "unrecorded"]
+    if unrecorded:
+        raise ChecksumMismatch(
+            f"{len(unrecorded)} applied revision(s) have no audit row, so nothing says the files are what ran: "
+            f"{', '.join(unrecorded[:20])}{' ...' if len(unrecorded) > 20 else ''}. Usually the database was "
+            "migrated before dbops was adopted, by plain alembic, or stamped; rarely a run was killed between a "
+            "revision's commit and its row (dbops writes the row in the revision's own transaction).",
+            hint="Check what ran with: dbops history --applied; then record the files as they are now, once: "
+            "dbops verify --baseline",
+            report=report,
+        )
     return report
+
+
+def _baseline(config: Config, script: Any) -> None:
+    from dbops.safety.guard import migration_guard
+    from dbops.safety.history import now
+
+    with migration_guard(config, lock_wait=config.lock_wait) as guard:
+        current = guard.heads(config)
+        recorded = history.latest_checksums(guard.conn, schema=config.tenant_schema)
+        try:
+            applied = [s for s in script.iterate_revisions(current, "base")] if current else []
+        except Exception:
+            applied = [s for s in (_get(script, r) for r in current) if s is not None]
+        rows = [{"run_id": "baseline", "command": "baseline", "revision": s.revision, "direction": "upgrade",
+                 "from_revisions": None, "to_revisions": ",".join(current), "started_at": now(),
+                 "duration_ms": None, "outcome": "baseline", "checksum": file_checksum(s.path)}
+                for s in reversed(applied) if recorded.get(s.revision) is None]
+        guard.prepare_history()
+        guard.record(rows)
 
 
 def _get(script: Any, rev: str) -> Any:

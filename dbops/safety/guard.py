@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from dbops.config import Config
 from dbops.db.connect_errors import translate_connect_error
 from dbops.db.engine import connect_args
-from dbops.db.lock import migration_lock_name, named_lock
+from dbops.db.lock import migration_lock_name, named_lock, session_lock_name
 from dbops.db.url import parse_url, sync_url
 from dbops.safety import history
 
@@ -27,6 +27,11 @@ class Guard:
     conn: sa.Connection
     db_user: str | None
     target: str | None = None  # target name or tenant schema, stamped on every history row
+    schema: str | None = None  # a tenant's schema: its dbops_history lives there
+
+    @property
+    def history_conn(self) -> sa.Connection:
+        return self.conn.execution_options(schema_translate_map={None: self.schema}) if self.schema else self.conn
 
     def _settle(self) -> None:
         if self.conn.in_transaction():
@@ -39,6 +44,17 @@ class Guard:
         self._settle()
         return heads
 
+    def prepare_history(self) -> None:
+        """Create dbops_history (in the tenant's schema for a tenant) before any revision runs."""
+        history.ensure(self.history_conn)
+        self._settle()
+
+    def write_in(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        """Insert rows on ``conn`` inside its open transaction (a revision's own), stamped with
+        who and where; the caller's commit makes them durable together with the revision."""
+        who = {**history.who(), "db_user": self.db_user, "target": self.target}
+        conn.execute(history.table.insert(), [{**who, **row} for row in rows])
+
     def record(self, rows: list[dict[str, Any]], *, success: bool = True) -> None:
         """Write history rows. On a shared connection a transaction may still be open after the
         migration (dialects without transactional DDL leave the commit to the caller): commit it
@@ -49,7 +65,7 @@ class Guard:
                 self.conn.commit()
             else:
                 self.conn.rollback()
-        history.write(self.conn, [{**who, **row} for row in rows])
+        history.write(self.history_conn, [{**who, **row} for row in rows])
         self._settle()
 
 
@@ -60,6 +76,18 @@ def _db_user(conn: sa.Connection) -> str | None:
     if name in ("mysql", "mariadb"):
         return conn.execute(sa.text("SELECT CURRENT_USER()")).scalar()  # type: ignore[no-any-return]
     return None
+
+
+def _wait_for_orphans(conn: sa.Connection, config: Config, lock_wait: float) -> None:
+    """A run killed with kill -9 frees the migration lock with its guard session, while its migration
+    session may still be executing a statement (a CREATE INDEX CONCURRENTLY, any MariaDB DDL). That
+    session holds the session lock until it ends: wait for it here, before anything runs twice."""
+    with named_lock(conn, session_lock_name(lock_name(config)), wait=lock_wait,
+                    what="a migration statement of an earlier run that is still executing",
+                    hint="An earlier dbops run was killed while a statement was running; its database session "
+                    f"is still executing it. Waited {lock_wait:g}s. Let it finish (or cancel it with "
+                    "pg_cancel_backend(pid)), check dbops current, then re-run."):
+        pass
 
 
 @contextmanager
@@ -82,7 +110,9 @@ def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = F
             with named_lock(conn, lock_name(config), wait=lock_wait, what="migrations on this database",
                             hint=f"Another upgrade/downgrade/stamp is running; waited {lock_wait:g}s. Wait for it, "
                             "or raise --lock-wait; see the running session in pg_stat_activity."):
-                guard = Guard(conn, _db_user(conn), config.tenant_schema or config.target)
+                if not shared:
+                    _wait_for_orphans(conn, config, lock_wait)
+                guard = Guard(conn, _db_user(conn), config.tenant_schema or config.target, config.tenant_schema)
                 guard._settle()
                 yield guard
     finally:

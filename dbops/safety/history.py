@@ -69,12 +69,15 @@ def read(conn: sa.Connection, *, limit: int = 200) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
-def latest_checksums(conn: sa.Connection) -> dict[str, str | None]:
-    """revision -> checksum recorded by its latest successful upgrade."""
-    if not sa.inspect(conn).has_table(TABLE_NAME):
+def latest_checksums(conn: sa.Connection, *, schema: str | None = None) -> dict[str, str | None]:
+    """revision -> checksum recorded by its latest successful upgrade (a tenant's rows are in its schema)."""
+    if schema:
+        conn = conn.execution_options(schema_translate_map={None: schema})
+    if not sa.inspect(conn).has_table(TABLE_NAME, schema=schema):
         return {}
     stmt = (sa.select(table.c.revision, table.c.checksum)
-            .where(table.c.outcome == "success", table.c.direction == "upgrade").order_by(table.c.id))
+            .where(table.c.outcome.in_(("success", "baseline")), table.c.direction == "upgrade")
+            .order_by(table.c.id))
     return {rev: checksum for rev, checksum in conn.execute(stmt)}
 
 

@@ -63,18 +63,26 @@ def test_eight_concurrent_upgrades_apply_each_revision_once(mini_app: Path, pg_p
 
 
 @pytest.mark.postgres
-def test_lock_wait_timeout_names_the_holder(invoke: Callable[..., Result], mini_app: Path, pg_psycopg_url: str) -> None:
+def test_lock_wait_timeout_names_the_holder(invoke: Callable[..., Result], mini_app: Path, pg_psycopg_url: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dbops.db.lock.WAIT_REPORT_EVERY", 0.3)
     holder = sa.create_engine(pg_psycopg_url, connect_args={"application_name": "deploy-job-42"})
     with holder.connect() as conn:
         conn.execute(sa.text("SELECT pg_advisory_lock(hashtextextended('dbops-migrate:.alembic_version', 0))"))
-        result = invoke("upgrade", "--lock-wait", "0.5", "--database-url", pg_psycopg_url, cwd=mini_app)
+        result = invoke("upgrade", "--lock-wait", "1", "--database-url", pg_psycopg_url, cwd=mini_app)
     holder.dispose()
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error: Another runner holds the lock for migrations on this database "
-                                    "(dbops-migrate:.alembic_version): pid ")
+    lines = result.stderr.splitlines()
+    waiting = [line for line in lines if line.startswith("dbops: waiting for the lock for migrations on this database "
+                                                          "(dbops-migrate:.alembic_version): held by pid ")]
+    assert len(waiting) >= 3 and all("(deploy-job-42, user postgres" in line for line in waiting)  # never silent
+    assert lines[len(waiting)].startswith("Error: Another runner holds the lock for migrations on this database "
+                                          "(dbops-migrate:.alembic_version): pid ")
     assert "(deploy-job-42, user postgres, from 127.0.0.1, connected since " in result.stderr
-    assert "waited 0.5s" in result.stderr
+    assert "waited 1s" in result.stderr
     assert execute(pg_psycopg_url, "SELECT count(*) FROM pg_tables WHERE tablename = 'widgets'")[0][0][0] == 0
+    quiet = invoke("upgrade", "--lock-wait", "0", "-q", "--database-url", pg_psycopg_url, cwd=mini_app)
+    assert "waiting" not in quiet.stderr
 
 
 @pytest.mark.mariadb

@@ -1,0 +1,184 @@
+"""The audit row of a revision is committed with the revision: interruptions never leave a
+committed revision unrecorded; verify fails on unrecorded revisions until a baseline is taken;
+a no-op upgrade never waits behind a data migration."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from tests.helpers import REVISION_TEMPLATE, execute
+
+DBOPS = str(Path(sys.executable).with_name("dbops"))
+CHAIN = 6
+
+
+def _chain_app(root: Path) -> Path:
+    """Six revisions, each creating a table and sleeping 0.4 s inside its transaction."""
+    app = root / "chain"
+    versions = app / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
+    (app / "dbops.toml").write_text('script_location = "migrations"\n')
+    for i in range(1, CHAIN + 1):
+        rev, down = f"{i:04d}", (f"{i - 1:04d}" if i > 1 else None)
+        up = (f"    op.create_table('t{i}', sa.Column('id', sa.Integer, primary_key=True))\n"
+              "    op.execute('SELECT pg_sleep(0.4)')")
+        (versions / f"{rev}.py").write_text(REVISION_TEMPLATE.format(
+            doc=f"t{i}", rev=rev, down=down, up=up, down_body=f"    op.drop_table('t{i}')"))
+    return app
+
+
+def _version(url: str) -> int:
+    exists = execute(url, "SELECT to_regclass('alembic_version') IS NOT NULL")[0][0][0]
+    rows = execute(url, "SELECT version_num FROM alembic_version")[0] if exists else []
+    return int(rows[0][0]) if rows else 0
+
+
+def _success_rows(url: str) -> list[tuple[str, object]]:
+    exists = execute(url, "SELECT to_regclass('dbops_history') IS NOT NULL")[0][0][0]
+    if not exists:
+        return []
+    return [(r, t) for r, t in execute(url, "SELECT revision, started_at FROM dbops_history WHERE outcome = "
+                                            "'success' AND direction = 'upgrade' ORDER BY id")[0]]
+
+
+@pytest.mark.postgres
+def test_every_committed_revision_keeps_its_row_through_sigint_sigterm_and_kill(
+    tmp_path: Path, pg_psycopg_url: str
+) -> None:
+    app = _chain_app(tmp_path)
+    env = {**os.environ, "DATABASE_URL": pg_psycopg_url}
+    rng = random.Random(int(os.environ.get("DBOPS_TEST_SEED", "1729")))
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        start = _version(pg_psycopg_url)
+        if start >= CHAIN - 1:
+            break
+        stop_at = rng.randint(start + 1, CHAIN - 1)  # interrupt after this revision committed
+        proc = subprocess.Popen([DBOPS, "upgrade", "-q"], cwd=app, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while _version(pg_psycopg_url) < stop_at and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        proc.communicate(timeout=60)
+        reached = _version(pg_psycopg_url)
+        assert stop_at <= reached < CHAIN, (sig, reached)
+        recorded = [r for r, _ in _success_rows(pg_psycopg_url)]
+        assert recorded == [f"{i:04d}" for i in range(1, reached + 1)], (sig, reached, recorded)
+        verify = subprocess.run([DBOPS, "verify", "-q"], cwd=app, env=env, capture_output=True, text=True)
+        assert verify.returncode == 0, verify.stderr
+    done = subprocess.run([DBOPS, "upgrade", "--format", "json"], cwd=app, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = _success_rows(pg_psycopg_url)
+    assert [r for r, _ in rows] == [f"{i:04d}" for i in range(1, CHAIN + 1)]  # each exactly once
+    starts = [t for _, t in rows]
+    assert starts == sorted(starts) and len(set(starts)) == CHAIN  # each revision's own start time
+
+
+def test_verify_fails_on_unrecorded_until_a_baseline(invoke: Callable[..., Result], mini_app: Path,
+                                                     sqlite_url: str) -> None:
+    # a database migrated before dbops was adopted: revisions applied, no audit rows
+    assert invoke("upgrade", "0002", "--database-url", sqlite_url, cwd=mini_app).exit_code == 0
+    execute(sqlite_url, "DELETE FROM dbops_history")
+    unrecorded = invoke("verify", "--database-url", sqlite_url, "--format", "json", cwd=mini_app)
+    assert unrecorded.exit_code == 3
+    assert {i["revision"]: i["status"] for i in json.loads(unrecorded.stdout)["items"]} == {
+        "0001": "unrecorded", "0002": "unrecorded"}
+    assert unrecorded.stderr.startswith("Error: 2 applied revision(s) have no audit row")
+    assert "dbops verify --baseline" in unrecorded.stderr
+
+    baseline = invoke("verify", "--baseline", "--database-url", sqlite_url, cwd=mini_app)
+    assert baseline.exit_code == 0, baseline.stderr
+    assert baseline.stdout.splitlines()[-1] == "2 applied revision(s) match their files."
+    applied = json.loads(invoke("history", "--applied", "--database-url", sqlite_url, "--format", "json",
+                                cwd=mini_app).stdout)["rows"]
+    assert [(r["command"], r["revision"], r["outcome"]) for r in reversed(applied)] == [
+        ("baseline", "0001", "baseline"), ("baseline", "0002", "baseline")]
+    again = invoke("verify", "--baseline", "--database-url", sqlite_url, cwd=mini_app)
+    assert again.exit_code == 0
+    assert len(json.loads(invoke("history", "--applied", "--database-url", sqlite_url, "--format", "json",
+                                 cwd=mini_app).stdout)["rows"]) == 2  # a second baseline adds nothing
+
+    assert invoke("upgrade", "--database-url", sqlite_url, cwd=mini_app).exit_code == 0
+    assert invoke("verify", "--database-url", sqlite_url, cwd=mini_app).exit_code == 0
+    rev1 = mini_app / "migrations" / "versions" / "0001.py"
+    rev1.write_text(rev1.read_text().replace("sa.String(100)", "sa.String(120)"))
+    edited = invoke("verify", "--database-url", sqlite_url, "--format", "json", cwd=mini_app)
+    assert edited.exit_code == 3
+    assert {i["revision"]: i["status"] for i in json.loads(edited.stdout)["items"]}["0001"] == "edited"
+
+
+@pytest.mark.postgres
+def test_noop_upgrade_never_waits_for_a_data_migration(mini_app: Path, pg_psycopg_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": pg_psycopg_url}
+    assert subprocess.run([DBOPS, "upgrade", "0002", "-q"], cwd=mini_app, env=env).returncode == 0
+    execute(pg_psycopg_url, "INSERT INTO widgets (id, name) SELECT g, 'w' FROM generate_series(1, 3000) g")
+    (mini_app / "data_migrations").mkdir()
+    (mini_app / "data_migrations" / "slow.py").write_text(
+        "from dbops.data import DataMigration\n"
+        "migration = DataMigration(name='slow', table='widgets', set={'color': \"'red'\"})\n")
+    runner = subprocess.Popen([DBOPS, "data-migrate", "slow", "--batch-size", "100", "--pause", "0.1", "-q"],
+                              cwd=mini_app, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not execute(pg_psycopg_url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                          "'dbops-data-migrate'")[0][0][0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        started = time.monotonic()
+        noop = subprocess.run([DBOPS, "upgrade", "0002", "--format", "json"], cwd=mini_app, env=env,
+                              capture_output=True, text=True, timeout=60)
+        elapsed = time.monotonic() - started
+        assert noop.returncode == 0, noop.stderr
+        assert json.loads(noop.stdout)["steps"] == [] and elapsed < 10  # the default --lock-wait is 60 s
+        waiting = subprocess.run([DBOPS, "upgrade", "--lock-wait", "0.5"], cwd=mini_app, env=env,
+                                 capture_output=True, text=True, timeout=60)
+        assert runner.poll() is None, "the data migration finished too early for this test"
+    finally:
+        runner.send_signal(signal.SIGINT)
+        runner.communicate(timeout=60)
+    assert waiting.returncode == 1
+    assert "held by pid" in waiting.stderr and "(dbops-data-migrate, user postgres" in waiting.stderr
+    assert "a data migration is running" in waiting.stderr
+
+
+ORPHAN_UP = '''    op.execute("CREATE TABLE IF NOT EXISTS marks (started timestamptz, finished timestamptz)")
+    with op.get_context().autocommit_block():
+        op.execute("INSERT INTO marks SELECT statement_timestamp(), clock_timestamp() FROM pg_sleep(3)")'''
+
+
+@pytest.mark.postgres
+def test_kill_9_mid_statement_never_runs_it_twice_at_once(tmp_path: Path, pg_psycopg_url: str) -> None:
+    app = tmp_path / "orphan"
+    versions = app / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
+    (app / "dbops.toml").write_text('script_location = "migrations"\n')
+    (versions / "0001.py").write_text(REVISION_TEMPLATE.format(
+        doc="slow autocommit statement", rev="0001", down=None, up=ORPHAN_UP,
+        down_body="    op.execute('DROP TABLE marks')"))
+    env = {**os.environ, "DATABASE_URL": pg_psycopg_url}
+    first = subprocess.Popen([DBOPS, "upgrade", "-q"], cwd=app, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not execute(pg_psycopg_url, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                                      "query LIKE 'INSERT INTO marks%'")[0][0][0]:
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)  # the client dies; its backend goes on sleeping
+    first.communicate()
+    second = subprocess.run([DBOPS, "upgrade"], cwd=app, env=env, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0, second.stderr
+    assert "a migration statement of an earlier run that is still executing" in second.stderr  # said why it waits
+    marks = execute(pg_psycopg_url, "SELECT started, finished FROM marks ORDER BY started")[0]
+    assert len(marks) == 2  # the killed run's statement finished on its own; the re-run ran it again
+    assert marks[1][0] >= marks[0][1], marks  # ... but only after the first had finished, never alongside
