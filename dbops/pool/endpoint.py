@@ -11,6 +11,7 @@ No ``from __future__ import annotations``: FastAPI reads the endpoint signatures
 import hmac
 import json
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -23,8 +24,29 @@ FRESH_SECONDS = 10.0
 
 
 def runtime_dir() -> Path:
-    path = Path(os.environ.get("DBOPS_RUNTIME_DIR") or Path(tempfile.gettempdir()) / f"dbops-pool-{os.getppid()}")
-    path.mkdir(parents=True, exist_ok=True)
+    """The private directory this service's workers share: ``$DBOPS_RUNTIME_DIR``, else
+    ``$XDG_RUNTIME_DIR/dbops-pool-<service>``, else ``<tmp>/dbops-pool-<uid>-<service>``, where the
+    service is the workers' parent (gunicorn/uvicorn master), or this process when its parent is
+    PID 1. Created 0700; refused unless it is a real directory owned by this user and closed to others."""
+    service = os.getppid() if os.getppid() != 1 else os.getpid()
+    explicit = os.environ.get("DBOPS_RUNTIME_DIR")
+    if explicit:
+        path = Path(explicit)
+    elif os.environ.get("XDG_RUNTIME_DIR"):
+        path = Path(os.environ["XDG_RUNTIME_DIR"]) / f"dbops-pool-{service}"
+    else:
+        path = Path(tempfile.gettempdir()) / f"dbops-pool-{os.getuid()}-{service}"
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(
+            f"dbops pool: refusing the snapshot directory {path}: it must be a directory (not a link) owned by "
+            f"uid {os.getuid()} and closed to others (mode 0700); it is "
+            f"{'a directory' if stat.S_ISDIR(info.st_mode) else 'not a directory'} owned by uid {info.st_uid} "
+            f"with mode {stat.S_IMODE(info.st_mode):o}. Remove it, or set DBOPS_RUNTIME_DIR to a private directory.")
     return path
 
 
@@ -32,17 +54,59 @@ def worker_snapshot() -> dict[str, Any]:
     return {"pid": os.getpid(), "taken_at": time.time(), "pools": [s.snapshot() for s in all_stats()]}
 
 
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def _read_private(path: Path) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd) as fh:
+        if os.fstat(fh.fileno()).st_uid != os.getuid():
+            raise PermissionError(f"{path} is not ours")
+        return fh.read()
+
+
 def publish(directory: Path | None = None) -> dict[str, Any]:
     snap = worker_snapshot()
     directory = directory or runtime_dir()
     tmp = directory / f".{snap['pid']}.json.tmp"
-    tmp.write_text(json.dumps(snap))
+    _write_private(tmp, json.dumps(snap))
     tmp.replace(directory / f"{snap['pid']}.json")  # atomic: readers never see half a file
     return snap
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, someone else's
+    return True
+
+
+def withdraw(directory: Path | None = None) -> None:
+    """Remove this worker's snapshot (at shutdown), and the directory once no worker is left."""
+    try:
+        directory = directory or runtime_dir()
+    except OSError:
+        return
+    for name in (f"{os.getpid()}.json", f".{os.getpid()}.json.tmp"):
+        try:
+            (directory / name).unlink()
+        except FileNotFoundError:
+            pass
+    try:
+        directory.rmdir()  # only when empty
+    except OSError:
+        pass
+
+
 def start_publisher(interval: float = 1.0) -> threading.Thread:
-    """Publish this worker's snapshot every ``interval`` seconds (daemon thread)."""
+    """Publish this worker's snapshot every ``interval`` seconds (daemon thread); withdrawn at exit."""
+    import atexit
 
     def loop() -> None:
         while True:
@@ -52,6 +116,7 @@ def start_publisher(interval: float = 1.0) -> threading.Thread:
                 pass
             time.sleep(interval)
 
+    atexit.register(withdraw)
     thread = threading.Thread(target=loop, name="dbops-pool-publisher", daemon=True)
     thread.start()
     return thread
@@ -64,11 +129,18 @@ def aggregate(directory: Path | None = None) -> dict[str, Any]:
     now = time.time()
     for path in directory.glob("*.json"):
         try:
-            snap = json.loads(path.read_text())
-        except (OSError, ValueError):
+            snap = json.loads(_read_private(path))
+            pid = int(snap["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not _alive(pid):  # a dead worker's last snapshot is not news: prune it
+            try:
+                path.unlink()
+            except OSError:
+                pass
             continue
         if now - snap.get("taken_at", 0) <= FRESH_SECONDS:
-            workers.setdefault(snap["pid"], snap)
+            workers.setdefault(pid, snap)
     return {"taken_at": now, "served_by": own["pid"], "workers": sorted(workers.values(), key=lambda w: w["pid"])}
 
 
