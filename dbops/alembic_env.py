@@ -85,9 +85,28 @@ def configure_options(settings: EnvSettings, dialect: str) -> dict[str, Any]:
     return opts
 
 
+def _transaction_timeouts(connection: Any, statements: list[str]) -> None:
+    """Behind a transaction pooler: ``SET LOCAL`` before the first statement of every transaction, on
+    the same cursor, so the timeouts hold for that transaction and end with it."""
+    from sqlalchemy import event
+
+    seen: dict[str, Any] = {"tx": None}
+
+    def first_in_transaction(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                             executemany: bool) -> None:
+        tx = conn.get_transaction()
+        if tx is None or tx is seen["tx"]:
+            return  # autocommit (no transaction to scope them to), or already set in this one
+        seen["tx"] = tx
+        for local in statements:
+            cursor.execute(local.replace("SET ", "SET LOCAL ", 1))
+
+    event.listen(connection, "before_cursor_execute", first_in_transaction)
+
+
 def _session_timeouts(connection: Any, settings: EnvSettings) -> None:
     """Session-level timeouts for the whole run, so one blocked ALTER fails fast instead of
-    queueing every other query on the table behind it."""
+    queueing every other query on the table behind it (per transaction behind a pooler)."""
     from sqlalchemy import text
 
     name = connection.dialect.name
@@ -97,6 +116,12 @@ def _session_timeouts(connection: Any, settings: EnvSettings) -> None:
             statements.append(f"SET lock_timeout = '{int(settings.lock_timeout * 1000)}ms'")
         if settings.statement_timeout:
             statements.append(f"SET statement_timeout = '{int(settings.statement_timeout * 1000)}ms'")
+        if settings.pooled:
+            if settings.tenant_schema:
+                statements.append(_search_path(connection, settings.tenant_schema))
+            if statements:
+                _transaction_timeouts(connection, statements)
+            return
     elif name in ("mysql", "mariadb") and settings.lock_timeout:
         seconds = max(1, round(settings.lock_timeout))
         statements += [f"SET SESSION lock_wait_timeout = {seconds}",
@@ -113,7 +138,15 @@ def _capture_statements(connection: Any, settings: EnvSettings) -> None:
     def remember(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         settings.last_statement = statement
 
+    def completed(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        settings.step_statements.append(statement)
+
     event.listen(connection, "before_cursor_execute", remember)
+    event.listen(connection, "after_cursor_execute", completed)
+
+
+def _search_path(connection: Any, schema: str) -> str:
+    return f"SET search_path TO {connection.dialect.identifier_preparer.quote_identifier(schema)}, public"
 
 
 def _tenant(connection: Any, settings: EnvSettings) -> Any:
@@ -122,9 +155,8 @@ def _tenant(connection: Any, settings: EnvSettings) -> Any:
     from sqlalchemy import text
 
     schema = settings.tenant_schema
-    if connection.dialect.name == "postgresql":
-        quoted = connection.dialect.identifier_preparer.quote_identifier(schema)
-        connection.execute(text(f"SET search_path TO {quoted}, public"))
+    if connection.dialect.name == "postgresql" and not settings.pooled:  # pooled: per transaction, below
+        connection.execute(text(_search_path(connection, schema)))
         if connection.in_transaction():
             connection.commit()
     return connection.execution_options(schema_translate_map={None: schema})
@@ -134,7 +166,7 @@ def _migrate(context: Any, connection: Any, settings: EnvSettings) -> None:
     if settings.tenant_schema:
         connection = _tenant(connection, settings)
     attributes = context.config.attributes
-    if not attributes.get("connection") or attributes.get("dbops.guard_connection"):
+    if not attributes.get("connection") or attributes.get("dbops.guard_connection") or settings.pooled:
         _session_timeouts(connection, settings)  # not on a connection a user handed in
     _capture_statements(connection, settings)
     context.configure(connection=connection, **configure_options(settings, connection.dialect.name))
@@ -198,4 +230,5 @@ def run_migrations(context: Any = None, **configure_overrides: Any) -> None:
         settings.url,
         lambda conn: _migrate(context, conn, settings),
         connect_timeout=settings.connect_timeout,
+        pooled=settings.pooled,
     )

@@ -32,8 +32,9 @@ ALEMBIC_PLACEHOLDER_URLS = {"driver://user:pass@localhost/dbname", ""}
 _KNOWN_KEYS = {
     "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
     "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
-    "lock_timeout", "statement_timeout", "lock_wait", "groups",
+    "lock_timeout", "statement_timeout", "lock_wait", "groups", "lock_mode", "lease_seconds",
 }
+LOCK_MODES = ("auto", "session", "lease")
 _GROUP_KEYS = {"targets", "url_template", "names", "names_sql", "schemas_sql", "url"}
 _TARGET_KEYS = {"url", "metadata", "script_location", "version_table", "version_table_schema"}
 
@@ -91,6 +92,10 @@ class Config:
     lock_timeout: float | None = 5.0  # seconds per DDL statement while migrating; None/0 = no limit
     statement_timeout: float | None = None  # seconds per statement while migrating
     lock_wait: float = 60.0  # seconds to wait for another runner's migration lock
+    # session: advisory lock / GET_LOCK held by a session; lease: a dbops_lock row renewed by a heartbeat
+    # (correct behind PgBouncer in transaction mode); auto: lease when a pooler/proxy is detected
+    lock_mode: str = "auto"
+    lease_seconds: float = 30.0  # a lease not renewed for this long is taken over
     groups: Mapping[str, GroupSpec] = field(default_factory=dict)
     tenant_schema: str | None = None  # set on per-tenant configs made by fan-out
 
@@ -163,6 +168,8 @@ def load_config(
         lock_timeout=_seconds(table, "lock_timeout", 5.0, config_file),
         statement_timeout=_seconds(table, "statement_timeout", None, config_file),
         lock_wait=_seconds(table, "lock_wait", 60.0, config_file) or 0.0,
+        lock_mode=_lock_mode(env.get("DBOPS_LOCK_MODE") or table.get("lock_mode", "auto"), config_file),
+        lease_seconds=_seconds(table, "lease_seconds", 30.0, config_file) or 30.0,
         groups=_parse_groups(table.get("groups", {}), targets, config_file),
     )
 
@@ -199,6 +206,14 @@ def _parse_groups(raw: Any, targets: Mapping[str, TargetSpec], config_file: Path
             schemas_sql=body.get("schemas_sql"), url=body.get("url"),
         )
     return groups
+
+
+def _lock_mode(value: Any, config_file: Path | None) -> str:
+    if value not in LOCK_MODES:
+        raise ConfigError(f"lock_mode in {config_file or 'DBOPS_LOCK_MODE'} must be one of {', '.join(LOCK_MODES)}, "
+                          f"not {value!r}.",
+                          hint="auto (the default) uses a lease when a pooler such as PgBouncer is in between.")
+    return str(value)
 
 
 def _seconds(table: Mapping[str, Any], key: str, default: float | None, config_file: Path | None) -> float | None:

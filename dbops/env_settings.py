@@ -31,7 +31,13 @@ class EnvSettings:
     lock_timeout: float | None = None  # seconds, per statement while migrating (PostgreSQL, MariaDB)
     statement_timeout: float | None = None  # seconds (PostgreSQL)
     last_statement: str | None = None  # the statement running when a migration failed
+    # the statements that completed in the revision now running (reset per revision): on MariaDB/MySQL
+    # each DDL commits as it runs, so a failed revision reports which of its statements stayed applied
+    step_statements: list[str] = field(default_factory=list)
     configure_overrides: dict[str, Any] = field(default_factory=dict)
     # a lock the migration's own session holds while it runs (PostgreSQL, MariaDB): the next runner
     # waits on it, so a statement still executing on the backend of a killed run is never run twice
     session_lock: str | None = None
+    # behind a transaction pooler: timeouts as SET LOCAL in each transaction (a session SET would stay
+    # on a server connection other clients get), no named prepared statements
+    pooled: bool = False

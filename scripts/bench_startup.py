@@ -4,6 +4,9 @@
 1. `dbops --help` vs `alembic --help`            goal: ratio <= 0.2
 2. no-op `dbops upgrade` vs `alembic upgrade head` on the same chain at head (SQLite)
                                                    goal: difference <= +50 ms
+3. a generated 450-revision chain (SQLite): the whole chain from an empty database,
+   dbops vs alembic                                goal: CPU ratio <= 1.05x
+   and a no-op on that chain at head               goal: difference <= +50 ms
    The Alembic side uses a stock `alembic init -t generic` env.py over a copy of this
    repo's revision files: what a team runs before adopting dbops.
 
@@ -25,21 +28,70 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    """CPU seconds (user + sys) of the child: far steadier than wall time on a shared machine."""
+def timed(cmd: list[str], env: dict[str, str], fresh: Path | None = None, cwd: Path = REPO) -> float:
+    """CPU seconds (user + sys) of the child: far steadier than wall time on a shared machine.
+    ``fresh``: a SQLite file removed first (untimed), so each run starts from an empty database."""
+    if fresh is not None:
+        fresh.unlink(missing_ok=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def pair(a: list[str], b: list[str], runs: int, env: dict[str, str]) -> tuple[float, float]:
-    timed(a, env), timed(b, env)  # warm the OS file cache
+def pair(a: list[str], b: list[str], runs: int, env: dict[str, str], *, fresh_a: Path | None = None,
+         fresh_b: Path | None = None, cwd: Path = REPO) -> tuple[float, float]:
+    timed(a, env, fresh_a, cwd), timed(b, env, fresh_b, cwd)  # warm the OS file cache
     ta, tb = [], []
     for _ in range(runs):
-        ta.append(timed(a, env))
-        tb.append(timed(b, env))
+        ta.append(timed(a, env, fresh_a, cwd))
+        tb.append(timed(b, env, fresh_b, cwd))
     return statistics.median(ta), statistics.median(tb)
+
+
+REVISION = """\"\"\"r{i}\"\"\"
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{rev}"
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def _columns():
+    return [sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.String(50), nullable=False),
+            sa.Column("created_at", sa.DateTime, server_default=sa.func.now())]
+
+
+def upgrade():
+    op.create_table("t{i}", *_columns())
+    op.create_index("ix_t{i}_name", "t{i}", ["name"])
+
+
+def downgrade():
+    op.drop_index("ix_t{i}_name", "t{i}")
+    op.drop_table("t{i}")
+"""
+
+
+def long_chain(tmp: Path, alembic: str, env: dict[str, str], n: int = 450) -> tuple[Path, Path]:
+    """The same n revisions under a dbops project and under a stock `alembic init` env."""
+    ours, stock = tmp / "ours", tmp / "stock"
+    (ours / "migrations" / "versions").mkdir(parents=True)
+    (ours / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
+    (ours / "dbops.toml").write_text('script_location = "migrations"\n')
+    stock.mkdir()
+    subprocess.run([alembic, "init", "-t", "generic", "migrations"], cwd=stock, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    ini = (stock / "alembic.ini").read_text().replace("driver://user:pass@localhost/dbname",
+                                                       f"sqlite:///{tmp}/stock.sqlite")
+    (stock / "alembic.ini").write_text(ini)
+    for i in range(1, n + 1):
+        text = REVISION.format(i=i, rev=f"{i:04d}", down=f"{i - 1:04d}" if i > 1 else None)
+        for root in (ours, stock):
+            (root / "migrations" / "versions" / f"{i:04d}.py").write_text(text)
+    return ours, stock
 
 
 def main() -> int:
@@ -73,6 +125,23 @@ def main() -> int:
     print(f"no-op upgrade:  dbops {d_up * 1000:7.1f} ms   alembic {a_up * 1000:7.1f} ms   "
           f"ratio {d_up / a_up:.2f}x   difference {diff:+.1f} ms   (goal <= +50 ms) "
           f"{'OK' if diff <= 50 else 'MISSED'}")
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        ours, stock = long_chain(tmp, alembic, env)
+        env = {**env, "DATABASE_URL": f"sqlite:///{tmp}/ours.sqlite", "XDG_CACHE_HOME": str(tmp / "cache")}
+        d_cmd = [dbops, "upgrade", "-q"]
+        a_cmd = [alembic, "-c", str(stock / "alembic.ini"), "upgrade", "head"]
+        runs = max(3, args.runs // 3)
+        d_full, a_full = pair(d_cmd, a_cmd, runs, env, fresh_a=tmp / "ours.sqlite", fresh_b=tmp / "stock.sqlite",
+                              cwd=ours)
+        ratio = d_full / a_full
+        print(f"450 revisions:  dbops {d_full * 1000:7.1f} ms   alembic {a_full * 1000:7.1f} ms   "
+              f"ratio {ratio:.3f}x   (goal <= 1.05x) {'OK' if ratio <= 1.05 else 'MISSED'}")
+        d_noop, a_noop = pair(d_cmd, a_cmd, args.runs, env, cwd=ours)
+        diff = (d_noop - a_noop) * 1000
+        print(f"450 no-op:      dbops {d_noop * 1000:7.1f} ms   alembic {a_noop * 1000:7.1f} ms   "
+              f"difference {diff:+.1f} ms   (goal <= +50 ms) {'OK' if diff <= 50 else 'MISSED'}")
     return 0
 
 

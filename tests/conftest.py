@@ -23,6 +23,9 @@ from dbops.cli import cli
 
 pytest_plugins = ["pytester"]
 
+# dbops caches revision checksums under $XDG_CACHE_HOME; keep the suite's (and its subprocesses') apart
+os.environ["XDG_CACHE_HOME"] = __import__("tempfile").mkdtemp(prefix="dbops-test-cache-")
+
 REPO = Path(__file__).resolve().parents[1]
 
 postgresql_noproc = factories.postgresql_noproc()

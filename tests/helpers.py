@@ -95,3 +95,55 @@ def start_shop(env: dict[str, str], *, workers: int = 1) -> tuple[Any, str]:
             proc.kill()
             raise AssertionError(f"the service did not start: {proc.communicate()[0][-2000:]}")
         time.sleep(0.1)
+
+
+def start_pgbouncer(dbname: str, *, mode: str = "session", pool_size: int = 2) -> tuple[Any, int, str]:
+    """A private PgBouncer (as the postgres user: it refuses root) in front of the test server's
+    ``dbname``, exposed as database ``app``. Returns (process, port, directory); stop with stop_pgbouncer."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    import psycopg
+
+    exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not os.path.exists(exe):
+        raise AssertionError("pgbouncer is not installed; .ci/run installs it (apt-get install pgbouncer)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    directory = tempfile.mkdtemp(prefix="dbops-pgb-", dir="/tmp")
+    os.chmod(directory, 0o777)
+    with open(f"{directory}/users.txt", "w") as fh:
+        fh.write('"postgres" ""\n')
+    with open(f"{directory}/pgbouncer.ini", "w") as fh:
+        fh.write(f"[databases]\napp = host=127.0.0.1 port=5432 dbname={dbname} pool_size={pool_size}\n\n"
+                 f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nauth_type = trust\n"
+                 f"auth_file = {directory}/users.txt\nadmin_users = postgres\npool_mode = {mode}\n"
+                 "max_client_conn = 200\nignore_startup_parameters = extra_float_digits,options\n"
+                 f"logfile = {directory}/pgbouncer.log\npidfile = {directory}/pgbouncer.pid\nunix_socket_dir =\n")
+    for name in os.listdir(directory):
+        os.chmod(f"{directory}/{name}", 0o666)
+    proc = subprocess.Popen([exe, "-u", "postgres", f"{directory}/pgbouncer.ini"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="pgbouncer",
+                            autocommit=True, cursor_factory=psycopg.ClientCursor).close()
+            return proc, port, directory
+        except psycopg.Error:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"pgbouncer did not start: {proc.communicate()[0]}") from None
+            time.sleep(0.1)
+
+
+def stop_pgbouncer(proc: Any, directory: str) -> None:
+    import shutil
+
+    proc.terminate()
+    proc.wait(timeout=10)
+    shutil.rmtree(directory, ignore_errors=True)

@@ -13,7 +13,8 @@ from dbops.data.discover import load_directory
 from dbops.data.runner import DataMigrationError, Progress, run_data_migration
 from dbops.data.spec import DataMigration
 from dbops.db.engine import run_with_connection
-from dbops.db.lock import migration_lock_name, named_lock
+from dbops.db.lease import migration_or_lease_lock, pooled_url
+from dbops.db.lock import migration_lock_name
 from dbops.db.url import parse_url
 from dbops.errors import RevisionError
 from dbops.reports import DataMigrateReport, DataMigrationInfo, DataMigrationListReport, DataMigrationRun
@@ -96,15 +97,19 @@ def data_migrate(
     def locked(conn: sa.Connection) -> list[DataMigrationRun]:
         # The migration lock, shared: data migrations may run side by side, but not while a schema
         # upgrade/downgrade/stamp holds it exclusively (and those wait for running data migrations).
-        with named_lock(conn, migration_lock_name(config.version_table, config.version_table_schema),
-                        wait=config.lock_wait, shared=True,
-                        what="migrations on this database (data-migrate needs it shared)",
-                        hint="A schema migration is running; wait for it, or raise lock_wait."):
+        with migration_or_lease_lock(conn, migration_lock_name(config.version_table, config.version_table_schema),
+                                     lock_mode=options["lock_mode"], wait=config.lock_wait, ttl=config.lease_seconds,
+                                     shared=True, what="migrations on this database (data-migrate needs it shared)",
+                                     hint="A schema migration is running; wait for it, or raise lock_wait."):
             if conn.in_transaction():
                 conn.commit()
             return work(conn)
 
-    runs = run_with_connection(parse_url(config.url), locked, connect_timeout=config.connect_timeout,
+    url = parse_url(config.url)
+    pooled = pooled_url(url, config.lock_mode, connect_timeout=config.connect_timeout)
+    options.setdefault("lock_mode", "lease" if pooled else "session")
+    options.setdefault("lease_seconds", config.lease_seconds)
+    runs = run_with_connection(url, locked, connect_timeout=config.connect_timeout, pooled=pooled,
                                application_name="dbops-data-migrate")
     return DataMigrateReport(command="data-migrate", database=config.masked_url, target=config.target,
                              runs=tuple(runs))

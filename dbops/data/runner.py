@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from dbops.data import checkpoint
 from dbops.data.spec import DataMigration
 from dbops.data.sql import Key, Target, dump_key, load_key
+from dbops.db.lease import migration_or_lease_lock
 from dbops.db.lock import named_lock
 from dbops.errors import DbopsError
 from dbops.redact import redact
@@ -98,6 +99,8 @@ def run_data_migration(
     should_stop: Callable[[], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    lock_mode: str = "auto",
+    lease_seconds: float = 30.0,
 ) -> RunResult:
     """Run ``m`` on a sync Connection (``op.get_bind()`` in a revision, or one from an engine).
 
@@ -112,7 +115,8 @@ def run_data_migration(
             return run_data_migration(
                 own, m, batch_size=batch_size, batch_seconds=batch_seconds, max_rows_per_second=max_rows_per_second,
                 pause=pause, dry_run=dry_run, reset=reset, lock_timeout=lock_timeout, retries=retries,
-                progress=progress, should_stop=should_stop, clock=clock, sleep=sleep)
+                progress=progress, should_stop=should_stop, clock=clock, sleep=sleep, lock_mode=lock_mode,
+                lease_seconds=lease_seconds)
     inline = conn.in_transaction()
     started = clock()
     types = _column_types(conn, m)
@@ -130,9 +134,14 @@ def run_data_migration(
             checkpoint.ensure(conn)
     else:
         checkpoint.ensure(conn)
-    with named_lock(conn, f"dbops-data:{m.name}", transaction_scoped=inline, what=f"data migration {m.name!r}",
-                    hint="Wait for it to finish (its progress: dbops data-migrate --list), or stop that process; "
-                    "a killed holder releases the lock with its session."):
+    hint = ("Wait for it to finish (its progress: dbops data-migrate --list), or stop that process; a killed "
+            "holder releases the lock with its session (behind a pooler: when its lease expires).")
+    # inside a revision: a transaction-scoped lock (safe behind poolers); alone: a session lock or a lease
+    held = named_lock(conn, f"dbops-data:{m.name}", transaction_scoped=True, what=f"data migration {m.name!r}",
+                      hint=hint) if inline else migration_or_lease_lock(
+        conn, f"dbops-data:{m.name}", lock_mode=lock_mode, ttl=lease_seconds, what=f"data migration {m.name!r}",
+        hint=hint)
+    with held:
         if not inline and conn.in_transaction():
             conn.commit()
         return _loop(conn, m, target, key_types, inline=inline, reset=reset, batch_size=batch_size,

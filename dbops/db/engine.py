@@ -27,14 +27,25 @@ T = TypeVar("T")
 DEFAULT_APPLICATION_NAME = "dbops"
 
 
-def connect_args(url: URL, *, connect_timeout: float, application_name: str) -> dict[str, Any]:
-    """Driver-specific arguments: a bounded connect timeout and the application name."""
+def connect_args(url: URL, *, connect_timeout: float, application_name: str, pooled: bool = False) -> dict[str, Any]:
+    """Driver-specific arguments: a bounded connect timeout and the application name. ``pooled``
+    (behind a transaction pooler such as PgBouncer < 1.21): no named server-side prepared statements,
+    which live on a server connection the next transaction may not get."""
     driver = url.get_driver_name()
     backend = url.get_backend_name()
     if backend == "postgresql" and driver == "asyncpg":
-        return {"timeout": connect_timeout, "server_settings": {"application_name": application_name}}
+        args: dict[str, Any] = {"timeout": connect_timeout, "server_settings": {"application_name": application_name}}
+        if pooled:
+            import uuid
+
+            args["statement_cache_size"] = 0
+            args["prepared_statement_name_func"] = lambda: f"__dbops_{uuid.uuid4().hex}__"
+        return args
     if backend == "postgresql":
-        return {"connect_timeout": max(1, round(connect_timeout)), "application_name": application_name}
+        args = {"connect_timeout": max(1, round(connect_timeout)), "application_name": application_name}
+        if pooled:
+            args["prepare_threshold"] = None
+        return args
     if backend in ("mysql", "mariadb") and driver == "pymysql":
         return {"connect_timeout": max(1, round(connect_timeout))}
     return {}
@@ -46,10 +57,11 @@ def create_engine_for(
     connect_timeout: float = 5.0,
     application_name: str = DEFAULT_APPLICATION_NAME,
     poolclass: type[pool.Pool] | None = pool.NullPool,
+    pooled: bool = False,
     **kwargs: Any,
 ) -> Engine | AsyncEngine:
     """A sync or async engine for ``url`` (NullPool by default: the CLI holds no idle connections)."""
-    args = connect_args(url, connect_timeout=connect_timeout, application_name=application_name)
+    args = connect_args(url, connect_timeout=connect_timeout, application_name=application_name, pooled=pooled)
     args.update(kwargs.pop("connect_args", {}))
     if poolclass is not None:
         kwargs["poolclass"] = poolclass
@@ -92,13 +104,15 @@ def run_with_connection(
     *,
     connect_timeout: float = 5.0,
     application_name: str = DEFAULT_APPLICATION_NAME,
+    pooled: bool = False,
 ) -> T:
     """Open one connection to ``url``, call ``fn(sync_connection)``, close, dispose.
 
     Connection failures become :class:`dbops.errors.ConnectionFailed`; errors raised by
     ``fn`` propagate unchanged.
     """
-    engine = create_engine_for(url, connect_timeout=connect_timeout, application_name=application_name)
+    engine = create_engine_for(url, connect_timeout=connect_timeout, application_name=application_name,
+                               pooled=pooled)
     if not isinstance(engine, Engine):
         async_engine = engine
 

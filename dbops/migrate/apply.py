@@ -169,11 +169,12 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
         if safety.share_connection:  # the migration runs on the lock's own session
             acfg.attributes["connection"] = guard.conn
             acfg.attributes["dbops.guard_connection"] = True
-        else:
+        elif not guard.pooled:  # a session lock would strand on a pooled server connection
             from dbops.db.lock import session_lock_name
             from dbops.safety.guard import lock_name
 
             settings.session_lock = session_lock_name(lock_name(config))
+        settings.pooled = guard.pooled
         current = guard.heads(config)
         warnings: list[str] = []
         if command == "upgrade":
@@ -213,6 +214,10 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
             break
     run.before = first_before
     run.steps = steps
+    if guard.lease is not None and guard.lease.lost:
+        warnings.append("the migration lease expired during the run (no renewal reached the database for "
+                        f"{config.lease_seconds:g}s) and another runner may have started; check dbops history "
+                        "--applied and dbops current")
     return _report(command, config, revision, run, warnings=tuple(warnings), attempts=attempt + 1)
 
 
@@ -229,6 +234,8 @@ def _preflight(guard: Any, config: Config, script: Any, revision: str, current: 
     from dbops.safety.revision_ops import tables_touched
 
     warnings: list[str] = []
+    if guard.conn.dialect.name != "postgresql":  # lock holders are read from pg_locks only
+        return _edited_warnings(guard.conn, config, script, current)
     try:
         pending = [s for s in script.iterate_revisions(revision, current or "base") if s.revision not in current]
     except Exception:
@@ -245,7 +252,7 @@ def _preflight(guard: Any, config: Config, script: Any, revision: str, current: 
 
 def _edited_warnings(conn: Any, config: Config, script: Any, current: tuple[str, ...]) -> list[str]:
     """Applied revisions whose file changed since they ran (from dbops_history's checksums)."""
-    from dbops.safety.checksum import file_checksum
+    from dbops.safety.checksum import checksum_like
     from dbops.safety.history import latest_checksums
 
     warnings: list[str] = []
@@ -253,7 +260,7 @@ def _edited_warnings(conn: Any, config: Config, script: Any, current: tuple[str,
     if recorded and current:
         applied = {s.revision: s for s in script.iterate_revisions(current, "base")}
         for rev, checksum in recorded.items():
-            if rev in applied and checksum and file_checksum(applied[rev].path) not in (None, checksum):
+            if rev in applied and checksum and checksum_like(checksum, applied[rev].path) not in (None, checksum):
                 warnings.append(f"revision {rev} was edited after it was applied (its checksum changed); "
                                 "databases migrated before and after the edit differ. See: dbops verify")
     return warnings

@@ -38,6 +38,7 @@ class Run:
     # the version table: (connection, timing, started_at). dbops writes the audit row there, so a
     # committed revision always has its row, whatever kills the run afterwards.
     recorder: Callable[[Any, StepTiming, datetime], None] | None = None
+    step_statements: list[str] = field(default_factory=list)  # shared with EnvSettings.step_statements
     _current: Any = None
     _t0: float = 0.0
     _started_at: datetime | None = None
@@ -46,6 +47,7 @@ class Run:
         """Yield Alembic's revision steps, remembering which one is running and since when."""
         for step in steps:
             self._current = step
+            self.step_statements.clear()
             self._t0 = time.perf_counter()
             self._started_at = datetime.now(timezone.utc)
             yield step
@@ -103,6 +105,7 @@ def run_env(
     settings: EnvSettings = acfg.attributes[ATTRIBUTE]
     settings.on_version_apply = [run.on_version_apply]
     settings.last_statement = None
+    settings.step_statements = run.step_statements
     buffer = io.StringIO() if as_sql else None
     acfg.output_buffer = buffer
 
@@ -121,7 +124,7 @@ def run_env(
         exc.run = run  # type: ignore[attr-defined]
         raise
     except Exception as exc:
-        error = translate_error(exc, run)
+        error = translate_error(exc, run, dialect=settings.url.get_backend_name())
         error.run = run  # type: ignore[attr-defined]  # what was applied before the failure
         error.statement = settings.last_statement  # type: ignore[attr-defined]
         error.retryable = is_lock_timeout(exc)  # type: ignore[attr-defined]
@@ -137,7 +140,20 @@ def run_env(
     return run
 
 
-def translate_error(exc: Exception, run: Run) -> DbopsError:
+NON_TRANSACTIONAL_DDL = ("mysql", "mariadb")  # each DDL statement commits as it runs
+
+
+def _committed_part(run: Run) -> list[str]:
+    """The failing revision's completed statements that changed something (reads left out)."""
+    out = []
+    for statement in run.step_statements:
+        text = " ".join(statement.split())
+        if text and text.split(" ", 1)[0].upper() not in ("SELECT", "SHOW", "DESCRIBE", "EXPLAIN", "SET"):
+            out.append(redact(text if len(text) <= 160 else text[:157] + "..."))
+    return out
+
+
+def translate_error(exc: Exception, run: Run, *, dialect: str = "") -> DbopsError:
     """Alembic / driver exceptions -> one-paragraph dbops errors."""
     from alembic.script.revision import MultipleHeads as AlembicMultipleHeads
     from alembic.script.revision import RangeNotAncestorError, ResolutionError
@@ -161,9 +177,33 @@ def translate_error(exc: Exception, run: Run) -> DbopsError:
             hint="See who holds it with: dbops upgrade --strict (pre-flight), end that session, then re-run "
             "dbops upgrade (or raise --lock-timeout / --retries)",
         )
+    committed = _committed_part(run) if dialect in NON_TRANSACTIONAL_DDL else []
+    if failing is not None and committed:
+        detail = redact(f"{type(exc).__name__}: {_first_line(exc)}")
+        done = ", ".join(s.revision for s in run.steps) or "none"
+        at = run.steps[-1].revision if run.steps else (", ".join(run.before) or "base")
+        listed = "; ".join(f"({i}) {c}" for i, c in enumerate(committed[:10], 1))
+        return MigrationFailed(
+            f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}. This database commits "
+            f"each DDL statement as it runs, so {len(committed)} statement(s) of {failing.revision} stayed applied "
+            f"although the version table still says {at}: {listed}{' ...' if len(committed) > 10 else ''}. "
+            f"The schema is now between {at} and {failing.revision}; re-running will fail on what already exists. "
+            f"Revisions applied before it in this run: {done}.",
+            hint=f"Either undo those statements by hand and re-run dbops upgrade after fixing "
+            f"{failing.path.rsplit('/', 1)[-1]}, or finish the revision by hand and record it with: "
+            f"dbops stamp {failing.revision}",
+        )
     if failing is not None:
         detail = redact(f"{type(exc).__name__}: {_first_line(exc)}")
         done = ", ".join(s.revision for s in run.steps) or "none"
+        if dialect in NON_TRANSACTIONAL_DDL:
+            return MigrationFailed(
+                f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}. It had changed "
+                f"nothing yet, so the database stays at the last good revision. Revisions applied before it "
+                f"in this run: {done}.",
+                hint=f"Fix {failing.path.rsplit('/', 1)[-1]}, then re-run; see where the database "
+                "stands with: dbops current",
+            )
         return MigrationFailed(
             f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}. "
             f"Revisions applied before it in this run: {done}; with transaction_per_migration "

@@ -33,8 +33,43 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 
+class Grid:
+    """A plain table (columns, rows of strings). Drawn by rich on a terminal (wrapping to its width);
+    in pipes, CI logs and files as aligned text without rich: the same layout, and ~10x cheaper for
+    a 450-revision upgrade."""
+
+    def __init__(self, *columns: str) -> None:
+        self.columns = columns
+        self.rows: list[tuple[str, ...]] = []
+
+    def add_row(self, *cells: str) -> None:
+        self.rows.append(tuple(cells))
+
+    def right(self, index: int) -> bool:
+        return self.columns[index] == "duration"
+
+    def plain(self) -> str:
+        widths = [max([len(c)] + [len(r[i]) for r in self.rows]) for i, c in enumerate(self.columns)]
+        lines = []
+        for row in (self.columns, *self.rows):
+            cells = [cell.rjust(widths[i]) if self.right(i) else cell.ljust(widths[i]) for i, cell in enumerate(row)]
+            lines.append("  ".join(cells).rstrip())
+        return "\n".join(lines) + "\n"
+
+    def rich(self) -> Table:
+        from rich.table import Table
+        from rich.text import Text  # cells are data, never console markup
+
+        table = Table(show_edge=False, box=None, pad_edge=False)
+        for i, column in enumerate(self.columns):
+            table.add_column(column, justify="right" if self.right(i) else "left")
+        for row in self.rows:
+            table.add_row(*(Text(cell) for cell in row))
+        return table
+
+
 class Out:
-    """Where a renderer writes: plain lines, or a rich table (rich imported on first use)."""
+    """Where a renderer writes: plain lines, or a table (rich on a terminal, imported on first use)."""
 
     def __init__(self, file: TextIO) -> None:
         self.file = file
@@ -45,27 +80,21 @@ class Out:
     def write(self, text: str) -> None:
         self.file.write(redact(text))
 
-    def table(self, table: Table) -> None:
+    def table(self, table: Grid) -> None:
+        if not self.file.isatty():
+            self.write(table.plain())
+            return
         import io
-        import shutil
 
         from rich.console import Console
 
-        # Wide enough that piped output (CI logs, less) is not wrapped at 80 columns;
-        # trailing padding stripped so output diffs cleanly.
-        width = max(shutil.get_terminal_size((160, 24)).columns, 160) if not self.file.isatty() else None
         buffer = io.StringIO()
-        Console(file=buffer, highlight=False, emoji=False, width=width, color_system=None).print(table)
+        Console(file=buffer, highlight=False, emoji=False, color_system=None).print(table.rich())
         self.write("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n")
 
 
-def new_table(*columns: str) -> Table:
-    from rich.table import Table
-
-    table = Table(show_edge=False, box=None, pad_edge=False)
-    for column in columns:
-        table.add_column(column, justify="right" if column == "duration" else "left")
-    return table
+def new_table(*columns: str) -> Grid:
+    return Grid(*columns)
 
 
 _RENDERERS: dict[type, Callable[[Any, Out], None]] = {}
@@ -115,7 +144,7 @@ def _migration(r: MigrationReport, console: Out) -> None:
     console.table(table)
 
 
-def _revision_table(rows: tuple[RevisionInfo, ...], current: tuple[str, ...] | None = None) -> Table:
+def _revision_table(rows: tuple[RevisionInfo, ...], current: tuple[str, ...] | None = None) -> Grid:
     table = new_table("revision", "down", "message", "")
     for info in rows:
         marks = []

@@ -20,7 +20,7 @@ from dbops.reports import (
     VerifyReport,
 )
 from dbops.safety import history
-from dbops.safety.checksum import file_checksum
+from dbops.safety.checksum import checksum_like, file_checksum
 
 
 class ChecksumMismatch(CheckFailed):
@@ -59,8 +59,8 @@ def verify(config: Config, *, baseline: bool = False) -> VerifyReport:
             applied = [r for r in current if _exists(script, r)]
     for rev in dict.fromkeys([*applied, *(r for r in current if r not in applied)]):
         script_rev = _get(script, rev)
-        now = file_checksum(script_rev.path) if script_rev is not None else None
         was = recorded.get(rev)
+        now = checksum_like(was, script_rev.path) if script_rev is not None else None
         if script_rev is None:
             status = "removed"
         elif rev not in recorded or was is None:

@@ -3,6 +3,8 @@ the whole command and writes dbops_history rows in autocommit, so they survive a
 migration's rollback. Session locks die with the session: a killed holder leaves nothing."""
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,9 +15,12 @@ import sqlalchemy as sa
 from dbops.config import Config
 from dbops.db.connect_errors import translate_connect_error
 from dbops.db.engine import connect_args
+from dbops.db.lease import choose_mode, lease_lock
 from dbops.db.lock import migration_lock_name, named_lock, session_lock_name
 from dbops.db.url import parse_url, sync_url
 from dbops.safety import history
+
+log = logging.getLogger("dbops.lock")
 
 
 def lock_name(config: Config) -> str:
@@ -28,6 +33,11 @@ class Guard:
     db_user: str | None
     target: str | None = None  # target name or tenant schema, stamped on every history row
     schema: str | None = None  # a tenant's schema: its dbops_history lives there
+    lease: Any = None  # dbops.db.lease.Lease when the lock is a lease (behind a pooler)
+
+    @property
+    def pooled(self) -> bool:
+        return self.lease is not None
 
     @property
     def history_conn(self) -> sa.Connection:
@@ -49,17 +59,20 @@ class Guard:
         history.ensure(self.history_conn)
         self._settle()
 
+    @functools.cached_property
+    def who(self) -> dict[str, Any]:
+        return {**history.who(), "db_user": self.db_user, "target": self.target}
+
     def write_in(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         """Insert rows on ``conn`` inside its open transaction (a revision's own), stamped with
         who and where; the caller's commit makes them durable together with the revision."""
-        who = {**history.who(), "db_user": self.db_user, "target": self.target}
-        conn.execute(history.table.insert(), [{**who, **row} for row in rows])
+        conn.execute(history.table.insert(), [{**self.who, **row} for row in rows])
 
     def record(self, rows: list[dict[str, Any]], *, success: bool = True) -> None:
         """Write history rows. On a shared connection a transaction may still be open after the
         migration (dialects without transactional DDL leave the commit to the caller): commit it
         after a success, roll it back after a failure."""
-        who = {**history.who(), "db_user": self.db_user, "target": self.target}
+        who = self.who
         if self.conn.in_transaction():
             if success:
                 self.conn.commit()
@@ -97,16 +110,30 @@ def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = F
     original = parse_url(config.url)
     url = sync_url(original)
     options: dict[str, Any] = {} if shared else {"isolation_level": "AUTOCOMMIT"}
+    # pooled=True on the guard always: it costs nothing, and a pooler may lend another server connection
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **options,
                               connect_args=connect_args(url, connect_timeout=config.connect_timeout,
                                                         application_name="dbops-migrate" if shared
-                                                        else "dbops-migrate-lock"))
+                                                        else "dbops-migrate-lock", pooled=True))
     try:
         try:
             conn = engine.connect()
         except Exception as exc:
             raise translate_connect_error(exc, original, config.connect_timeout) from exc
         with conn:
+            mode, why = choose_mode(conn, original, config.lock_mode)
+            if mode == "lease":
+                if config.lock_mode == "auto":
+                    log.warning("%s; the migration lock is a lease in dbops_lock (renewed every %gs) instead of "
+                                "a session lock, and timeouts are set per transaction (lock_mode = lease to say "
+                                "so, lock_mode = session to override)", why, config.lease_seconds / 3)
+                with lease_lock(original, lock_name(config), wait=lock_wait, ttl=config.lease_seconds,
+                                what="migrations on this database", connect_timeout=config.connect_timeout) as lease:
+                    guard = Guard(conn, _db_user(conn), config.tenant_schema or config.target, config.tenant_schema,
+                                  lease)
+                    guard._settle()
+                    yield guard
+                return
             with named_lock(conn, lock_name(config), wait=lock_wait, what="migrations on this database",
                             hint=f"Another upgrade/downgrade/stamp is running; waited {lock_wait:g}s. Wait for it, "
                             "or raise --lock-wait; see the running session in pg_stat_activity."):

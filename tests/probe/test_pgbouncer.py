@@ -2,11 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,44 +10,17 @@ import psycopg
 import pytest
 from click.testing import Result
 
+from tests.helpers import start_pgbouncer, stop_pgbouncer
+
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def pgbouncer(postgresql: object) -> Iterator[tuple[int, str]]:
-    exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-    if not os.path.exists(exe):
-        pytest.fail("pgbouncer is not installed; .ci/run installs it (apt-get install pgbouncer)")
     dbname = postgresql.info.dbname  # type: ignore[attr-defined]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    directory = tempfile.mkdtemp(prefix="dbops-pgb-", dir="/tmp")
-    os.chmod(directory, 0o777)  # pgbouncer runs as postgres (it refuses root)
-    with open(f"{directory}/users.txt", "w") as fh:
-        fh.write('"postgres" ""\n')
-    with open(f"{directory}/pgbouncer.ini", "w") as fh:
-        fh.write(f"[databases]\napp = host=127.0.0.1 port=5432 dbname={dbname} pool_size=2\n\n[pgbouncer]\n"
-                 f"listen_addr = 127.0.0.1\nlisten_port = {port}\nauth_type = trust\n"
-                 f"auth_file = {directory}/users.txt\nadmin_users = postgres\npool_mode = session\n"
-                 f"logfile = {directory}/pgbouncer.log\npidfile = {directory}/pgbouncer.pid\nunix_socket_dir =\n")
-    for name in os.listdir(directory):
-        os.chmod(f"{directory}/{name}", 0o666)
-    proc = subprocess.Popen([exe, "-u", "postgres", f"{directory}/pgbouncer.ini"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="pgbouncer",
-                            autocommit=True, cursor_factory=psycopg.ClientCursor).close()
-            break
-        except psycopg.Error:
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.1)
+    proc, port, directory = start_pgbouncer(dbname, mode="session", pool_size=2)
     yield port, dbname
-    proc.terminate()
-    proc.wait(timeout=10)
-    shutil.rmtree(directory, ignore_errors=True)
+    stop_pgbouncer(proc, directory)
 
 
 def test_waiting_clients_are_reported(invoke: Callable[..., Result], pgbouncer: tuple[int, str],

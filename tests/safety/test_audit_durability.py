@@ -182,3 +182,51 @@ def test_kill_9_mid_statement_never_runs_it_twice_at_once(tmp_path: Path, pg_psy
     marks = execute(pg_psycopg_url, "SELECT started, finished FROM marks ORDER BY started")[0]
     assert len(marks) == 2  # the killed run's statement finished on its own; the re-run ran it again
     assert marks[1][0] >= marks[0][1], marks  # ... but only after the first had finished, never alongside
+
+
+HALF_UP = '''    op.create_table("first", sa.Column("id", sa.Integer, primary_key=True))
+    op.add_column("first", sa.Column("note", sa.String(20)))
+    op.execute("SELECT * FROM no_such_table")'''
+
+
+@pytest.mark.parametrize("kind", [pytest.param("mariadb", marks=pytest.mark.mariadb),
+                                  pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_half_applied_revision_is_told_as_it_is(request: pytest.FixtureRequest, invoke: Callable[..., Result],
+                                                  tmp_path: Path, kind: str) -> None:
+    url = request.getfixturevalue("mariadb_url" if kind == "mariadb" else "pg_psycopg_url")
+    app = tmp_path / "half"
+    versions = app / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
+    (app / "dbops.toml").write_text('script_location = "migrations"\n')
+    (versions / "0001.py").write_text(REVISION_TEMPLATE.format(
+        doc="two DDL then a failure", rev="0001", down=None, up=HALF_UP, down_body="    op.drop_table('first')"))
+    failed = invoke("upgrade", "--database-url", url, "--format", "json", cwd=app)
+    assert failed.exit_code == 1
+    message = json.loads(failed.stdout)["error"]["message"]
+    tables = execute(url, "SELECT table_name FROM information_schema.tables WHERE table_name = 'first'")[0]
+    if kind == "mariadb":
+        assert "so 2 statement(s) of 0001 stayed applied although the version table still says base" in message
+        assert "(1) CREATE TABLE first" in message and "(2) ALTER TABLE first ADD COLUMN note" in message
+        assert "dbops stamp 0001" in failed.stderr
+        assert len(tables) == 1  # it is true: the table is there
+    else:
+        assert "stayed applied" not in message and "stays at the last good revision" in message
+        assert tables == []  # transactional DDL: rolled back
+
+
+def test_verify_reads_checksums_recorded_by_the_first_algorithm(invoke: Callable[..., Result], mini_app: Path,
+                                                                sqlite_url: str) -> None:
+    from dbops.safety.checksum import revision_checksum
+
+    assert invoke("upgrade", "--database-url", sqlite_url, cwd=mini_app).exit_code == 0
+    rev2 = mini_app / "migrations" / "versions" / "0002.py"
+    v1 = revision_checksum(rev2.read_text())
+    execute(sqlite_url, f"UPDATE dbops_history SET checksum = '{v1}' WHERE revision = '0002'")  # an old row
+    assert invoke("verify", "--database-url", sqlite_url, cwd=mini_app).exit_code == 0
+    rev2.write_text(rev2.read_text().replace("sa.String(20)", "sa.String(25)"))
+    edited = invoke("verify", "--database-url", sqlite_url, "--format", "json", cwd=mini_app)
+    assert edited.exit_code == 3
+    items = {i["revision"]: i for i in json.loads(edited.stdout)["items"]}
+    assert items["0002"]["status"] == "edited" and items["0002"]["recorded_checksum"] == v1
+    assert items["0001"]["recorded_checksum"].startswith("v2:")  # new rows say their algorithm

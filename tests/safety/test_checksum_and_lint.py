@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from dbops.safety.checksum import revision_checksum
+from dbops.safety.checksum import checksum_like, file_checksum, module_checksum, revision_checksum
 from dbops.safety.lint import RULES, lint_source
 
 BASE = '''
@@ -34,6 +34,42 @@ def test_checksum_ignores_comments_docstrings_and_formatting() -> None:
     ).replace('"""add a thing"""', '"""module docstring changed"""')
     assert revision_checksum(BASE) == revision_checksum(reformatted)
     assert len(revision_checksum(BASE) or "") == 64
+
+
+HELPER = BASE.replace("def upgrade():", "def _column():\n    return sa.Column('nickname', sa.String(30))\n\n\n"
+                      "def upgrade():")
+
+
+def test_v2_covers_the_whole_module_and_says_its_algorithm() -> None:
+    value = module_checksum(HELPER)
+    assert value.startswith("v2:") and len(value) == 64  # fits dbops_history.checksum
+    helper_edited = HELPER.replace("'nickname', sa.String(30)", "'nickname', sa.String(40)")
+    assert module_checksum(helper_edited) != value  # the helper counts
+    assert revision_checksum(helper_edited) == revision_checksum(HELPER)  # v1 was blind to it
+    reformatted = HELPER.replace('"""docstring"""', '"""other"""').replace("# a comment", "# another")
+    assert module_checksum(reformatted) == value
+
+
+def test_v1_values_stay_verifiable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    legacy = """
+def upgrade() -> None:
+    def helper(x) -> int:
+        \"\"\"doc\"\"\"
+        return x
+    op.execute("x")
+
+def downgrade():
+    pass
+"""
+    # the value dbops 0.1 recorded for this file (pinned: v1 must never change)
+    v1 = "1c55eb527e52477569d63c75b374fb8a7cc4065f91ffc00b033b0d0f2510d505"
+    path = tmp_path / "0001.py"
+    path.write_text(legacy)
+    assert revision_checksum(legacy) == v1
+    assert checksum_like(v1, path) == v1
+    assert checksum_like(module_checksum(legacy), path) == file_checksum(path) == module_checksum(legacy)
+    path.write_text(legacy.replace('"x"', '"y"'))
+    assert checksum_like(v1, path) != v1
 
 
 def test_checksum_changes_with_code() -> None:
