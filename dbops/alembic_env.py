@@ -231,4 +231,5 @@ def run_migrations(context: Any = None, **configure_overrides: Any) -> None:
         lambda conn: _migrate(context, conn, settings),
         connect_timeout=settings.connect_timeout,
         pooled=settings.pooled,
+        application_name=settings.application_name,
     )

@@ -41,3 +41,4 @@ class EnvSettings:
     # behind a transaction pooler: timeouts as SET LOCAL in each transaction (a session SET would stay
     # on a server connection other clients get), no named prepared statements
     pooled: bool = False
+    application_name: str = "dbops"  # of the migration's own connection (pg_stat_activity)

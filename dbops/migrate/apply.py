@@ -175,6 +175,9 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
 
             settings.session_lock = session_lock_name(lock_name(config))
         settings.pooled = guard.pooled
+        from dbops.safety.guard import migration_application_name
+
+        settings.application_name = migration_application_name(config)
         current = guard.heads(config)
         warnings: list[str] = []
         if command == "upgrade":

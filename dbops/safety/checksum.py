@@ -6,7 +6,8 @@ Values carry their algorithm: ``v2:<61 hex digits of sha256>`` over the whole mo
 characters, the width of dbops_history.checksum). A bare 64-digit value is the first
 algorithm (v1: upgrade()/downgrade() bodies only), still verified as such, so databases
 migrated by an older dbops keep their history. Each file's value is cached by the sha256 of
-its bytes, in this process and in ``$XDG_CACHE_HOME/dbops/checksums-v2.json``.
+its bytes (and by the file's path, inode, size and mtime, so an unchanged file is not even read),
+in this process and in ``$XDG_CACHE_HOME/dbops/checksums-v2.json``.
 """
 from __future__ import annotations
 
@@ -86,16 +87,30 @@ def save_cache() -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(dict(list(_disk.items())[-5000:])))
+        tmp.write_text(json.dumps(dict(list(_disk.items())[-20000:])))
         tmp.replace(path)
         _dirty = False
     except OSError:
         pass
 
 
+def _stat_key(path: str | Path) -> str | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"stat:{os.path.abspath(path)}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
 def file_checksum(path: str | Path) -> str | None:
-    """The current (v2) checksum of a revision file; None when it cannot be read or parsed."""
-    global _dirty
+    """The current (v2) checksum of a revision file; None when it cannot be read or parsed.
+
+    Looked up by the file's identity (path, inode, size, mtime in ns, as git's index does), then by
+    the SHA-256 of its bytes; computed only for content never seen."""
+    by_stat = _stat_key(path)
+    disk = _load_disk()
+    if by_stat is not None and by_stat in disk:
+        return disk[by_stat]
     try:
         data = Path(path).read_bytes()
     except OSError:
@@ -103,7 +118,6 @@ def file_checksum(path: str | Path) -> str | None:
     key = hashlib.sha256(data).hexdigest()
     if key in _memo:
         return _memo[key]
-    disk = _load_disk()
     value: str | None = disk.get(key)
     if value is None:
         try:
@@ -112,13 +126,21 @@ def file_checksum(path: str | Path) -> str | None:
             value = None
         if value is not None:
             disk[key] = value
-            if not _dirty:
-                import atexit
-
-                atexit.register(save_cache)
-            _dirty = True
+            _mark_dirty()
+    if value is not None and by_stat is not None:
+        disk[by_stat] = value
+        _mark_dirty()
     _memo[key] = value
     return value
+
+
+def _mark_dirty() -> None:
+    global _dirty
+    if not _dirty:
+        import atexit
+
+        atexit.register(save_cache)
+    _dirty = True
 
 
 def checksum_like(recorded: str | None, path: str | Path) -> str | None:

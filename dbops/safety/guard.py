@@ -16,7 +16,7 @@ from dbops.config import Config
 from dbops.db.connect_errors import translate_connect_error
 from dbops.db.engine import connect_args
 from dbops.db.lease import choose_mode, lease_lock
-from dbops.db.lock import migration_lock_name, named_lock, session_lock_name
+from dbops.db.lock import LockHeld, migration_lock_name, named_lock, session_lock_name
 from dbops.db.url import parse_url, sync_url
 from dbops.safety import history
 
@@ -103,6 +103,48 @@ def _wait_for_orphans(conn: sa.Connection, config: Config, lock_wait: float) -> 
         pass
 
 
+def migration_application_name(config: Config) -> str:
+    """The application_name of a migration's own connection: how a later runner finds a statement
+    that a killed run's backend is still executing (behind a pooler, where no session lock can)."""
+    return f"dbops-migration:{config.tenant_schema or config.version_table_schema or ''}"[:63]
+
+
+ACTIVE = sa.text(
+    "SELECT pid, state, EXTRACT(EPOCH FROM now() - query_start)::int, left(query, 80) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND application_name = :app AND state <> 'idle' "
+    "AND pid <> pg_backend_pid() ORDER BY query_start"
+)
+
+
+def _wait_for_active_migrations(conn: sa.Connection, config: Config, lock_wait: float) -> None:
+    """Lease mode's answer to kill -9: a backend of a dead run may still be executing a migration
+    statement; wait until no session named like ours is busy, then go."""
+    import time
+
+    app = migration_application_name(config)
+    started = time.monotonic()
+    next_report = started
+    while True:
+        rows = conn.execute(ACTIVE, {"app": app}).all()
+        if conn.in_transaction():
+            conn.commit()
+        if not rows:
+            return
+        pid, state, age, query = rows[0]
+        what = f"pid {pid} ({state} for {age} s: {query!r})"
+        now = time.monotonic()
+        if now - started >= lock_wait:
+            raise LockHeld(
+                f"A migration statement of an earlier run is still executing on this database: {what}. Usually "
+                "an earlier dbops run was killed while a statement was running; its server session goes on.",
+                hint=f"Let it finish (or cancel it with SELECT pg_cancel_backend({pid});), check dbops current, "
+                "then re-run.")
+        if now >= next_report:
+            log.warning("waiting for a migration statement of an earlier run that is still executing: %s", what)
+            next_report = now + 5.0
+        time.sleep(0.2)
+
+
 @contextmanager
 def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = False) -> Iterator[Guard]:
     """``shared``: a transactional connection the migration itself may run on (fan-out: one
@@ -113,8 +155,8 @@ def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = F
     # pooled=True on the guard always: it costs nothing, and a pooler may lend another server connection
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **options,
                               connect_args=connect_args(url, connect_timeout=config.connect_timeout,
-                                                        application_name="dbops-migrate" if shared
-                                                        else "dbops-migrate-lock", pooled=True))
+                                                        application_name=migration_application_name(config)
+                                                        if shared else "dbops-migrate-lock", pooled=True))
     try:
         try:
             conn = engine.connect()
@@ -129,6 +171,7 @@ def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = F
                                 "so, lock_mode = session to override)", why, config.lease_seconds / 3)
                 with lease_lock(original, lock_name(config), wait=lock_wait, ttl=config.lease_seconds,
                                 what="migrations on this database", connect_timeout=config.connect_timeout) as lease:
+                    _wait_for_active_migrations(conn, config, lock_wait)
                     guard = Guard(conn, _db_user(conn), config.tenant_schema or config.target, config.tenant_schema,
                                   lease)
                     guard._settle()

@@ -162,3 +162,38 @@ def test_data_migrate_through_the_pooler_is_exactly_once_across_kills(tmp_path: 
     assert done.returncode == 0, done.stderr[-2000:]
     assert execute(direct, "SELECT n, count(*) FROM counts GROUP BY n")[0] == [(1, 20000)]  # every row exactly once
     assert _leftovers(direct)[1] == 0
+
+
+ORPHAN_UP = '''    op.execute("CREATE TABLE IF NOT EXISTS marks (started timestamptz, finished timestamptz)")
+    with op.get_context().autocommit_block():
+        op.execute("INSERT INTO marks SELECT statement_timestamp(), clock_timestamp() FROM pg_sleep(4)")'''
+
+
+def test_kill_9_mid_statement_behind_the_pooler_never_runs_it_twice_at_once(
+    tmp_path: Path, bouncer: tuple[str, str]
+) -> None:
+    pooled, direct = bouncer
+    app = tmp_path / "orphan"
+    versions = app / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
+    (app / "dbops.toml").write_text('script_location = "migrations"\nlease_seconds = 1\n')
+    (versions / "0001.py").write_text(REVISION_TEMPLATE.format(
+        doc="slow autocommit statement", rev="0001", down=None, up=ORPHAN_UP,
+        down_body="    op.execute('DROP TABLE marks')"))
+    env = {**os.environ, "DATABASE_URL": pooled}
+    first = subprocess.Popen([DBOPS, "upgrade", "-q"], cwd=app, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not execute(direct, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                              "query LIKE 'INSERT INTO marks%'")[0][0][0]:
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    time.sleep(1.5)  # the lease (1 s) has expired: only the still-running statement can hold the next run back
+    second = subprocess.run([DBOPS, "upgrade"], cwd=app, env=env, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0, second.stderr
+    assert "a migration statement of an earlier run that is still executing" in second.stderr
+    marks = execute(direct, "SELECT started, finished FROM marks ORDER BY started")[0]
+    assert len(marks) == 2 and marks[1][0] >= marks[0][1], marks  # one after the other, never alongside
