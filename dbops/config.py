@@ -355,8 +355,37 @@ def _parse_targets(raw: Any, config_file: Path | None) -> dict[str, TargetSpec]:
 
 # -- URL and script_location -----------------------------------------------------------
 
-def expand_url(value: str, env: Mapping[str, str], where: str) -> str:
-    """Expand ``env:VAR`` to the variable's value."""
+def _python_url(spec: str, where: str, root: Path | None) -> str:
+    """``py:module:attr.path`` -> the app's own URL object or string (pydantic DSN, SQLAlchemy URL)."""
+    import importlib
+    import sys
+
+    module_name, sep, attrs = spec.partition(":")
+    if not sep or not module_name or not attrs:
+        raise ConfigError(f"The database URL in {where} is 'py:{spec}', not 'py:module:attribute' (for example "
+                          "'py:app.core.config:settings.SQLALCHEMY_DATABASE_URI').")
+    for entry in (str(root) if root else None, os.getcwd()):
+        if entry and entry not in sys.path:
+            sys.path.insert(0, entry)
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attrs.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:  # the app's settings failed to load: one paragraph, no traceback
+        raise ConfigError(
+            f"The database URL in {where} comes from 'py:{spec}', which failed: {type(exc).__name__}: "
+            f"{redact(str(exc)).splitlines()[0] if str(exc) else ''}. Usually the app's settings need environment "
+            "variables that are not set here, or the module path is wrong.",
+            hint=f"Check with: python -c 'import {module_name}' (from {root or os.getcwd()}), set what the app's "
+            "settings need, or pass --database-url.") from exc
+    render = getattr(obj, "render_as_string", None)  # an SQLAlchemy URL's str() hides the password
+    return str(render(hide_password=False) if callable(render) else obj)
+
+
+def expand_url(value: str, env: Mapping[str, str], where: str, root: Path | None = None) -> str:
+    """Expand ``env:VAR`` to the variable's value, ``py:module:attr`` to the app's own URL."""
+    if value.startswith("py:"):
+        return _python_url(value[3:], where, root)
     if value.startswith("env:"):
         var = value[4:]
         got = env.get(var)
@@ -388,7 +417,7 @@ def _resolve_url(
         if env.get(var):
             return env[var], var
     if table.get("url"):
-        return expand_url(str(table["url"]), env, "the config file"), "config"
+        return expand_url(str(table["url"]), env, "the config file", cwd), "config"
     ini_url = ini.get("sqlalchemy.url", "").strip()
     if ini_url not in ALEMBIC_PLACEHOLDER_URLS:
         return expand_url(ini_url, env, "alembic.ini"), "alembic.ini"

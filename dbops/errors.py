@@ -84,3 +84,9 @@ class DriftDetected(CheckFailed):
     """check-drift found differences that fail the check."""
 
     kind = "drift_detected"
+
+
+class WrongDatabase(DbopsError):
+    """The project's env.py connected to another database than the one dbops was given (nothing ran)."""
+
+    kind = "wrong_database"

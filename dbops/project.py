@@ -101,6 +101,9 @@ def alembic_config(config: Config, settings: EnvSettings | None = None) -> Any:
         )
     acfg.set_main_option("script_location", str(location).replace("%", "%%"))
     acfg.attributes[ATTRIBUTE] = settings if settings is not None else env_settings(config)
+    # a project's own env.py reads its URL here (the stock template does): hand it the one dbops was given
+    url = acfg.attributes[ATTRIBUTE].url
+    acfg.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
     return acfg
 
 

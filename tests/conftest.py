@@ -28,8 +28,36 @@ os.environ["XDG_CACHE_HOME"] = __import__("tempfile").mkdtemp(prefix="dbops-test
 
 REPO = Path(__file__).resolve().parents[1]
 
-postgresql_noproc = factories.postgresql_noproc()
+# One template database per test session (pytest-postgresql clones it per test): a session that was
+# killed leaves its template behind, and a fixed name would then break every later session.
+SESSION_DB = f"dbops_test_{os.getpid()}"
+postgresql_noproc = factories.postgresql_noproc(dbname=SESSION_DB)
 postgresql = factories.postgresql("postgresql_noproc")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Drop what killed sessions left: dbops_test_<pid>[_tmpl] whose pid is gone (best effort)."""
+    import re
+
+    from dbops.pool.endpoint import pid_alive
+
+    try:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True,
+                             connect_timeout=3) as conn:
+            names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname ~ "
+                                                "'^dbops_test(_[0-9]+)?(_tmpl)?$'")]
+            for name in names:
+                match = re.match(r"^dbops_test_([0-9]+)", name)
+                pid = int(match.group(1)) if match else None
+                if pid is not None and pid != os.getpid() and pid_alive(pid):
+                    continue
+                if pid == os.getpid():
+                    continue
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception:  # noqa: BLE001  no server: the PostgreSQL tests report that themselves
+        pass
 
 
 def _pg_url(conn: object, driver: str, password: str | None = None) -> str:

@@ -147,3 +147,59 @@ def stop_pgbouncer(proc: Any, directory: str) -> None:
     proc.terminate()
     proc.wait(timeout=10)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+DBOPS_ENV_PY = "from dbops.alembic_env import run_migrations\nrun_migrations()\n"
+
+
+def dbops_app(root: Path, name: str, revisions: list[tuple[str, str | None, str, str, str]],
+              toml: str = "") -> Path:
+    """A project with dbops's env.py and the given revisions (rev, down, doc, upgrade body, downgrade
+    body; bodies are indented code)."""
+    app = root / name
+    versions = app / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (app / "migrations" / "env.py").write_text(DBOPS_ENV_PY)
+    (app / "dbops.toml").write_text('script_location = "migrations"\n' + toml)
+    for rev, down, doc, up, down_body in revisions:
+        (versions / f"{rev}.py").write_text(REVISION_TEMPLATE.format(doc=doc, rev=rev, down=down, up=up,
+                                                                     down_body=down_body))
+    return app
+
+
+# A revision whose autocommit statement sleeps SECONDS and records when it started and finished.
+SLOW_AUTOCOMMIT_UP = """    op.execute("CREATE TABLE IF NOT EXISTS marks (started timestamptz, finished timestamptz)")
+    with op.get_context().autocommit_block():
+        op.execute("INSERT INTO marks SELECT statement_timestamp(), clock_timestamp() FROM pg_sleep({seconds})")"""
+
+
+def kill_mid_statement_then_rerun(app: Path, env: dict[str, str], direct_url: str, *,
+                                  pause_after_kill: float = 0.0) -> tuple[Any, list[Any]]:
+    """Start `dbops upgrade`, kill -9 it while the marks INSERT runs, re-run it; returns the re-run's
+    CompletedProcess and the marks rows (started, finished), oldest first."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    exe = str(Path(sys.executable).with_name("dbops"))
+    first = subprocess.Popen([exe, "upgrade", "-q"], cwd=app, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not execute(direct_url, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                                  "query LIKE 'INSERT INTO marks%'")[0][0][0]:
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)  # the client dies; its backend goes on sleeping
+    first.communicate()
+    time.sleep(pause_after_kill)
+    second = subprocess.run([exe, "upgrade"], cwd=app, env=env, capture_output=True, text=True, timeout=60)
+    marks = execute(direct_url, "SELECT started, finished FROM marks ORDER BY started")[0]
+    return second, marks
+
+
+def chain(n: int, sleep: float) -> list[tuple[str, str | None, str, str, str]]:
+    """n revisions for dbops_app, each creating table t<i> and sleeping inside its transaction."""
+    return [(f"{i:04d}", f"{i - 1:04d}" if i > 1 else None, f"t{i}",
+             f"    op.create_table('t{i}', sa.Column('id', sa.Integer, primary_key=True))\n"
+             f"    op.execute('SELECT pg_sleep({sleep})')", f"    op.drop_table('t{i}')") for i in range(1, n + 1)]

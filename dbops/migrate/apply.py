@@ -199,6 +199,8 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
             except MigrationFailed as exc:
                 partial: Run = getattr(exc, "run", Run())
                 first_before = partial.before if first_before is None else first_before
+                _state_after_failure(exc, guard, config, partial)
+                partial.steps = _still_applied(partial, guard.heads(config))
                 steps += partial.steps
                 # the committed revisions' rows were written in their own transactions
                 guard.record([_failed_row(run_id, command, partial, exc, started)], success=False)
@@ -222,6 +224,33 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
                         f"{config.lease_seconds:g}s) and another runner may have started; check dbops history "
                         "--applied and dbops current")
     return _report(command, config, revision, run, warnings=tuple(warnings), attempts=attempt + 1)
+
+
+def _still_applied(run: Run, after: tuple[str, ...]) -> list[Any]:
+    """The run's steps whose effect the version table still shows (a rolled-back run shows none)."""
+    if tuple(sorted(after)) == tuple(sorted(run.before)):
+        return []
+    return list(run.steps)
+
+
+def _state_after_failure(exc: Any, guard: Any, config: Config, run: Run) -> None:
+    """Say where the database is after a failed run, as read from its version table (on the guard's
+    own connection: committed state only), never as inferred from transaction settings."""
+    if run.failing_revision is None:
+        return
+    if guard.conn.in_transaction():  # fan-out: the failed migration ran on this connection
+        guard.conn.rollback()
+    after = guard.heads(config)
+    at = ", ".join(after) or "base"
+    ran = [s.revision for s in run.steps]
+    if tuple(sorted(after)) == tuple(sorted(run.before)):
+        fact = (f" The version table still says {at} (read after the failure)"
+                + (f": the {len(ran)} revision(s) this run applied before it ({', '.join(ran)}) were rolled "
+                   "back with it, as env.py runs them in one transaction." if ran else "."))
+    else:
+        fact = f" The version table now says {at} (read after the failure): {', '.join(ran)} stayed applied."
+    exc.message = exc.message + fact
+    exc.args = (exc.message,)
 
 
 def _refuse_if_strict(warnings: list[str], safety: Safety) -> None:

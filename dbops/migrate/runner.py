@@ -15,6 +15,7 @@ from typing import Any
 
 from dbops.env_settings import ATTRIBUTE, EnvSettings
 from dbops.errors import DbopsError, MigrationFailed, RevisionError
+from dbops.logs import enable_dbops_loggers
 from dbops.redact import redact
 from dbops.reports import StepTiming
 
@@ -113,12 +114,28 @@ def run_env(
         run.before = tuple(sorted(revision_ids(rev)))
         return run.wrap(make_steps(revision_ids(rev)))
 
+    known: dict[str, Any] = {}
+    env = EnvironmentContext(acfg, script, fn=fn, as_sql=as_sql, starting_rev=starting_rev,
+                             destination_rev=destination_rev, **env_kw)
+    configure = env.configure
+
+    def observing_configure(*args: Any, **kw: Any) -> None:
+        """Whatever env.py runs (dbops's or the project's own): before any revision, check that the
+        connection it configures reaches the database dbops was given; observe every step."""
+        connection = kw.get("connection")
+        if connection is not None and not as_sql:
+            check_database(connection, settings, known)
+        callbacks = list(kw.get("on_version_apply") or ())
+        if run.on_version_apply not in callbacks:
+            callbacks.append(run.on_version_apply)
+        kw["on_version_apply"] = callbacks
+        configure(*args, **kw)
+
+    env.configure = observing_configure  # type: ignore[method-assign]  # the context proxy picks it up
+
     started = time.perf_counter()
     try:
-        with EnvironmentContext(
-            acfg, script, fn=fn, as_sql=as_sql, starting_rev=starting_rev,
-            destination_rev=destination_rev, **env_kw,
-        ):
+        with env:
             script.run_env()
     except DbopsError as exc:
         exc.run = run  # type: ignore[attr-defined]
@@ -132,6 +149,7 @@ def run_env(
     finally:
         settings.on_version_apply = []
         acfg.output_buffer = None
+        enable_dbops_loggers()  # env.py's fileConfig() may have disabled them
     run.duration_ms = round((time.perf_counter() - started) * 1000.0, 3)
     if run.after is None:
         run.after = run.before
@@ -151,6 +169,54 @@ def _committed_part(run: Run) -> list[str]:
         if text and text.split(" ", 1)[0].upper() not in ("SELECT", "SHOW", "DESCRIBE", "EXPLAIN", "SET"):
             out.append(redact(text if len(text) <= 160 else text[:157] + "..."))
     return out
+
+
+def _same_url(a: Any, b: Any) -> bool:
+    from dbops.db.url import sync_url
+
+    try:
+        return bool(sync_url(a).render_as_string(hide_password=False)
+                    == sync_url(b).render_as_string(hide_password=False))
+    except Exception:  # noqa: BLE001  an unusual URL object: ask the server instead
+        return False
+
+
+def _given_identity(settings: EnvSettings) -> Any:
+    import os
+
+    from dbops.db.engine import run_with_connection
+    from dbops.db.identity import Identity, identify
+
+    url = settings.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+            and not os.path.exists(url.database):
+        return Identity("sqlite", os.path.realpath(url.database), None, None)  # do not create it by asking
+    return run_with_connection(url, identify, connect_timeout=settings.connect_timeout)
+
+
+def check_database(connection: Any, settings: EnvSettings, known: dict[str, Any]) -> None:
+    """Refuse (WrongDatabase) when env.py's connection reaches another database than the one dbops
+    was given. A connection dbops opened itself (its env, the shared guard connection) is trusted."""
+    from dbops.db.identity import identify, masked
+    from dbops.errors import WrongDatabase
+
+    if _same_url(connection.engine.url, settings.url):
+        return
+    theirs = identify(connection)
+    if "given" not in known:
+        known["given"] = _given_identity(settings)
+    given = known["given"]
+    if given.same_database(theirs):
+        return
+    raise WrongDatabase(
+        f"The project's env.py connected to another database than the one dbops was given, so nothing was "
+        f"run. dbops was given {masked(settings.url)}: {given.describe()}; env.py connected to "
+        f"{masked(connection.engine.url)}: {theirs.describe()}. Usually env.py builds its URL from the app's "
+        "settings instead of config.get_main_option('sqlalchemy.url'), which dbops sets to the URL it was given.",
+        hint="Either give dbops the app's URL (in dbops.toml: url = \"py:app.core.config:settings.DATABASE_URL\", "
+        "or the environment variables the app reads), or let env.py prefer the URL dbops passes: "
+        "url = config.get_main_option('sqlalchemy.url') or <the app's URL>",
+    )
 
 
 def translate_error(exc: Exception, run: Run, *, dialect: str = "") -> DbopsError:
@@ -177,38 +243,26 @@ def translate_error(exc: Exception, run: Run, *, dialect: str = "") -> DbopsErro
             hint="See who holds it with: dbops upgrade --strict (pre-flight), end that session, then re-run "
             "dbops upgrade (or raise --lock-timeout / --retries)",
         )
+    # What the database is left at is not guessed here: the runner reads the version table after the
+    # failure and adds it (see dbops.migrate.apply); this says only what is known at this point.
     committed = _committed_part(run) if dialect in NON_TRANSACTIONAL_DDL else []
     if failing is not None and committed:
         detail = redact(f"{type(exc).__name__}: {_first_line(exc)}")
-        done = ", ".join(s.revision for s in run.steps) or "none"
-        at = run.steps[-1].revision if run.steps else (", ".join(run.before) or "base")
         listed = "; ".join(f"({i}) {c}" for i, c in enumerate(committed[:10], 1))
         return MigrationFailed(
             f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}. This database commits "
-            f"each DDL statement as it runs, so {len(committed)} statement(s) of {failing.revision} stayed applied "
-            f"although the version table still says {at}: {listed}{' ...' if len(committed) > 10 else ''}. "
-            f"The schema is now between {at} and {failing.revision}; re-running will fail on what already exists. "
-            f"Revisions applied before it in this run: {done}.",
+            f"each DDL statement as it runs, so {len(committed)} statement(s) of {failing.revision} stayed applied: "
+            f"{listed}{' ...' if len(committed) > 10 else ''}. The schema is now partly {failing.revision}; "
+            "re-running will fail on what already exists.",
             hint=f"Either undo those statements by hand and re-run dbops upgrade after fixing "
             f"{failing.path.rsplit('/', 1)[-1]}, or finish the revision by hand and record it with: "
             f"dbops stamp {failing.revision}",
         )
     if failing is not None:
         detail = redact(f"{type(exc).__name__}: {_first_line(exc)}")
-        done = ", ".join(s.revision for s in run.steps) or "none"
-        if dialect in NON_TRANSACTIONAL_DDL:
-            return MigrationFailed(
-                f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}. It had changed "
-                f"nothing yet, so the database stays at the last good revision. Revisions applied before it "
-                f"in this run: {done}.",
-                hint=f"Fix {failing.path.rsplit('/', 1)[-1]}, then re-run; see where the database "
-                "stands with: dbops current",
-            )
+        nothing = " It had changed nothing yet." if dialect in NON_TRANSACTIONAL_DDL else ""
         return MigrationFailed(
-            f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}. "
-            f"Revisions applied before it in this run: {done}; with transaction_per_migration "
-            "the database stays at the last good revision, otherwise the whole run was rolled "
-            "back (where the database supports transactional DDL).",
+            f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}.{nothing}",
             hint=f"Fix {failing.path.rsplit('/', 1)[-1]}, then re-run; see where the database "
             "stands with: dbops current",
         )

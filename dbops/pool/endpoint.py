@@ -77,7 +77,7 @@ def publish(directory: Path | None = None) -> dict[str, Any]:
     return snap
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -133,7 +133,7 @@ def aggregate(directory: Path | None = None) -> dict[str, Any]:
             pid = int(snap["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if not _alive(pid):  # a dead worker's last snapshot is not news: prune it
+        if not pid_alive(pid):  # a dead worker's last snapshot is not news: prune it
             try:
                 path.unlink()
             except OSError:

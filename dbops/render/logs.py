@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from dbops.logs import enable_dbops_loggers
 from dbops.redact import redact
 
 
@@ -21,6 +22,7 @@ def setup_logging(verbose: int, *, quiet: bool = False) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = False
+    enable_dbops_loggers()
     if verbose == 0 and not quiet:
         plain = logging.StreamHandler(sys.stderr)
         plain.setFormatter(_Redacting("dbops: %(message)s"))
@@ -33,3 +35,4 @@ def setup_logging(verbose: int, *, quiet: bool = False) -> None:
     if verbose >= 2:
         logging.getLogger("sqlalchemy.engine").addHandler(handler)
         logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+

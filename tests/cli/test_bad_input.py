@@ -239,7 +239,7 @@ def test_failing_revision_mid_chain(invoke: Callable[..., Result], project: Path
     assert result.stderr.startswith(
         "Error: Revision 0003 (add a column to a table that is not there) failed: "
     )
-    assert "Revisions applied before it in this run: 0001, 0002" in result.stderr
+    assert "The version table now says 0002 (read after the failure): 0001, 0002 stayed applied." in result.stderr
     assert "Fix 0003_fails.py, then re-run" in result.stderr
     # transaction_per_migration (the default): the database stays at the last good revision
     assert schema_of(any_url)["version"] == ["0002"]

@@ -16,26 +16,14 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.helpers import REVISION_TEMPLATE, execute
+from tests.helpers import SLOW_AUTOCOMMIT_UP, chain, dbops_app, execute, kill_mid_statement_then_rerun
 
 DBOPS = str(Path(sys.executable).with_name("dbops"))
 CHAIN = 6
 
 
 def _chain_app(root: Path) -> Path:
-    """Six revisions, each creating a table and sleeping 0.4 s inside its transaction."""
-    app = root / "chain"
-    versions = app / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
-    (app / "dbops.toml").write_text('script_location = "migrations"\n')
-    for i in range(1, CHAIN + 1):
-        rev, down = f"{i:04d}", (f"{i - 1:04d}" if i > 1 else None)
-        up = (f"    op.create_table('t{i}', sa.Column('id', sa.Integer, primary_key=True))\n"
-              "    op.execute('SELECT pg_sleep(0.4)')")
-        (versions / f"{rev}.py").write_text(REVISION_TEMPLATE.format(
-            doc=f"t{i}", rev=rev, down=down, up=up, down_body=f"    op.drop_table('t{i}')"))
-    return app
+    return dbops_app(root, "chain", chain(CHAIN, 0.4))
 
 
 def _version(url: str) -> int:
@@ -151,35 +139,13 @@ def test_noop_upgrade_never_waits_for_a_data_migration(mini_app: Path, pg_psycop
     assert "a data migration is running" in waiting.stderr
 
 
-ORPHAN_UP = '''    op.execute("CREATE TABLE IF NOT EXISTS marks (started timestamptz, finished timestamptz)")
-    with op.get_context().autocommit_block():
-        op.execute("INSERT INTO marks SELECT statement_timestamp(), clock_timestamp() FROM pg_sleep(3)")'''
-
-
 @pytest.mark.postgres
 def test_kill_9_mid_statement_never_runs_it_twice_at_once(tmp_path: Path, pg_psycopg_url: str) -> None:
-    app = tmp_path / "orphan"
-    versions = app / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
-    (app / "dbops.toml").write_text('script_location = "migrations"\n')
-    (versions / "0001.py").write_text(REVISION_TEMPLATE.format(
-        doc="slow autocommit statement", rev="0001", down=None, up=ORPHAN_UP,
-        down_body="    op.execute('DROP TABLE marks')"))
-    env = {**os.environ, "DATABASE_URL": pg_psycopg_url}
-    first = subprocess.Popen([DBOPS, "upgrade", "-q"], cwd=app, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while not execute(pg_psycopg_url, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
-                                      "query LIKE 'INSERT INTO marks%'")[0][0][0]:
-        assert time.monotonic() < deadline and first.poll() is None
-        time.sleep(0.02)
-    first.send_signal(signal.SIGKILL)  # the client dies; its backend goes on sleeping
-    first.communicate()
-    second = subprocess.run([DBOPS, "upgrade"], cwd=app, env=env, capture_output=True, text=True, timeout=60)
+    app = dbops_app(tmp_path, "orphan", [("0001", None, "slow autocommit statement",
+                                          SLOW_AUTOCOMMIT_UP.format(seconds=3), "    op.execute('DROP TABLE marks')")])
+    second, marks = kill_mid_statement_then_rerun(app, {**os.environ, "DATABASE_URL": pg_psycopg_url}, pg_psycopg_url)
     assert second.returncode == 0, second.stderr
     assert "a migration statement of an earlier run that is still executing" in second.stderr  # said why it waits
-    marks = execute(pg_psycopg_url, "SELECT started, finished FROM marks ORDER BY started")[0]
     assert len(marks) == 2  # the killed run's statement finished on its own; the re-run ran it again
     assert marks[1][0] >= marks[0][1], marks  # ... but only after the first had finished, never alongside
 
@@ -194,24 +160,21 @@ HALF_UP = '''    op.create_table("first", sa.Column("id", sa.Integer, primary_ke
 def test_a_half_applied_revision_is_told_as_it_is(request: pytest.FixtureRequest, invoke: Callable[..., Result],
                                                   tmp_path: Path, kind: str) -> None:
     url = request.getfixturevalue("mariadb_url" if kind == "mariadb" else "pg_psycopg_url")
-    app = tmp_path / "half"
-    versions = app / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
-    (app / "dbops.toml").write_text('script_location = "migrations"\n')
-    (versions / "0001.py").write_text(REVISION_TEMPLATE.format(
-        doc="two DDL then a failure", rev="0001", down=None, up=HALF_UP, down_body="    op.drop_table('first')"))
+    app = dbops_app(tmp_path, "half", [("0001", None, "two DDL then a failure", HALF_UP,
+                                        "    op.drop_table('first')")])
     failed = invoke("upgrade", "--database-url", url, "--format", "json", cwd=app)
     assert failed.exit_code == 1
     message = json.loads(failed.stdout)["error"]["message"]
     tables = execute(url, "SELECT table_name FROM information_schema.tables WHERE table_name = 'first'")[0]
     if kind == "mariadb":
-        assert "so 2 statement(s) of 0001 stayed applied although the version table still says base" in message
+        assert "so 2 statement(s) of 0001 stayed applied: (1) CREATE TABLE first" in message
+        assert message.endswith("The version table still says base (read after the failure).")
         assert "(1) CREATE TABLE first" in message and "(2) ALTER TABLE first ADD COLUMN note" in message
         assert "dbops stamp 0001" in failed.stderr
         assert len(tables) == 1  # it is true: the table is there
     else:
-        assert "stayed applied" not in message and "stays at the last good revision" in message
+        assert "stayed applied" not in message
+        assert message.endswith("The version table still says base (read after the failure).")
         assert tables == []  # transactional DDL: rolled back
 
 

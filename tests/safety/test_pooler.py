@@ -15,7 +15,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.helpers import REVISION_TEMPLATE, execute, start_pgbouncer, stop_pgbouncer
+from tests.helpers import (
+    REVISION_TEMPLATE,
+    SLOW_AUTOCOMMIT_UP,
+    chain,
+    dbops_app,
+    execute,
+    kill_mid_statement_then_rerun,
+    start_pgbouncer,
+    stop_pgbouncer,
+)
 
 pytestmark = pytest.mark.postgres
 DBOPS = str(Path(sys.executable).with_name("dbops"))
@@ -34,18 +43,7 @@ def bouncer(postgresql: object) -> Iterator[tuple[str, str]]:
 
 
 def _app(root: Path, *, sleep: float = 0.3, lease_seconds: float = 3) -> Path:
-    app = root / "pooled"
-    versions = app / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
-    (app / "dbops.toml").write_text(f'script_location = "migrations"\nlease_seconds = {lease_seconds}\n')
-    for i in range(1, CHAIN + 1):
-        up = (f"    op.create_table('t{i}', sa.Column('id', sa.Integer, primary_key=True))\n"
-              f"    op.execute('SELECT pg_sleep({sleep})')")
-        (versions / f"{i:04d}.py").write_text(REVISION_TEMPLATE.format(
-            doc=f"t{i}", rev=f"{i:04d}", down=f"{i - 1:04d}" if i > 1 else None, up=up,
-            down_body=f"    op.drop_table('t{i}')"))
-    return app
+    return dbops_app(root, "pooled", chain(CHAIN, sleep), f"lease_seconds = {lease_seconds}\n")
 
 
 def _leftovers(direct: str) -> tuple[int, int]:
@@ -164,36 +162,16 @@ def test_data_migrate_through_the_pooler_is_exactly_once_across_kills(tmp_path: 
     assert _leftovers(direct)[1] == 0
 
 
-ORPHAN_UP = '''    op.execute("CREATE TABLE IF NOT EXISTS marks (started timestamptz, finished timestamptz)")
-    with op.get_context().autocommit_block():
-        op.execute("INSERT INTO marks SELECT statement_timestamp(), clock_timestamp() FROM pg_sleep(4)")'''
-
-
 def test_kill_9_mid_statement_behind_the_pooler_never_runs_it_twice_at_once(
     tmp_path: Path, bouncer: tuple[str, str]
 ) -> None:
     pooled, direct = bouncer
-    app = tmp_path / "orphan"
-    versions = app / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
-    (app / "dbops.toml").write_text('script_location = "migrations"\nlease_seconds = 1\n')
-    (versions / "0001.py").write_text(REVISION_TEMPLATE.format(
-        doc="slow autocommit statement", rev="0001", down=None, up=ORPHAN_UP,
-        down_body="    op.execute('DROP TABLE marks')"))
-    env = {**os.environ, "DATABASE_URL": pooled}
-    first = subprocess.Popen([DBOPS, "upgrade", "-q"], cwd=app, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while not execute(direct, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
-                              "query LIKE 'INSERT INTO marks%'")[0][0][0]:
-        assert time.monotonic() < deadline and first.poll() is None
-        time.sleep(0.02)
-    first.send_signal(signal.SIGKILL)
-    first.communicate()
-    time.sleep(1.5)  # the lease (1 s) has expired: only the still-running statement can hold the next run back
-    second = subprocess.run([DBOPS, "upgrade"], cwd=app, env=env, capture_output=True, text=True, timeout=60)
+    app = dbops_app(tmp_path, "orphan", [("0001", None, "slow autocommit statement",
+                                          SLOW_AUTOCOMMIT_UP.format(seconds=4), "    op.execute('DROP TABLE marks')")],
+                    "lease_seconds = 1\n")
+    # 1.5 s after the kill the lease (1 s) has expired: only the still-running statement can hold the re-run back
+    second, marks = kill_mid_statement_then_rerun(app, {**os.environ, "DATABASE_URL": pooled}, direct,
+                                                  pause_after_kill=1.5)
     assert second.returncode == 0, second.stderr
     assert "a migration statement of an earlier run that is still executing" in second.stderr
-    marks = execute(direct, "SELECT started, finished FROM marks ORDER BY started")[0]
     assert len(marks) == 2 and marks[1][0] >= marks[0][1], marks  # one after the other, never alongside

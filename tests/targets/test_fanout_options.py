@@ -252,3 +252,36 @@ def test_probe_options_under_fan_out(invoke: Callable[..., Result], fleet: tuple
     bouncer = invoke("probe", "--group", "solo", "--pgbouncer", "postgresql://pgbouncer@127.0.0.1:1/pgbouncer",
                      "--format", "json", cwd=project)
     assert "pgbouncer" in json.dumps(_targets(bouncer)["solo"]).lower()
+
+
+def test_the_remaining_options_reach_every_target(invoke: Callable[..., Result], fleet: tuple[Path, str]) -> None:
+    project, url = fleet
+    assert invoke("upgrade", "--group", "solo", cwd=project).exit_code == 0
+    execute(url, "INSERT INTO users (id, email, hashed_password, is_active) VALUES "
+                 "(1, 'A@X.ORG', 'x', true), (2, 'B@X.ORG', 'x', true), (3, 'C@X.ORG', 'x', true)")
+    # throttles: 3 rows in batches of 1 at 2 rows/s and a 0.3 s pause take >= 1 s; without them, far less
+    started = time.monotonic()
+    slow = invoke("data-migrate", "users_email_lowercase", "--group", "solo", "--batch-size", "1",
+                  "--max-rows-per-second", "2", "--pause", "0.3", "--batch-seconds", "5", "--lock-timeout", "1",
+                  "--format", "json", cwd=project)
+    assert slow.exit_code == 0, slow.stdout
+    assert time.monotonic() - started >= 1.0
+    assert _targets(slow)["solo"]["summary"] == "users_email_lowercase: done (3 rows)"
+    execute(url, "UPDATE users SET email = upper(email)")
+    emails = "SELECT string_agg(email, ',' ORDER BY id) FROM users"
+    assert invoke("data-migrate", "users_email_lowercase", "--group", "solo", cwd=project).exit_code == 0
+    assert execute(url, emails)[0][0][0] == "A@X.ORG,B@X.ORG,C@X.ORG"  # finished before: not run again
+    reset = invoke("data-migrate", "users_email_lowercase", "--group", "solo", "--reset", cwd=project)
+    assert reset.exit_code == 0
+    assert execute(url, emails)[0][0][0] == "a@x.org,b@x.org,c@x.org"  # --reset reached the target
+
+    scratch = invoke("check-drift", "--group", "solo", "--scratch-url",
+                     "postgresql+psycopg://postgres@127.0.0.1:1/postgres", "--format", "json", cwd=project)
+    assert scratch.exit_code == 1
+    assert "127.0.0.1:1" in str(_targets(scratch)["solo"]["error"])  # the scratch server it was told to use
+
+    bad = invoke("probe", "--group", "solo", "--threshold", "no_such_threshold=1", "--format", "json", cwd=project)
+    assert "no_such_threshold" in str(_targets(bad)["solo"]["error"])
+    shown = invoke("probe", "--group", "solo", "--show-queries", "--statement-timeout", "1.5", "--format", "json",
+                   cwd=project)
+    assert _targets(shown)["solo"]["outcome"] in ("ok", "check_failed")

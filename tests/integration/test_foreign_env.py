@@ -1,0 +1,173 @@
+"""dbops driving a project's own env.py: the stock `alembic init` env, and an env that takes its URL
+from the app's settings (with a decoy database there). dbops must migrate the database it was
+given, or refuse before any revision runs; steps and audit rows are observed whichever env ran."""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import Result
+
+from tests.helpers import REVISION_TEMPLATE, execute
+
+pytestmark = pytest.mark.postgres
+SERVER = "host=127.0.0.1 user=postgres dbname=postgres"
+
+SETTINGS = '''import os
+
+
+class Settings:
+    DATABASE_URI = os.environ.get("APP_DB", "postgresql+psycopg://postgres@127.0.0.1/{decoy}")
+
+
+settings = Settings()
+'''
+
+# what many FastAPI templates do: the URL from the app's settings, not from alembic.ini
+SETTINGS_ENV = '''from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+from app_{tag}.config import settings
+
+config = context.config
+
+
+def run_migrations_online():
+    section = config.get_section(config.config_ini_section) or {{}}
+    section["sqlalchemy.url"] = settings.DATABASE_URI
+    connectable = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=None)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations_online()
+'''
+
+
+@pytest.fixture
+def databases() -> Iterator[tuple[str, str]]:
+    """(given, decoy) database names, both empty."""
+    tag = uuid.uuid4().hex[:8]
+    names = (f"dbops_given_{tag}", f"dbops_decoy_{tag}")
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield names
+    finally:
+        with psycopg.connect(SERVER, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _url(name: str) -> str:
+    return f"postgresql+psycopg://postgres@127.0.0.1/{name}"
+
+
+def _tables(name: str) -> list[str]:
+    return [t for (t,) in execute(_url(name), "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                              "ORDER BY 1")[0]]
+
+
+def _project(root: Path, env_py: str | None, tag: str) -> Path:
+    """alembic.ini + migrations/ made by Alembic's own `init` (generic template), two revisions."""
+    from alembic import command
+    from alembic.config import Config
+
+    app = root / "proj"
+    app.mkdir()
+    cfg = Config(str(app / "alembic.ini"))
+    command.init(cfg, str(app / "migrations"), template="generic")
+    if env_py is not None:
+        (app / "migrations" / "env.py").write_text(env_py)
+    (app / f"app_{tag}").mkdir()
+    (app / f"app_{tag}" / "__init__.py").write_text("")
+    versions = app / "migrations" / "versions"
+    (versions / "0001.py").write_text(REVISION_TEMPLATE.format(
+        doc="widgets", rev="0001", down=None,
+        up="    op.create_table('widgets', sa.Column('id', sa.Integer, primary_key=True))",
+        down_body="    op.drop_table('widgets')"))
+    (versions / "0002.py").write_text(REVISION_TEMPLATE.format(
+        doc="color", rev="0002", down="0001", up="    op.add_column('widgets', sa.Column('color', sa.Text))",
+        down_body="    op.drop_column('widgets', 'color')"))
+    return app
+
+
+def test_stock_env_migrates_the_database_dbops_was_given(invoke: Callable[..., Result], tmp_path: Path,
+                                                        databases: tuple[str, str]) -> None:
+    given, decoy = databases
+    app = _project(tmp_path, None, uuid.uuid4().hex[:6])  # reads sqlalchemy.url: dbops sets it
+    result = invoke("upgrade", "--database-url", _url(given), "--format", "json", cwd=app)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    assert [s["revision"] for s in data["steps"]] == ["0001", "0002"]  # observed, though env.py is not dbops's
+    assert data["to_revisions"] == ["0002"]
+    assert "widgets" in _tables(given) and _tables(decoy) == []
+    rows = execute(_url(given), "SELECT revision, outcome FROM dbops_history ORDER BY id")[0]
+    assert rows == [("0001", "success"), ("0002", "success")]
+    current = invoke("current", "--database-url", _url(given), "--check", cwd=app)
+    assert current.exit_code == 0, current.stdout + current.stderr
+    down = invoke("downgrade", "-1", "--database-url", _url(given), "--format", "json", cwd=app)
+    assert [s["revision"] for s in json.loads(down.stdout)["steps"]] == ["0002"]
+
+
+def test_env_with_its_own_url_is_refused_before_anything_runs(invoke: Callable[..., Result], tmp_path: Path,
+                                                               databases: tuple[str, str]) -> None:
+    given, decoy = databases
+    tag = uuid.uuid4().hex[:6]
+    app = _project(tmp_path, SETTINGS_ENV.format(tag=tag), tag)
+    (app / f"app_{tag}" / "config.py").write_text(SETTINGS.format(decoy=decoy))
+    given_url = f"postgresql+psycopg://postgres:hunter2@127.0.0.1/{given}"
+    result = invoke("upgrade", "--database-url", given_url, "--format", "json", cwd=app)
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "wrong_database"
+    assert error["message"].startswith("The project's env.py connected to another database than the one dbops "
+                                       "was given, so nothing was run.")
+    assert f"database '{given}'" in error["message"] and f"database '{decoy}'" in error["message"]
+    assert "hunter2" not in result.stdout + result.stderr
+    assert _tables(decoy) == []  # the decoy was not touched
+    assert "widgets" not in _tables(given)
+
+    # the way out the message offers: take the URL from the app's settings
+    (app / "dbops.toml").write_text(f'url = "py:app_{tag}.config:settings.DATABASE_URI"\n'
+                                    'script_location = "migrations"\n')
+    adopted = invoke("upgrade", "--format", "json", cwd=app)
+    assert adopted.exit_code == 0, adopted.stdout + adopted.stderr
+    assert [s["revision"] for s in json.loads(adopted.stdout)["steps"]] == ["0001", "0002"]
+    assert "widgets" in _tables(decoy)  # the app's own database, as the app's settings say
+
+
+def test_a_broken_py_url_is_one_paragraph(invoke: Callable[..., Result], tmp_path: Path) -> None:
+    app = tmp_path / "broken"
+    app.mkdir()
+    (app / "dbops.toml").write_text('url = "py:no_such_module_xyz:settings.URL"\n')
+    result = invoke("current", cwd=app)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: The database URL in the config file comes from "
+                                    "'py:no_such_module_xyz:settings.URL', which failed: ModuleNotFoundError")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_failure_reports_what_the_version_table_says(invoke: Callable[..., Result], tmp_path: Path,
+                                                       databases: tuple[str, str]) -> None:
+    given, _ = databases
+    app = _project(tmp_path, None, uuid.uuid4().hex[:6])  # the stock env: one transaction for the whole run
+    (app / "migrations" / "versions" / "0003.py").write_text(REVISION_TEMPLATE.format(
+        doc="fails", rev="0003", down="0002", up="    op.execute('SELECT * FROM no_such_table')",
+        down_body="    pass"))
+    result = invoke("upgrade", "--database-url", _url(given), "--format", "json", cwd=app)
+    assert result.exit_code == 1
+    message = json.loads(result.stdout)["error"]["message"]
+    assert message.startswith("Revision 0003 (fails) failed: ProgrammingError")
+    assert message.endswith("The version table still says base (read after the failure): the 2 revision(s) this "
+                            "run applied before it (0001, 0002) were rolled back with it, as env.py runs them in "
+                            "one transaction.")
+    assert "widgets" not in _tables(given)
+    assert execute(_url(given), "SELECT count(*) FROM dbops_history WHERE outcome = 'success'")[0][0][0] == 0
