@@ -36,7 +36,16 @@ def _settings_for(alembic_config: Any) -> EnvSettings:
     config = load_config(cwd=start)
     if config.url_source in ("default", "alembic.ini") and ini_url and ini_url != config.url:
         config = config.with_url(ini_url, "alembic.ini")  # e.g. set by `alembic -x` hooks
-    if alembic_config.config_file_name:
+    if config.url_source == "default":
+        # the embedded SQLite file is the dbops CLI's announced default, never a silent fallback for
+        # someone else's process (an app's startup script running `alembic upgrade head`)
+        from alembic.util import CommandError
+
+        raise CommandError(
+            "dbops's env.py found no database URL: set DATABASE_URL (or DBOPS_DATABASE_URL), url in dbops.toml / "
+            "[tool.dbops], or sqlalchemy.url in alembic.ini. (Only the dbops CLI falls back to ./dbops.sqlite, "
+            "and says so.)")
+    if alembic_config.config_file_name and _has_logging_sections(alembic_config.config_file_name):
         from logging.config import fileConfig
 
         fileConfig(alembic_config.config_file_name, disable_existing_loggers=False)
@@ -47,6 +56,18 @@ def _settings_for(alembic_config: Any) -> EnvSettings:
 
         config = replace(config, tenant_schema=tenant)
     return env_settings(config)
+
+
+def _has_logging_sections(ini: str) -> bool:
+    """fileConfig() raises KeyError('formatters') on an alembic.ini without logging sections."""
+    from configparser import ConfigParser
+
+    parser = ConfigParser(interpolation=None)
+    try:
+        parser.read(ini)
+    except Exception:  # noqa: BLE001  alembic reads it too and reports its own errors
+        return False
+    return all(parser.has_section(s) for s in ("loggers", "handlers", "formatters"))
 
 
 DBOPS_TABLES = BOOKKEEPING_TABLES

@@ -119,8 +119,11 @@ def load_config(
     metadata: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    needs_database: bool = True,
 ) -> Config:
-    """Build the :class:`Config` for a command from flags, environment and files."""
+    """Build the :class:`Config` for a command from flags, environment and files. ``needs_database``
+    False (heads, history, lint): a ``py:`` URL is not imported (the app's settings may need a whole
+    runtime environment), and the URL is a placeholder that is never connected to."""
     env = os.environ if environ is None else environ
     start = Path(cwd or os.getcwd()).resolve()
     config_file, table = _find_config(start, Path(config_path) if config_path else None)
@@ -142,7 +145,7 @@ def load_config(
                 hint="Run: dbops current --target <name> with one of the names above.",
             )
 
-    url, source = _resolve_url(database_url, spec, env, table, ini, start)
+    url, source = _resolve_url(database_url, spec, env, table, ini, start, needs_database=needs_database)
     script_location = _resolve_script_location(root, spec, table, ini, alembic_ini)
     meta = metadata or env.get("DBOPS_METADATA") or (spec.metadata if spec else None) or table.get("metadata")
     meta = meta or ini.get("dbops_metadata")
@@ -406,6 +409,8 @@ def _resolve_url(
     table: Mapping[str, Any],
     ini: Mapping[str, str],
     cwd: Path,
+    *,
+    needs_database: bool = True,
 ) -> tuple[str, str]:
     if flag:
         return expand_url(flag, env, "--database-url"), "--database-url"
@@ -417,6 +422,8 @@ def _resolve_url(
         if env.get(var):
             return env[var], var
     if table.get("url"):
+        if not needs_database and str(table["url"]).startswith("py:"):
+            return "sqlite://", "not resolved (this command needs no database)"
         return expand_url(str(table["url"]), env, "the config file", cwd), "config"
     ini_url = ini.get("sqlalchemy.url", "").strip()
     if ini_url not in ALEMBIC_PLACEHOLDER_URLS:

@@ -85,8 +85,10 @@ def alembic_config(config: Config, settings: EnvSettings | None = None) -> Any:
     """An ``alembic.config.Config`` for this project with the dbops settings attached."""
     from alembic.config import Config as AlembicConfig
 
-    # quiet: Alembic's own "Generating ... done" lines would pollute stdout (dbops renders results)
-    cmd_opts = argparse.Namespace(quiet=True, x=None)
+    # cmd_opts as the alembic CLI builds them (env.py files read .x, .cmd, .autogenerate, ...); quiet:
+    # Alembic's own "Generating ... done" lines would pollute stdout (dbops renders results)
+    cmd_opts = argparse.Namespace(config=str(config.alembic_ini or "alembic.ini"), name="alembic",
+                                  raiseerr=False, quiet=True, x=None, cmd=None)
     if config.alembic_ini is not None:
         acfg = AlembicConfig(file_=str(config.alembic_ini), cmd_opts=cmd_opts)
     else:
@@ -105,6 +107,25 @@ def alembic_config(config: Config, settings: EnvSettings | None = None) -> Any:
     url = acfg.attributes[ATTRIBUTE].url
     acfg.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
     return acfg
+
+
+def as_alembic_cli(acfg: Any, verb: str, **values: Any) -> None:
+    """Make ``acfg.cmd_opts`` what ``alembic VERB ...`` would have built: ``cmd = (fn, positional,
+    kwarg)`` and one attribute per argument of ``alembic.command.VERB`` (given ``values``, else the
+    CLI's defaults: False for flags, None otherwise)."""
+    import inspect
+
+    from alembic import command
+
+    fn = getattr(command, verb)
+    spec = inspect.getfullargspec(fn)
+    names = spec.args[1:]
+    n = len(spec.defaults or ())
+    positional, kwarg = (names[:-n], names[-n:]) if n else (names, [])
+    defaults = dict(zip(kwarg, spec.defaults or (), strict=False))
+    acfg.cmd_opts.cmd = (fn, positional, kwarg)
+    for name in (*positional, *kwarg):
+        setattr(acfg.cmd_opts, name, values.get(name, defaults.get(name)))
 
 
 def script_directory(acfg: Any) -> Any:

@@ -26,15 +26,20 @@ def execute(
         from dbops.errors import DbopsError
 
         try:
-            config = load_config(
-                config_path=opts.config_path, database_url=opts.database_url,
-                target=opts.target, metadata=opts.metadata,
-            ) if needs_config else None
-            if uses_database and config is not None and config.uses_default_database and not opts.quiet:
-                notice(f"dbops: no database URL configured; using the embedded SQLite database "
-                       f"{config.root / 'dbops.sqlite'} (set DATABASE_URL or --database-url to change).",
-                       sys.stderr)
-            report = action(config)
+            import contextlib
+
+            # stdout carries dbops's result only: what the project's own code prints while dbops imports
+            # its settings, models, env.py or revisions goes to stderr, so --format json always parses
+            with contextlib.redirect_stdout(sys.stderr):
+                config = load_config(
+                    config_path=opts.config_path, database_url=opts.database_url,
+                    target=opts.target, metadata=opts.metadata, needs_database=uses_database,
+                ) if needs_config else None
+                if uses_database and config is not None and config.uses_default_database and not opts.quiet:
+                    notice(f"dbops: no database URL configured; using the embedded SQLite database "
+                           f"{config.root / 'dbops.sqlite'} (set DATABASE_URL or --database-url to change).",
+                           sys.stderr)
+                report = action(config)
             render(report, opts.fmt, sys.stdout)
             for warning in getattr(report, "warnings", ()) if not opts.quiet else ():
                 notice(f"dbops: warning: {warning}", sys.stderr)

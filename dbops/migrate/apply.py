@@ -17,7 +17,7 @@ from dbops.config import Config
 from dbops.env_settings import ATTRIBUTE
 from dbops.errors import CheckFailed, MigrationFailed, RevisionError
 from dbops.migrate.runner import MULTIPLE_HEADS_HINT, Run, run_env
-from dbops.project import alembic_config, env_settings, script_directory
+from dbops.project import alembic_config, as_alembic_cli, env_settings, script_directory
 from dbops.reports import MigrationReport
 
 
@@ -61,16 +61,37 @@ def _report(command: str, config: Config, revision: str, run: Run, **extra: Any)
 
 
 def _prepare(config: Config, *, with_metadata: bool = False) -> tuple[Any, Any]:
-    # Applying revisions does not need the models; importing them only costs start-up time.
+    # Reading the scripts does not need the models; running revisions does (_with_models).
     settings = env_settings(config, with_metadata=with_metadata)
     acfg = alembic_config(config, settings)
     return acfg, script_directory(acfg)
+
+
+def _with_models(config: Config, acfg: Any) -> list[str]:
+    """Hand env.py the models' MetaData before revisions run: Alembic builds each operation's
+    constraints on a MetaData with target_metadata's naming_convention, so without it existing
+    revisions would emit other constraint names than a stock env does. Models that cannot be
+    imported here do not stop a migration: it runs without them, and the warning says so."""
+    from dbops.errors import ConfigError
+    from dbops.project import import_metadata
+
+    settings = acfg.attributes[ATTRIBUTE]
+    if not config.metadata or settings.metadata is not None:
+        return []
+    try:
+        settings.metadata = import_metadata(config.metadata, config.root)
+    except ConfigError as exc:
+        return [f"the models ({config.metadata}) could not be imported, so revisions ran without their "
+                f"naming_convention (constraint and index names Alembic makes up may differ from a run with "
+                f"them): {exc.message}"]
+    return []
 
 
 def upgrade(
     config: Config, revision: str = "head", *, sql: bool = False, safety: Safety | None = None
 ) -> MigrationReport:
     acfg, script = _prepare(config)
+    as_alembic_cli(acfg, "upgrade", revision=revision, sql=sql)
     heads = tuple(sorted(script.get_heads()))
     if revision == "head" and len(heads) > 1:
         raise RevisionError(
@@ -119,6 +140,7 @@ def _upgrade_sql(config: Config, acfg: Any, script: Any, revision: str) -> Migra
     """SQL for the revisions the database really lacks (alembic issue 935). Writes nothing: the
     current revision is read on a connection that never creates the version table, and a SQLite
     file that does not exist yet is at base (connecting would create it)."""
+    model_warnings = _with_models(config, acfg)
     url = acfg.attributes[ATTRIBUTE].url
     missing_sqlite = (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
                       and not url.database.startswith("file:") and not Path(url.database).exists())
@@ -135,17 +157,19 @@ def _upgrade_sql(config: Config, acfg: Any, script: Any, revision: str) -> Migra
         as_sql=True, starting_rev=start, destination_rev=revision,
     )
     run.before = current
-    return _report("upgrade", config, revision, run)
+    return _report("upgrade", config, revision, run, warnings=tuple(model_warnings))
 
 
 def downgrade(config: Config, revision: str, *, safety: Safety | None = None) -> MigrationReport:
     acfg, script = _prepare(config)
+    as_alembic_cli(acfg, "downgrade", revision=revision)
     return _guarded("downgrade", config, revision, acfg, script, lambda h: script._downgrade_revs(revision, h),
                     safety or Safety.from_config(config))
 
 
 def stamp(config: Config, revision: str, *, purge: bool = False, safety: Safety | None = None) -> MigrationReport:
     acfg, script = _prepare(config)
+    as_alembic_cli(acfg, "stamp", revision=revision, purge=purge)
     targets = tuple(r for r in revision.split(",") if r)
     return _guarded("stamp", config, revision, acfg, script, lambda h: script._stamp_revs(targets, h),
                     safety or Safety.from_config(config), destination_rev=targets, purge=purge)
@@ -161,6 +185,7 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
              make_steps: Callable[[tuple[str, ...]], Iterable[Any]], safety: Safety, **env_kw: Any) -> MigrationReport:
     from dbops.safety.guard import migration_guard
 
+    model_warnings = _with_models(config, acfg)
     settings = acfg.attributes[ATTRIBUTE]
     settings.lock_timeout = safety.lock_timeout
     settings.statement_timeout = safety.statement_timeout
@@ -179,10 +204,11 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
 
         settings.application_name = migration_application_name(config)
         current = guard.heads(config)
-        warnings: list[str] = []
+        warnings: list[str] = list(model_warnings)
         if command == "upgrade":
-            warnings = _preflight(guard, config, script, revision, current)
-            _refuse_if_strict(warnings, safety)
+            preflight = _preflight(guard, config, script, revision, current)
+            _refuse_if_strict(preflight, safety)
+            warnings += preflight
         run_id = uuid.uuid4().hex
         guard.prepare_history()  # DDL now, never inside a revision's transaction
 

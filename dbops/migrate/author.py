@@ -7,6 +7,7 @@ from dbops.config import Config
 from dbops.errors import ConfigError, DbopsError
 from dbops.migrate.apply import _prepare
 from dbops.migrate.runner import Run, revision_ids, translate_error
+from dbops.project import as_alembic_cli
 from dbops.reports import RevisionReport
 
 
@@ -52,6 +53,7 @@ def revision(
             hint="Set metadata = 'app.models:SQLModel.metadata' in [tool.dbops] or pass --metadata.",
         )
     acfg, script = _prepare(config, with_metadata=autogenerate)
+    as_alembic_cli(acfg, "revision", message=message, autogenerate=autogenerate, head=head, rev_id=rev_id)
     changes: list[str] = []
 
     def capture(context: Any, revision: Any, directives: Any) -> None:

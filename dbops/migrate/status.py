@@ -7,6 +7,7 @@ from dbops.config import Config
 from dbops.errors import MultipleHeads, NotAtHead, RevisionError
 from dbops.migrate.apply import _prepare, read_heads
 from dbops.migrate.runner import MULTIPLE_HEADS_HINT, revision_ids
+from dbops.project import as_alembic_cli
 from dbops.reports import CurrentReport, HeadsReport, HistoryReport, RevisionInfo
 
 
@@ -25,6 +26,7 @@ def revision_info(script: Any, heads: tuple[str, ...] = ()) -> RevisionInfo:
 
 def current(config: Config, *, check: bool = False) -> CurrentReport:
     acfg, script = _prepare(config)
+    as_alembic_cli(acfg, "current")
     on_db = read_heads(acfg, script)
     heads = tuple(sorted(script.get_heads()))
     try:
@@ -76,6 +78,7 @@ def heads(config: Config, *, check: bool = False) -> HeadsReport:
 
 def history(config: Config, *, indicate_current: bool = False) -> HistoryReport:
     acfg, script = _prepare(config)
+    as_alembic_cli(acfg, "history", indicate_current=indicate_current)
     head_ids = tuple(script.get_heads())
     revisions = tuple(revision_info(s, head_ids) for s in script.walk_revisions())
     on_db = read_heads(acfg, script) if indicate_current else None

@@ -120,3 +120,24 @@ def _clean_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DBOPS_DATABASE_URL")}
+
+
+def test_plain_alembic_without_a_url_fails_with_one_line_instead_of_an_embedded_file(tmp_path: Path) -> None:
+    import shutil
+
+    app = tmp_path / "app"
+    shutil.copytree(REPO / "migrations", app / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
+    (app / "alembic.ini").write_text("[alembic]\nscript_location = migrations\n")  # no logging sections either
+    (app / "dbops.toml").write_text('metadata = "shop.models:metadata"\nscript_location = "migrations"\n')
+    alembic = str(Path(sys.executable).with_name("alembic"))
+    env = {**_clean_env(), "PYTHONPATH": str(REPO)}
+    result = subprocess.run([alembic, "upgrade", "head"], cwd=app, capture_output=True, text=True, env=env)
+    assert result.returncode != 0  # alembic's own convention for a CommandError: 255, "FAILED: ..." on stdout
+    assert "FAILED: dbops's env.py found no database URL: set DATABASE_URL" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (app / "dbops.sqlite").exists()  # nothing written to a file nobody asked for
+    db = tmp_path / "given.sqlite"
+    ok = subprocess.run([alembic, "upgrade", "head"], cwd=app, capture_output=True, text=True,
+                        env={**env, "DATABASE_URL": f"sqlite:///{db}"})
+    assert ok.returncode == 0, ok.stderr  # an alembic.ini without [loggers]/[handlers]/[formatters] is fine
+    assert schema_of(f"sqlite:///{db}")["version"] == ["0002"]

@@ -19,6 +19,8 @@ SERVER = "host=127.0.0.1 user=postgres dbname=postgres"
 
 SETTINGS = '''import os
 
+print("loading the app's settings")  # apps do this; dbops's stdout must stay its result
+
 
 class Settings:
     DATABASE_URI = os.environ.get("APP_DB", "postgresql+psycopg://postgres@127.0.0.1/{decoy}")
@@ -126,7 +128,8 @@ def test_env_with_its_own_url_is_refused_before_anything_runs(invoke: Callable[.
     given_url = f"postgresql+psycopg://postgres:hunter2@127.0.0.1/{given}"
     result = invoke("upgrade", "--database-url", given_url, "--format", "json", cwd=app)
     assert result.exit_code == 1
-    error = json.loads(result.stdout)["error"]
+    error = json.loads(result.stdout)["error"]  # parses: the app's print went to stderr
+    assert "loading the app's settings" in result.stderr
     assert error["kind"] == "wrong_database"
     assert error["message"].startswith("The project's env.py connected to another database than the one dbops "
                                        "was given, so nothing was run.")
@@ -148,6 +151,10 @@ def test_a_broken_py_url_is_one_paragraph(invoke: Callable[..., Result], tmp_pat
     app = tmp_path / "broken"
     app.mkdir()
     (app / "dbops.toml").write_text('url = "py:no_such_module_xyz:settings.URL"\n')
+    (app / "migrations" / "versions").mkdir(parents=True)
+    (app / "dbops.toml").write_text('url = "py:no_such_module_xyz:settings.URL"\nscript_location = "migrations"\n')
+    for offline in (("heads",), ("history",), ("lint",)):  # never need the app's settings
+        assert invoke(*offline, cwd=app).exit_code == 0, invoke(*offline, cwd=app).stderr
     result = invoke("current", cwd=app)
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: The database URL in the config file comes from "
@@ -171,3 +178,95 @@ def test_a_failure_reports_what_the_version_table_says(invoke: Callable[..., Res
                             "one transaction.")
     assert "widgets" not in _tables(given)
     assert execute(_url(given), "SELECT count(*) FROM dbops_history WHERE outcome = 'success'")[0][0][0] == 0
+
+
+def test_env_reading_cmd_opts_sees_what_the_alembic_cli_would_build(invoke: Callable[..., Result], tmp_path: Path,
+                                                                    databases: tuple[str, str]) -> None:
+    from alembic import command
+
+    given, _ = databases
+    app = _project(tmp_path, None, uuid.uuid4().hex[:6])
+    env_py = app / "migrations" / "env.py"
+    env_py.write_text("import sys\nfrom alembic import context\n"
+                      "opts = context.config.cmd_opts\n"
+                      "sys.stderr.write(f'cmd={opts.cmd[0].__name__} sql={getattr(opts, \"sql\", None)} '\n"
+                      "                 f'revision={getattr(opts, \"revision\", None)} x={opts.x}\\n')\n"
+                      + env_py.read_text())
+    up = invoke("upgrade", "0001", "--database-url", _url(given), cwd=app)
+    assert up.exit_code == 0, up.stderr
+    assert "cmd=upgrade sql=False revision=0001 x=None" in up.stderr
+    preview = invoke("upgrade", "--sql", "--database-url", _url(given), cwd=app)
+    assert "cmd=upgrade sql=True revision=head" in preview.stderr
+    current = invoke("current", "--database-url", _url(given), cwd=app)
+    assert current.exit_code == 0 and "cmd=current" in current.stderr
+    assert command.upgrade.__name__ == "upgrade"  # the function alembic's own CLI would have put there
+
+
+NAMED_MODELS = '''import sqlalchemy as sa
+
+metadata = sa.MetaData(naming_convention={
+    "ck": "ck_%(table_name)s_%(constraint_name)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_name)s", "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+'''
+
+NAMED_UP = """    op.create_table('parent', sa.Column('id', sa.Integer, primary_key=True),
+                    sa.Column('code', sa.String(10), unique=True),
+                    sa.CheckConstraint('id > 0', name='positive'))
+    op.create_table('child', sa.Column('id', sa.Integer, primary_key=True),
+                    sa.Column('parent_id', sa.Integer, sa.ForeignKey('parent.id')))
+    op.create_index(None, 'child', ['parent_id'])"""
+
+STOCK_WITH_METADATA = '''from alembic import context
+from sqlalchemy import engine_from_config, pool
+from {module}.models import metadata
+
+config = context.config
+connectable = engine_from_config(config.get_section(config.config_ini_section) or {{}}, prefix="sqlalchemy.",
+                                 poolclass=pool.NullPool)
+with connectable.connect() as connection:
+    context.configure(connection=connection, target_metadata=metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+'''
+
+
+def test_dbops_env_emits_the_ddl_a_stock_env_emits(invoke: Callable[..., Result], tmp_path: Path,
+                                                    databases: tuple[str, str]) -> None:
+    """Naming conventions come from target_metadata: dbops's own env must pass it while upgrading."""
+    import subprocess
+    import sys
+
+    ours, stock = databases
+    tag = uuid.uuid4().hex[:6]
+    module = f"named_{tag}"
+    built: dict[str, list[tuple[str, str]]] = {}
+    for kind, name in (("dbops", ours), ("stock", stock)):
+        app = tmp_path / kind
+        (app / module).mkdir(parents=True)
+        (app / module / "__init__.py").write_text("")
+        (app / module / "models.py").write_text(NAMED_MODELS)
+        versions = app / "migrations" / "versions"
+        versions.mkdir(parents=True)
+        (versions / "0001.py").write_text(REVISION_TEMPLATE.format(
+            doc="named things", rev="0001", down=None, up=NAMED_UP,
+            down_body="    op.drop_table('child')\n    op.drop_table('parent')"))
+        (app / "alembic.ini").write_text(f"[alembic]\nscript_location = migrations\nsqlalchemy.url = {_url(name)}\n")
+        if kind == "dbops":
+            (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\n"
+                                                       "run_migrations()\n")
+            (app / "dbops.toml").write_text(f'metadata = "{module}.models:metadata"\nscript_location = "migrations"\n')
+            result = invoke("upgrade", "--database-url", _url(name), cwd=app)
+            assert result.exit_code == 0, result.stderr
+        else:
+            (app / "migrations" / "env.py").write_text(STOCK_WITH_METADATA.format(module=module))
+            done = subprocess.run([str(Path(sys.executable).with_name("alembic")), "upgrade", "head"], cwd=app,
+                                  capture_output=True, text=True, env={"PATH": "/usr/bin", "PYTHONPATH": str(app)})
+            assert done.returncode == 0, done.stdout + done.stderr
+        rows = execute(_url(name), "SELECT conrelid::regclass::text, conname FROM pg_constraint "
+                                   "WHERE connamespace = 'public'::regnamespace UNION ALL "
+                                   "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'public'")[0]
+        built[kind] = sorted(r for r in rows if not r[0].startswith("dbops_"))  # dbops's own audit table aside
+    assert built["dbops"] == built["stock"]
+    assert ("parent", "ck_parent_positive") in built["dbops"] and ("parent", "uq_parent_code") in built["dbops"]
