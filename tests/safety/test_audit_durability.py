@@ -115,7 +115,7 @@ def test_noop_upgrade_never_waits_for_a_data_migration(mini_app: Path, pg_psycop
     (mini_app / "data_migrations" / "slow.py").write_text(
         "from dbops.data import DataMigration\n"
         "migration = DataMigration(name='slow', table='widgets', set={'color': \"'red'\"})\n")
-    runner = subprocess.Popen([DBOPS, "data-migrate", "slow", "--batch-size", "100", "--pause", "0.1", "-q"],
+    runner = subprocess.Popen([DBOPS, "data-migrate", "slow", "--batch-size", "50", "--pause", "0.2", "-q"],
                               cwd=mini_app, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
