@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dbops.env_settings import ATTRIBUTE, BOOKKEEPING_TABLES, EnvSettings
+from dbops.env_settings import ATTRIBUTE, BOOKKEEPING_TABLES, EnvSettings, without_bookkeeping
 
 
 def _settings_for(alembic_config: Any) -> EnvSettings:
@@ -102,7 +102,14 @@ def configure_options(settings: EnvSettings, dialect: str) -> dict[str, Any]:
         "include_object": include_object_for(dialect),
         "on_version_apply": list(settings.on_version_apply),
     }
-    opts.update(settings.configure_overrides)
+    overrides = dict(settings.configure_overrides)
+    own = opts["include_object"]
+    if overrides.get("include_object") is not None:  # the app's hook joins dbops's, it does not replace it
+        theirs = overrides.pop("include_object")
+        opts["include_object"] = without_bookkeeping(
+            lambda obj, name, type_, reflected, compare_to: own(obj, name, type_, reflected, compare_to)
+            and theirs(obj, name, type_, reflected, compare_to))
+    opts.update(overrides)
     return opts
 
 

@@ -8,7 +8,22 @@ from typing import Any
 ATTRIBUTE = "dbops.env_settings"
 
 #: dbops's own tables (dbops.safety.history, dbops.data.checkpoint): never part of the app's schema
-BOOKKEEPING_TABLES = frozenset({"dbops_history", "dbops_data_migrations"})
+BOOKKEEPING_TABLES = frozenset({"dbops_history", "dbops_data_migrations", "dbops_lock"})
+
+
+def without_bookkeeping(include_object: Callable[..., bool] | None) -> Callable[..., bool]:
+    """An autogenerate ``include_object`` that never proposes to drop dbops's own tables, then asks
+    the app's own hook (if any): dbops's filter is added to the app's, never instead of it."""
+    if getattr(include_object, "_dbops_filtered", False):
+        return include_object  # type: ignore[return-value]
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if type_ == "table" and reflected and compare_to is None and name in BOOKKEEPING_TABLES:
+            return False
+        return include_object(obj, name, type_, reflected, compare_to) if include_object else True
+
+    include._dbops_filtered = True  # type: ignore[attr-defined]
+    return include
 
 
 def not_app_tables(version_table: str) -> set[str]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from dbops.config import Config
+from dbops.env_settings import ATTRIBUTE
 from dbops.errors import ConfigError, DbopsError
 from dbops.migrate.apply import _prepare
-from dbops.migrate.runner import Run, revision_ids, translate_error
+from dbops.migrate.runner import Run, observing_env, revision_ids, translate_error
 from dbops.project import as_alembic_cli
 from dbops.reports import RevisionReport
 
@@ -62,10 +63,11 @@ def revision(
                 changes.extend(describe_ops(ops))
 
     try:
-        created = alembic_command.revision(
-            acfg, message=message, autogenerate=autogenerate, head=head, rev_id=rev_id,
-            process_revision_directives=capture if autogenerate else None,
-        )
+        with observing_env(acfg.attributes[ATTRIBUTE]):
+            created = alembic_command.revision(
+                acfg, message=message, autogenerate=autogenerate, head=head, rev_id=rev_id,
+                process_revision_directives=capture if autogenerate else None,
+            )
     except DbopsError:
         raise
     except Exception as exc:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from dbops.env_settings import ATTRIBUTE, EnvSettings
+from dbops.env_settings import ATTRIBUTE, EnvSettings, without_bookkeeping
 from dbops.errors import DbopsError, MigrationFailed, RevisionError
 from dbops.logs import enable_dbops_loggers
 from dbops.redact import redact
@@ -129,6 +130,7 @@ def run_env(
         if run.on_version_apply not in callbacks:
             callbacks.append(run.on_version_apply)
         kw["on_version_apply"] = callbacks
+        kw["include_object"] = without_bookkeeping(kw.get("include_object"))  # any env.py's autogenerate
         configure(*args, **kw)
 
     env.configure = observing_configure  # type: ignore[method-assign]  # the context proxy picks it up
@@ -169,6 +171,30 @@ def _committed_part(run: Run) -> list[str]:
         if text and text.split(" ", 1)[0].upper() not in ("SELECT", "SHOW", "DESCRIBE", "EXPLAIN", "SET"):
             out.append(redact(text if len(text) <= 160 else text[:157] + "..."))
     return out
+
+
+@contextmanager
+def observing_env(settings: EnvSettings) -> Iterator[None]:
+    """For Alembic commands dbops does not run through run_env (``revision``): while the block runs,
+    every ``context.configure(connection=...)`` of any env.py is checked against the database dbops
+    was given, and dbops's bookkeeping tables are kept out of autogenerate."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    original = EnvironmentContext.configure
+    known: dict[str, Any] = {}
+
+    def configure(self: Any, *args: Any, **kw: Any) -> None:
+        connection = kw.get("connection")
+        if connection is not None:
+            check_database(connection, settings, known)
+        kw["include_object"] = without_bookkeeping(kw.get("include_object"))
+        original(self, *args, **kw)
+
+    EnvironmentContext.configure = configure  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EnvironmentContext.configure = original  # type: ignore[method-assign]
 
 
 def _same_url(a: Any, b: Any) -> bool:

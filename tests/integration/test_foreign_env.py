@@ -270,3 +270,64 @@ def test_dbops_env_emits_the_ddl_a_stock_env_emits(invoke: Callable[..., Result]
         built[kind] = sorted(r for r in rows if not r[0].startswith("dbops_"))  # dbops's own audit table aside
     assert built["dbops"] == built["stock"]
     assert ("parent", "ck_parent_positive") in built["dbops"] and ("parent", "uq_parent_code") in built["dbops"]
+
+
+STOCK_WITH_FILTER = '''from alembic import context
+from sqlalchemy import engine_from_config, pool
+from {module}.models import metadata
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    return not (type_ == "table" and name.startswith("legacy_"))  # the app's own filter
+
+
+config = context.config
+connectable = engine_from_config(config.get_section(config.config_ini_section) or {{}}, prefix="sqlalchemy.",
+                                 poolclass=pool.NullPool)
+with connectable.connect() as connection:
+    context.configure(connection=connection, target_metadata=metadata, include_object=include_object)
+    with context.begin_transaction():
+        context.run_migrations()
+'''
+
+DBOPS_WITH_FILTER = '''from dbops.alembic_env import run_migrations
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    return not (type_ == "table" and name.startswith("legacy_"))
+
+
+run_migrations(include_object=include_object)
+'''
+
+
+@pytest.mark.parametrize("style", ["stock", "dbops"])
+def test_autogenerate_never_proposes_dropping_dbops_tables(invoke: Callable[..., Result], tmp_path: Path,
+                                                           databases: tuple[str, str], style: str) -> None:
+    given, _ = databases
+    module = f"filt_{uuid.uuid4().hex[:6]}"
+    app = tmp_path / "filtered"
+    (app / module).mkdir(parents=True)
+    (app / module / "__init__.py").write_text("")
+    (app / module / "models.py").write_text("import sqlalchemy as sa\nmetadata = sa.MetaData()\n"
+                                            "sa.Table('widgets', metadata, sa.Column('id', sa.Integer, "
+                                            "primary_key=True))\n")
+    versions = app / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (versions / "0001.py").write_text(REVISION_TEMPLATE.format(
+        doc="widgets", rev="0001", down=None,
+        up="    op.create_table('widgets', sa.Column('id', sa.Integer, primary_key=True))",
+        down_body="    op.drop_table('widgets')"))
+    (app / "migrations" / "script.py.mako").write_text((Path(__file__).parents[2] / "migrations" /
+                                                        "script.py.mako").read_text())
+    (app / "alembic.ini").write_text("[alembic]\nscript_location = migrations\n")
+    (app / "migrations" / "env.py").write_text(STOCK_WITH_FILTER.format(module=module) if style == "stock"
+                                               else DBOPS_WITH_FILTER)
+    (app / "dbops.toml").write_text(f'metadata = "{module}.models:metadata"\nscript_location = "migrations"\n')
+    assert invoke("upgrade", "--database-url", _url(given), cwd=app).exit_code == 0
+    execute(_url(given), "CREATE TABLE legacy_stuff (id int)")  # the app's filter must still apply
+    assert {"dbops_history", "legacy_stuff"} <= set(_tables(given))
+    rev = invoke("revision", "--autogenerate", "-m", "nothing", "--database-url", _url(given), "--format", "json",
+                 cwd=app)
+    assert rev.exit_code == 0, rev.stdout + rev.stderr
+    assert json.loads(rev.stdout)["changes"] == []  # neither dbops_history nor legacy_stuff proposed for drop

@@ -70,6 +70,7 @@ def test_library_never_prints() -> None:
 def test_bookkeeping_tables_are_known_to_every_consumer() -> None:
     from dbops.alembic_env import DBOPS_TABLES
     from dbops.data.checkpoint import TABLE_NAME as CHECKPOINTS
+    from dbops.db.lease import TABLE_NAME as LEASES
     from dbops.safety.history import TABLE_NAME as HISTORY
 
-    assert DBOPS_TABLES == {CHECKPOINTS, HISTORY}
+    assert DBOPS_TABLES == {CHECKPOINTS, HISTORY, LEASES}
