@@ -54,7 +54,8 @@ def common_options(
                 click.option("--database-url", metavar="URL",
                              help="Database URL (else DBOPS_DATABASE_URL, DATABASE_URL, config, alembic.ini, "
                                   "./dbops.sqlite). 'env:VAR' reads VAR."),
-                click.option("--target", metavar="NAME", help="A named target from [tool.dbops.targets]."),
+                click.option("--target", metavar="NAME", help="A named target from [tool.dbops.targets], or "
+                             "GROUP:NAME for one target of a group (e.g. tenants:tenant_42)."),
             ]
         if metadata:
             decorators.append(click.option("--metadata", metavar="MODULE:ATTR",

@@ -31,10 +31,15 @@ def execute(
             # stdout carries dbops's result only: what the project's own code prints while dbops imports
             # its settings, models, env.py or revisions goes to stderr, so --format json always parses
             with contextlib.redirect_stdout(sys.stderr):
+                group, _, member = (opts.target or "").partition(":")
                 config = load_config(
                     config_path=opts.config_path, database_url=opts.database_url,
-                    target=opts.target, metadata=opts.metadata, needs_database=uses_database,
+                    target=None if member else opts.target, metadata=opts.metadata, needs_database=uses_database,
                 ) if needs_config else None
+                if config is not None and member:  # --target GROUP:NAME, e.g. one tenant of a group
+                    from dbops.targets.expand import group_member
+
+                    config = group_member(config, group, member)
                 if uses_database and config is not None and config.uses_default_database and not opts.quiet:
                     notice(f"dbops: no database URL configured; using the embedded SQLite database "
                            f"{config.root / 'dbops.sqlite'} (set DATABASE_URL or --database-url to change).",

@@ -89,3 +89,18 @@ def shard_of(refs: list[TargetRef], shard: str) -> list[TargetRef]:
     except ValueError:
         raise ConfigError(f"--shard {shard!r} must be K/N with 1 <= K <= N, e.g. 2/8.") from None
     return [r for r in refs if int(hashlib.sha1(r.name.encode()).hexdigest(), 16) % n == k - 1]
+
+
+def group_member(config: Config, group: str, name: str) -> Config:
+    """``--target GROUP:NAME``: one target of a group (a tenant schema, a database by template, a listed
+    target), configured exactly as the fan-out would configure it."""
+    refs = select_targets(config, group=group, all_targets=False, shard=None)
+    for ref in refs:
+        if ref.name == name:
+            return ref.config
+    names = [r.name for r in refs]
+    raise ConfigError(
+        f"Group {group!r} has no target {name!r} ({len(names)} target(s): {', '.join(names[:10])}"
+        f"{' ...' if len(names) > 10 else ''}).",
+        hint=f"List them with: dbops status --group {group}",
+    )

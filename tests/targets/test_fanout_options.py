@@ -285,3 +285,17 @@ def test_the_remaining_options_reach_every_target(invoke: Callable[..., Result],
     shown = invoke("probe", "--group", "solo", "--show-queries", "--statement-timeout", "1.5", "--format", "json",
                    cwd=project)
     assert _targets(shown)["solo"]["outcome"] in ("ok", "check_failed")
+
+
+def test_one_target_of_a_group(invoke: Callable[..., Result], fleet: tuple[Path, str]) -> None:
+    project, url = fleet
+    one = invoke("upgrade", "--target", "tenants:tenant_b", "--format", "json", cwd=project)
+    assert one.exit_code == 0, one.stdout + one.stderr
+    assert [s["revision"] for s in json.loads(one.stdout)["steps"]] == ["0001", "0002"]
+    assert _versions(url) == {"tenant_a": None, "tenant_b": "0002", "tenant_c": None}  # that tenant only
+    current = invoke("current", "--target", "tenants:tenant_b", "--check", cwd=project)
+    assert current.exit_code == 0, current.stdout + current.stderr
+    missing = invoke("current", "--target", "tenants:tenant_z", cwd=project)
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("Error: Group 'tenants' has no target 'tenant_z' (3 target(s): tenant_a, "
+                                     "tenant_b, tenant_c).")
