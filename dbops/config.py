@@ -32,7 +32,7 @@ ALEMBIC_PLACEHOLDER_URLS = {"driver://user:pass@localhost/dbname", ""}
 _KNOWN_KEYS = {
     "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
     "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
-    "lock_timeout", "statement_timeout", "lock_wait", "groups", "lock_mode", "lease_seconds",
+    "lock_timeout", "statement_timeout", "lock_wait", "groups", "lock_mode", "lease_seconds", "env_context",
 }
 LOCK_MODES = ("auto", "session", "lease")
 _GROUP_KEYS = {"targets", "url_template", "names", "names_sql", "schemas_sql", "url"}
@@ -96,6 +96,9 @@ class Config:
     # (correct behind PgBouncer in transaction mode); auto: lease when a pooler/proxy is detected
     lock_mode: str = "auto"
     lease_seconds: float = 30.0  # a lease not renewed for this long is taken over
+    # "module:attr": a callable returning a context manager that env.py needs to run inside, e.g. a Flask
+    # app's app_context for a Flask-Migrate env.py ("microblog:app.app_context")
+    env_context: str | None = None
     groups: Mapping[str, GroupSpec] = field(default_factory=dict)
     tenant_schema: str | None = None  # set on per-tenant configs made by fan-out
 
@@ -173,6 +176,7 @@ def load_config(
         lock_wait=_seconds(table, "lock_wait", 60.0, config_file) or 0.0,
         lock_mode=_lock_mode(env.get("DBOPS_LOCK_MODE") or table.get("lock_mode", "auto"), config_file),
         lease_seconds=_seconds(table, "lease_seconds", 30.0, config_file) or 30.0,
+        env_context=str(table["env_context"]) if table.get("env_context") else None,
         groups=_parse_groups(table.get("groups", {}), targets, config_file),
     )
 

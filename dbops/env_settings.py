@@ -57,3 +57,4 @@ class EnvSettings:
     # on a server connection other clients get), no named prepared statements
     pooled: bool = False
     application_name: str = "dbops"  # of the migration's own connection (pg_stat_activity)
+    env_context: Any = None  # a callable returning a context manager env.py runs inside (config env_context)

@@ -20,20 +20,13 @@ def _add_to_path(root: Path) -> None:
         sys.path.insert(0, entry)
 
 
-def import_metadata(spec: str, root: Path) -> Any:
-    """Import ``module:attr`` (attr may be dotted) and return a MetaData (or a list of them).
-
-    A class with a ``metadata`` attribute (``SQLModel``, a ``DeclarativeBase``) is accepted
-    for its metadata.
-    """
-    from sqlalchemy import MetaData
-
+def import_attr(spec: str, root: Path, key: str, example: str) -> Any:
+    """Import ``module:attr`` (attr may be dotted) for config key ``key``; one-paragraph errors."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(
-            f"metadata = {spec!r} is not in the form 'module:attr' (for example "
-            "'app.models:SQLModel.metadata').",
-            hint="Fix metadata in [tool.dbops] / dbops.toml, or pass --metadata module:attr.",
+            f"{key} = {spec!r} is not in the form 'module:attr' (for example {example!r}).",
+            hint=f"Fix {key} in [tool.dbops] / dbops.toml.",
         )
     _add_to_path(root)
     try:
@@ -42,7 +35,7 @@ def import_metadata(spec: str, root: Path) -> Any:
         where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
         raise ConfigError(
-            f"Could not import {module_name!r} (from metadata = {spec!r}): "
+            f"Could not import {module_name!r} (from {key} = {spec!r}): "
             f"{type(exc).__name__}: {exc}{at}. Usually the module path is wrong, the app's "
             f"package is not importable from {root}, or the module itself fails on import.",
             hint=f"Check with: python -c 'import {module_name}' (run from {root}); -v shows the traceback.",
@@ -52,9 +45,21 @@ def import_metadata(spec: str, root: Path) -> Any:
             obj = getattr(obj, part)
         except AttributeError:
             raise ConfigError(
-                f"{module_name!r} has no attribute {attr!r} (from metadata = {spec!r}).",
-                hint="Point metadata at your MetaData, e.g. 'app.models:SQLModel.metadata'.",
+                f"{module_name!r} has no attribute {attr!r} (from {key} = {spec!r}).",
+                hint=f"Point {key} at an existing object, e.g. {example!r}.",
             ) from None
+    return obj
+
+
+def import_metadata(spec: str, root: Path) -> Any:
+    """Import ``module:attr`` (attr may be dotted) and return a MetaData (or a list of them).
+
+    A class with a ``metadata`` attribute (``SQLModel``, a ``DeclarativeBase``) is accepted
+    for its metadata.
+    """
+    from sqlalchemy import MetaData
+
+    obj = import_attr(spec, root, "metadata", "app.models:SQLModel.metadata")
     if not isinstance(obj, MetaData) and isinstance(getattr(obj, "metadata", None), MetaData):
         obj = obj.metadata
     items = obj if isinstance(obj, (list, tuple)) else [obj]
@@ -73,6 +78,8 @@ def env_settings(config: Config, *, with_metadata: bool = True) -> EnvSettings:
     return EnvSettings(
         url=parse_url(config.url),
         metadata=metadata,
+        env_context=import_attr(config.env_context, config.root, "env_context", "app:app.app_context")
+        if config.env_context else None,
         version_table=config.version_table,
         version_table_schema=config.tenant_schema or config.version_table_schema,
         tenant_schema=config.tenant_schema,

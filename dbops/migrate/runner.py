@@ -137,7 +137,7 @@ def run_env(
 
     started = time.perf_counter()
     try:
-        with env:
+        with entered(settings), env:
             script.run_env()
     except DbopsError as exc:
         exc.run = run  # type: ignore[attr-defined]
@@ -173,6 +173,13 @@ def _committed_part(run: Run) -> list[str]:
     return out
 
 
+def entered(settings: EnvSettings) -> Any:
+    """The context env.py needs (config env_context, e.g. a Flask app's app_context()), or none."""
+    from contextlib import nullcontext
+
+    return settings.env_context() if settings.env_context is not None else nullcontext()
+
+
 @contextmanager
 def observing_env(settings: EnvSettings) -> Iterator[None]:
     """For Alembic commands dbops does not run through run_env (``revision``): while the block runs,
@@ -192,7 +199,8 @@ def observing_env(settings: EnvSettings) -> Iterator[None]:
 
     EnvironmentContext.configure = configure  # type: ignore[method-assign]
     try:
-        yield
+        with entered(settings):
+            yield
     finally:
         EnvironmentContext.configure = original  # type: ignore[method-assign]
 

@@ -331,3 +331,56 @@ def test_autogenerate_never_proposes_dropping_dbops_tables(invoke: Callable[...,
                  cwd=app)
     assert rev.exit_code == 0, rev.stdout + rev.stderr
     assert json.loads(rev.stdout)["changes"] == []  # neither dbops_history nor legacy_stuff proposed for drop
+
+
+APP_WITH_CONTEXT = '''import contextlib
+import contextvars
+
+current = contextvars.ContextVar("current_app")
+
+
+class App:
+    def __init__(self, url):
+        self.url = url
+
+    @contextlib.contextmanager
+    def app_context(self):
+        token = current.set(self)
+        try:
+            yield self
+        finally:
+            current.reset(token)
+
+
+app = App("{url}")
+'''
+
+ENV_NEEDING_CONTEXT = '''from alembic import context
+from sqlalchemy import create_engine, pool
+
+from {module}.app import current
+
+app = current.get(None)
+if app is None:
+    raise RuntimeError("Working outside of application context.")  # what Flask-Migrate's env.py hits
+with create_engine(app.url, poolclass=pool.NullPool).connect() as connection:
+    context.configure(connection=connection, target_metadata=None)
+    with context.begin_transaction():
+        context.run_migrations()
+'''
+
+
+def test_env_context_runs_env_py_inside_the_apps_context(invoke: Callable[..., Result], tmp_path: Path,
+                                                         databases: tuple[str, str]) -> None:
+    given, _ = databases
+    tag = uuid.uuid4().hex[:6]
+    module = f"app_{tag}"
+    app = _project(tmp_path, ENV_NEEDING_CONTEXT.format(module=module), tag)
+    (app / module / "app.py").write_text(APP_WITH_CONTEXT.format(url=_url(given)))
+    outside = invoke("upgrade", "--database-url", _url(given), cwd=app)
+    assert outside.exit_code == 1 and "Working outside of application context" in outside.stderr
+    (app / "dbops.toml").write_text(f'script_location = "migrations"\nenv_context = "{module}.app:app.app_context"\n')
+    inside = invoke("upgrade", "--database-url", _url(given), "--format", "json", cwd=app)
+    assert inside.exit_code == 0, inside.stdout + inside.stderr
+    assert [s["revision"] for s in json.loads(inside.stdout)["steps"]] == ["0001", "0002"]
+    assert "widgets" in _tables(given)
