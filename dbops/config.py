@@ -453,4 +453,7 @@ def _resolve_script_location(
             return Path(raw)
         path = Path(raw)
         return path if path.is_absolute() else (alembic_ini.parent / path).resolve()
+    if alembic_ini is not None and (alembic_ini.parent / "env.py").is_file():
+        # Flask-Migrate keeps alembic.ini inside the migrations directory, without script_location
+        return alembic_ini.parent.resolve()
     return (root / "migrations").resolve()

@@ -101,3 +101,19 @@ def test_masked_url(tmp_path: Path) -> None:
     root = _project(tmp_path / "p")
     config = load_config(cwd=root, environ={}, database_url="postgresql+psycopg://u:Sup3rS3cret@h/db")
     assert config.masked_url == "postgresql+psycopg://u:***@h/db"
+
+
+def test_flask_migrate_layout_alembic_ini_inside_the_migrations_directory(tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "alembic.ini").write_text("[alembic]\n")  # Flask-Migrate's: no script_location
+    (migrations / "env.py").write_text("")
+    config = load_config(config_path=migrations / "alembic.ini", cwd=tmp_path, environ={})
+    assert config.script_location == migrations.resolve()
+
+
+def test_lock_mode_is_checked(tmp_path: Path) -> None:
+    (tmp_path / "dbops.toml").write_text('lock_mode = "sometimes"\n')
+    with pytest.raises(ConfigError, match="lock_mode .* must be one of auto, session, lease"):
+        load_config(cwd=tmp_path, environ={})
+    assert load_config(cwd=tmp_path, environ={"DBOPS_LOCK_MODE": "lease"}).lock_mode == "lease"
