@@ -33,6 +33,7 @@ _KNOWN_KEYS = {
     "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
     "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
     "lock_timeout", "statement_timeout", "lock_wait", "groups", "lock_mode", "lease_seconds", "env_context",
+    "bootstrap",
 }
 LOCK_MODES = ("auto", "session", "lease")
 _GROUP_KEYS = {"targets", "url_template", "names", "names_sql", "schemas_sql", "url"}
@@ -99,6 +100,10 @@ class Config:
     # "module:attr": a callable returning a context manager that env.py needs to run inside, e.g. a Flask
     # app's app_context for a Flask-Migrate env.py ("microblog:app.app_context")
     env_context: str | None = None
+    # "module:function(connection)": run on an empty database (no revision applied) before the first
+    # revision, in scratch replays too; for chains whose first revision expects what the app made outside
+    # Alembic (an extension, a schema, tables from create_all)
+    bootstrap: str | None = None
     groups: Mapping[str, GroupSpec] = field(default_factory=dict)
     tenant_schema: str | None = None  # set on per-tenant configs made by fan-out
 
@@ -177,6 +182,7 @@ def load_config(
         lock_mode=_lock_mode(env.get("DBOPS_LOCK_MODE") or table.get("lock_mode", "auto"), config_file),
         lease_seconds=_seconds(table, "lease_seconds", 30.0, config_file) or 30.0,
         env_context=str(table["env_context"]) if table.get("env_context") else None,
+        bootstrap=str(table["bootstrap"]) if table.get("bootstrap") else None,
         groups=_parse_groups(table.get("groups", {}), targets, config_file),
     )
 

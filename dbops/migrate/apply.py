@@ -204,6 +204,8 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
 
         settings.application_name = migration_application_name(config)
         current = guard.heads(config)
+        if command == "upgrade" and not current and config.bootstrap:
+            _bootstrap(config, guard)
         warnings: list[str] = list(model_warnings)
         if command == "upgrade":
             preflight = _preflight(guard, config, script, revision, current)
@@ -250,6 +252,32 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
                         f"{config.lease_seconds:g}s) and another runner may have started; check dbops history "
                         "--applied and dbops current")
     return _report(command, config, revision, run, warnings=tuple(warnings), attempts=attempt + 1)
+
+
+def _bootstrap(config: Config, guard: Any) -> None:
+    """The configured bootstrap(connection), once, on an empty database, under the migration lock."""
+    import logging
+
+    from dbops.project import import_attr
+
+    fn = import_attr(config.bootstrap or "", config.root, "bootstrap", "app.db:bootstrap")
+    conn = guard.history_conn
+    try:
+        fn(conn)
+    except Exception as exc:
+        if conn.in_transaction():
+            conn.rollback()
+        from dbops.redact import redact
+
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise MigrationFailed(
+            f"bootstrap = {config.bootstrap!r} failed on the empty database before the first revision: "
+            f"{type(exc).__name__}: {redact(first)}. Nothing of the chain ran.",
+            hint="Fix the bootstrap function (it gets a SQLAlchemy Connection), then re-run dbops upgrade.",
+        ) from exc
+    if conn.in_transaction():
+        conn.commit()
+    logging.getLogger("dbops.bootstrap").info("bootstrap %s ran on the empty database", config.bootstrap)
 
 
 def _still_applied(run: Run, after: tuple[str, ...]) -> list[Any]:

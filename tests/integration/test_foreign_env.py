@@ -384,3 +384,41 @@ def test_env_context_runs_env_py_inside_the_apps_context(invoke: Callable[..., R
     assert inside.exit_code == 0, inside.stdout + inside.stderr
     assert [s["revision"] for s in json.loads(inside.stdout)["steps"]] == ["0001", "0002"]
     assert "widgets" in _tables(given)
+
+
+BOOTSTRAP = '''import sqlalchemy as sa
+
+metadata = sa.MetaData()
+sa.Table("things", metadata, sa.Column("id", sa.Integer, primary_key=True), schema="ext")
+
+
+def bootstrap(connection):
+    connection.execute(sa.text("CREATE SCHEMA IF NOT EXISTS ext"))  # made by the app, outside Alembic
+'''
+
+
+def test_bootstrap_prepares_an_empty_database_and_scratch_replays(invoke: Callable[..., Result], tmp_path: Path,
+                                                                   databases: tuple[str, str]) -> None:
+    given, _ = databases
+    module = f"boot_{uuid.uuid4().hex[:6]}"
+    app = tmp_path / "boot"
+    (app / module).mkdir(parents=True)
+    (app / module / "__init__.py").write_text("")
+    (app / module / "db.py").write_text(BOOTSTRAP)
+    versions = app / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
+    (versions / "0001.py").write_text(REVISION_TEMPLATE.format(
+        doc="things in ext", rev="0001", down=None,
+        up="    op.create_table('things', sa.Column('id', sa.Integer, primary_key=True), schema='ext')",
+        down_body="    op.drop_table('things', schema='ext')"))
+    toml = f'metadata = "{module}.db:metadata"\nscript_location = "migrations"\n'
+    (app / "dbops.toml").write_text(toml)
+    without = invoke("upgrade", "--database-url", _url(given), cwd=app)
+    assert without.exit_code == 1 and 'schema "ext" does not exist' in without.stderr
+    (app / "dbops.toml").write_text(toml + f'bootstrap = "{module}.db:bootstrap"\n')
+    done = invoke("upgrade", "--database-url", _url(given), cwd=app)
+    assert done.exit_code == 0, done.stderr
+    assert execute(_url(given), "SELECT to_regclass('ext.things') IS NOT NULL")[0][0][0]
+    drift = invoke("check-drift", "--against", "migrations", "--database-url", _url(given), cwd=app)
+    assert drift.exit_code == 0, drift.stdout + drift.stderr  # the scratch replay was bootstrapped too
