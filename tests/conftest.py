@@ -55,7 +55,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                     continue
                 if pid == os.getpid():
                     continue
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                try:  # pytest-postgresql marks its templates as templates, which DROP refuses
+                    conn.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                except psycopg.Error:
+                    continue
     except Exception:  # noqa: BLE001  no server: the PostgreSQL tests report that themselves
         pass
 
