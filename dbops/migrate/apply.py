@@ -316,6 +316,9 @@ def _refuse_if_strict(warnings: list[str], safety: Safety) -> None:
 
 
 def _preflight(guard: Any, config: Config, script: Any, revision: str, current: tuple[str, ...]) -> list[str]:
+    import json
+
+    from dbops.safety.checksum import file_fact
     from dbops.safety.preflight import lock_holders
     from dbops.safety.revision_ops import tables_touched
 
@@ -327,11 +330,9 @@ def _preflight(guard: Any, config: Config, script: Any, revision: str, current: 
     except Exception:
         pending = []  # the run itself reports unknown revisions properly
     tables: set[str] = set()
-    for s in pending:
-        try:
-            tables |= tables_touched(Path(s.path).read_text(encoding="utf-8"))
-        except (OSError, SyntaxError):
-            continue
+    for s in pending:  # cached by file identity, like the checksums
+        found = file_fact(s.path, "tables:", lambda source: json.dumps(sorted(tables_touched(source))))
+        tables |= set(json.loads(found)) if found else set()
     warnings += lock_holders(guard.conn, tables, schema=config.tenant_schema)
     return warnings + _edited_warnings(guard.conn, config, script, current)
 

@@ -15,6 +15,7 @@ import ast
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 VERSION = "v2"
@@ -71,7 +72,7 @@ def _load_disk() -> dict[str, str]:
     if _disk is None:
         try:
             loaded = json.loads(_cache_file().read_text())
-            _disk = {k: v for k, v in loaded.items() if isinstance(v, str) and v.startswith(_PREFIX)} \
+            _disk = {k: v for k, v in loaded.items() if isinstance(k, str) and isinstance(v, str)} \
                 if isinstance(loaded, dict) else {}
         except (OSError, ValueError):
             _disk = {}
@@ -102,36 +103,40 @@ def _stat_key(path: str | Path) -> str | None:
     return f"stat:{os.path.abspath(path)}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def file_checksum(path: str | Path) -> str | None:
-    """The current (v2) checksum of a revision file; None when it cannot be read or parsed.
-
-    Looked up by the file's identity (path, inode, size, mtime in ns, as git's index does), then by
-    the SHA-256 of its bytes; computed only for content never seen."""
+def file_fact(path: str | Path, kind: str, compute: Callable[[str], str | None]) -> str | None:
+    """``compute(source)`` for a revision file, cached: looked up by the file's identity (path, inode,
+    size, mtime in ns, as git's index does), then by the SHA-256 of its bytes; computed only for
+    content never seen. ``kind`` keeps different facts of one file apart."""
     by_stat = _stat_key(path)
     disk = _load_disk()
-    if by_stat is not None and by_stat in disk:
-        return disk[by_stat]
+    if by_stat is not None and kind + by_stat in disk:
+        return disk[kind + by_stat]
     try:
         data = Path(path).read_bytes()
     except OSError:
         return None
-    key = hashlib.sha256(data).hexdigest()
+    key = kind + hashlib.sha256(data).hexdigest()
     if key in _memo:
         return _memo[key]
     value: str | None = disk.get(key)
     if value is None:
         try:
-            value = module_checksum(data.decode("utf-8"))
+            value = compute(data.decode("utf-8"))
         except (SyntaxError, UnicodeDecodeError, ValueError):
             value = None
         if value is not None:
             disk[key] = value
             _mark_dirty()
     if value is not None and by_stat is not None:
-        disk[by_stat] = value
+        disk[kind + by_stat] = value
         _mark_dirty()
     _memo[key] = value
     return value
+
+
+def file_checksum(path: str | Path) -> str | None:
+    """The current (v2) checksum of a revision file; None when it cannot be read or parsed."""
+    return file_fact(path, "", module_checksum)
 
 
 def _mark_dirty() -> None:
