@@ -24,11 +24,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from dbops.config_url import resolve_url
 from dbops.errors import ConfigError
 from dbops.redact import redact
 
-DEFAULT_SQLITE_FILE = "dbops.sqlite"
-ALEMBIC_PLACEHOLDER_URLS = {"driver://user:pass@localhost/dbname", ""}
 _KNOWN_KEYS = {
     "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
     "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
@@ -153,7 +152,7 @@ def load_config(
                 hint="Run: dbops current --target <name> with one of the names above.",
             )
 
-    url, source = _resolve_url(database_url, spec, env, table, ini, start, needs_database=needs_database)
+    url, source = resolve_url(database_url, spec, env, table, ini, start, needs_database=needs_database)
     script_location = _resolve_script_location(root, spec, table, ini, alembic_ini)
     meta = metadata or env.get("DBOPS_METADATA") or (spec.metadata if spec else None) or table.get("metadata")
     meta = meta or ini.get("dbops_metadata")
@@ -366,80 +365,7 @@ def _parse_targets(raw: Any, config_file: Path | None) -> dict[str, TargetSpec]:
     return targets
 
 
-# -- URL and script_location -----------------------------------------------------------
-
-def _python_url(spec: str, where: str, root: Path | None) -> str:
-    """``py:module:attr.path`` -> the app's own URL object or string (pydantic DSN, SQLAlchemy URL)."""
-    import importlib
-    import sys
-
-    module_name, sep, attrs = spec.partition(":")
-    if not sep or not module_name or not attrs:
-        raise ConfigError(f"The database URL in {where} is 'py:{spec}', not 'py:module:attribute' (for example "
-                          "'py:app.core.config:settings.SQLALCHEMY_DATABASE_URI').")
-    for entry in (str(root) if root else None, os.getcwd()):
-        if entry and entry not in sys.path:
-            sys.path.insert(0, entry)
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attrs.split("."):
-            obj = getattr(obj, part)
-    except Exception as exc:  # the app's settings failed to load: one paragraph, no traceback
-        raise ConfigError(
-            f"The database URL in {where} comes from 'py:{spec}', which failed: {type(exc).__name__}: "
-            f"{redact(str(exc)).splitlines()[0] if str(exc) else ''}. Usually the app's settings need environment "
-            "variables that are not set here, or the module path is wrong.",
-            hint=f"Check with: python -c 'import {module_name}' (from {root or os.getcwd()}), set what the app's "
-            "settings need, or pass --database-url.") from exc
-    render = getattr(obj, "render_as_string", None)  # an SQLAlchemy URL's str() hides the password
-    return str(render(hide_password=False) if callable(render) else obj)
-
-
-def expand_url(value: str, env: Mapping[str, str], where: str, root: Path | None = None) -> str:
-    """Expand ``env:VAR`` to the variable's value, ``py:module:attr`` to the app's own URL."""
-    if value.startswith("py:"):
-        return _python_url(value[3:], where, root)
-    if value.startswith("env:"):
-        var = value[4:]
-        got = env.get(var)
-        if not got:
-            raise ConfigError(
-                f"The database URL in {where} is {value!r}, but the environment variable {var} "
-                f"is not set. It usually holds the URL in deployed environments only.",
-                hint=f"Export {var}=postgresql+psycopg://user:password@host/db, or pass --database-url.",
-            )
-        return got
-    return value
-
-
-def _resolve_url(
-    flag: str | None,
-    spec: TargetSpec | None,
-    env: Mapping[str, str],
-    table: Mapping[str, Any],
-    ini: Mapping[str, str],
-    cwd: Path,
-    *,
-    needs_database: bool = True,
-) -> tuple[str, str]:
-    if flag:
-        return expand_url(flag, env, "--database-url"), "--database-url"
-    if spec is not None:
-        if not spec.url:
-            raise ConfigError(f"Target {spec.name!r} has no url.", hint="Add url = '...' to the target.")
-        return expand_url(spec.url, env, f"target {spec.name!r}"), f"target:{spec.name}"
-    for var in ("DBOPS_DATABASE_URL", "DATABASE_URL"):
-        if env.get(var):
-            return env[var], var
-    if table.get("url"):
-        if not needs_database and str(table["url"]).startswith("py:"):
-            return "sqlite://", "not resolved (this command needs no database)"
-        return expand_url(str(table["url"]), env, "the config file", cwd), "config"
-    ini_url = ini.get("sqlalchemy.url", "").strip()
-    if ini_url not in ALEMBIC_PLACEHOLDER_URLS:
-        return expand_url(ini_url, env, "alembic.ini"), "alembic.ini"
-    return f"sqlite:///{cwd / DEFAULT_SQLITE_FILE}", "default"
-
+# -- script_location -----------------------------------------------------------
 
 def _resolve_script_location(
     root: Path,

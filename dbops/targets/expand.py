@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
-from dbops.config import Config, GroupSpec, TargetSpec, expand_url
+from dbops.config import Config, GroupSpec, TargetSpec
+from dbops.config_url import expand_url
 from dbops.errors import ConfigError
 
 # a database name substituted into a URL must not change the URL's structure
