@@ -146,7 +146,7 @@ def _session_timeouts(connection: Any, settings: EnvSettings) -> None:
             statements.append(f"SET statement_timeout = '{int(settings.statement_timeout * 1000)}ms'")
         if settings.pooled:
             if settings.tenant_schema:
-                statements.append(_search_path(connection, settings.tenant_schema))
+                statements.append(_search_path(connection.dialect, settings.tenant_schema))
             if statements:
                 _transaction_timeouts(connection, statements)
             return
@@ -173,8 +173,9 @@ def _capture_statements(connection: Any, settings: EnvSettings) -> None:
     event.listen(connection, "after_cursor_execute", completed)
 
 
-def _search_path(connection: Any, schema: str) -> str:
-    return f"SET search_path TO {connection.dialect.identifier_preparer.quote_identifier(schema)}, public"
+def _search_path(dialect: Any, schema: str) -> str:
+    """A tenant's search path: its schema, then public (the name quoted by the dialect: it is data)."""
+    return f"SET search_path TO {dialect.identifier_preparer.quote_identifier(schema)}, public"
 
 
 def _tenant(connection: Any, settings: EnvSettings) -> Any:
@@ -184,7 +185,7 @@ def _tenant(connection: Any, settings: EnvSettings) -> Any:
 
     schema = settings.tenant_schema
     if connection.dialect.name == "postgresql" and not settings.pooled:  # pooled: per transaction, below
-        connection.execute(text(_search_path(connection, schema)))
+        connection.execute(text(_search_path(connection.dialect, schema)))
         if connection.in_transaction():
             connection.commit()
     return connection.execution_options(schema_translate_map={None: schema})
@@ -241,8 +242,7 @@ def run_migrations(context: Any = None, **configure_overrides: Any) -> None:
         if settings.tenant_schema and settings.url.get_backend_name() == "postgresql":
             # the online run sets this on the connection; the script must say it too, or its
             # unqualified DDL would land in whatever schema the reader's session points at
-            quoted = settings.url.get_dialect()().identifier_preparer.quote_identifier(settings.tenant_schema)
-            context.execute(f"SET search_path TO {quoted}, public")
+            context.execute(_search_path(settings.url.get_dialect()(), settings.tenant_schema))
         with context.begin_transaction():
             context.run_migrations()
         return

@@ -18,7 +18,6 @@ import logging
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from dbops.db.lock import named_lock, poll
 from dbops.errors import DbopsError
 
 log = logging.getLogger("dbops.lock")
@@ -45,7 +45,6 @@ table = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
 XACT_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
-WAIT_REPORT_EVERY = 5.0
 
 
 class LeaseHeld(DbopsError):
@@ -111,11 +110,16 @@ def _expiry(ttl: float) -> Any:
     return sa.literal_column(f"now() + interval '{float(ttl)} seconds'", type_=sa.DateTime(timezone=True))
 
 
+def _ensure_table(engine: sa.Engine, name: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(XACT_LOCK, {"name": name})  # runners racing to create it are serialised
+        metadata.create_all(conn, checkfirst=True)
+
+
 def _try(engine: sa.Engine, name: str, holder: str, *, shared: bool, ttl: float, what: str) -> list[Any]:
     """One transaction: take the row if nothing live conflicts. Returns the conflicting rows ([] = held)."""
     with engine.begin() as conn:
         conn.execute(XACT_LOCK, {"name": name})
-        metadata.create_all(conn, checkfirst=True)  # serialised by the transaction lock above
         now = sa.func.now()
         conn.execute(sa.delete(table).where(table.c.name == name, table.c.expires_at < now))
         rows = conn.execute(sa.select(table).where(table.c.name == name)).all()
@@ -159,25 +163,19 @@ def lease_lock(url: URL, name: str, *, wait: float, ttl: float = 30.0, shared: b
     conflicting holders, saying what it waits for every few seconds, then raise LeaseHeld."""
     engine = _engine(url, connect_timeout)
     lease = Lease(name=name, holder=uuid.uuid4().hex)
-    started = time.monotonic()
-    next_report = started
     try:
-        while True:
-            conflicts = _try(engine, name, lease.holder, shared=shared, ttl=ttl, what=what)
-            if not conflicts:
-                break
-            now = time.monotonic()
-            if now - started >= wait:
-                raise LeaseHeld(
-                    f"Another runner holds the lock for {what} ({name}): {_describe(conflicts)}. Only one may "
-                    "run at a time; usually a previous run is still going, or another deploy started it.",
-                    hint=hint or f"Wait for it; a killed holder's lease is taken over {ttl:g}s after its last "
-                    f"renewal. To clear it by hand: DELETE FROM {TABLE_NAME} WHERE name = '{name}';")
-            if now >= next_report:
-                log.warning("waiting for the lock for %s (%s): %s (%.0f s of up to %.0f s)", what, name,
-                            _describe(conflicts), now - started, wait)
-                next_report = now + WAIT_REPORT_EVERY
-            time.sleep(0.2)
+        _ensure_table(engine, name)
+
+        def attempt() -> list[Any] | None:
+            return _try(engine, name, lease.holder, shared=shared, ttl=ttl, what=what) or None
+
+        poll(attempt, wait=wait,
+             waiting=lambda rows: f"waiting for the lock for {what} ({name}): {_describe(rows)}",
+             give_up=lambda rows: LeaseHeld(
+                 f"Another runner holds the lock for {what} ({name}): {_describe(rows)}. Only one may "
+                 "run at a time; usually a previous run is still going, or another deploy started it.",
+                 hint=hint or f"Wait for it; a killed holder's lease is taken over {ttl:g}s after its last "
+                 f"renewal. To clear it by hand: DELETE FROM {TABLE_NAME} WHERE name = '{name}';"))
         beat = threading.Thread(target=_renew, args=(engine, lease, ttl), name="dbops-lease", daemon=True)
         beat.start()
         try:
@@ -197,8 +195,6 @@ def migration_or_lease_lock(conn: sa.Connection, name: str, *, lock_mode: str = 
                             hint: str | None = None) -> Iterator[None]:
     """A session lock (``named_lock``) on a direct connection, a lease behind a pooler (``lock_mode``
     auto | session | lease, as in the configuration)."""
-    from dbops.db.lock import named_lock
-
     mode, _ = choose_mode(conn, conn.engine.url, lock_mode)
     if mode == "lease":
         # a killed holder's lease outlives it by up to ttl: wait that long at least (a live holder renews,

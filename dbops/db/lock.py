@@ -9,17 +9,18 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, text
 
 from dbops.errors import DbopsError
 
 log = logging.getLogger("dbops.lock")
+T = TypeVar("T")
 WAIT_REPORT_EVERY = 5.0  # seconds between "still waiting" lines
 
 PG_TRY = text("SELECT pg_try_advisory_lock(hashtextextended(:name, 0))")
@@ -142,26 +143,35 @@ def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_sc
         try_stmt = PG_TRY_XACT if transaction_scoped else PG_TRY_SHARED if shared else PG_TRY
     else:
         try_stmt = MY_TRY
-    started = time.monotonic()
-    next_report = started
-    while True:
-        got = conn.execute(try_stmt, {"name": name}).scalar()
-        if got:
-            break
-        now = time.monotonic()
-        if now >= deadline:
-            raise _held(name, what, _holder(conn, name), hint)
-        if now >= next_report:  # say what we wait for, and keep saying it: a silent wait looks hung
-            log.warning("waiting for the lock for %s (%s): held by %s (%.0f s of up to %.0f s)", what, name,
-                        _holder(conn, name), now - started, wait)
-            next_report = now + WAIT_REPORT_EVERY
-        time.sleep(0.2)
+    poll(lambda: None if conn.execute(try_stmt, {"name": name}).scalar() else _holder(conn, name), wait=wait,
+         waiting=lambda holder: f"waiting for the lock for {what} ({name}): held by {holder}",
+         give_up=lambda holder: _held(name, what, holder, hint))
     try:
         yield
     finally:
         if not (dialect == "postgresql" and transaction_scoped):
             unlock = (PG_UNLOCK_SHARED if shared else PG_UNLOCK) if dialect == "postgresql" else MY_UNLOCK
             conn.execute(unlock, {"name": name})
+
+
+def poll(attempt: Callable[[], T | None], *, wait: float, waiting: Callable[[T], str],
+         give_up: Callable[[T], Exception], interval: float = 0.2) -> None:
+    """Call ``attempt()`` until it returns None (got it), up to ``wait`` seconds; it returns what stands
+    in the way otherwise. While waiting, say so on the dbops logger at once and every
+    WAIT_REPORT_EVERY seconds (a silent wait looks hung); at the deadline raise ``give_up(blocker)``."""
+    started = time.monotonic()
+    next_report = started
+    while True:
+        blocker = attempt()
+        if blocker is None:
+            return
+        now = time.monotonic()
+        if now - started >= wait:
+            raise give_up(blocker)
+        if now >= next_report:
+            log.warning("%s (%.0f s of up to %.0f s)", waiting(blocker), now - started, wait)
+            next_report = now + WAIT_REPORT_EVERY
+        time.sleep(interval)
 
 
 def _holder(conn: Connection, name: str) -> str:

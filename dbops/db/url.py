@@ -74,3 +74,13 @@ def sync_url(url: URL) -> URL:
     if driver in _SYNC:
         return url.set(drivername=f"{url.get_backend_name()}+{_SYNC[driver]}")
     return url
+
+
+def sqlite_file_missing(url: URL) -> bool:
+    """A SQLite URL naming a file that does not exist yet: connecting would create it, so a read that
+    must not write (a preview, an identity check) answers without connecting."""
+    import os
+
+    database = url.database or ""
+    return (url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+            and not database.startswith("file:") and not os.path.exists(database))

@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dbops.config import Config
@@ -140,11 +139,10 @@ def _upgrade_sql(config: Config, acfg: Any, script: Any, revision: str) -> Migra
     """SQL for the revisions the database really lacks (alembic issue 935). Writes nothing: the
     current revision is read on a connection that never creates the version table, and a SQLite
     file that does not exist yet is at base (connecting would create it)."""
+    from dbops.db.url import sqlite_file_missing
+
     model_warnings = _with_models(config, acfg)
-    url = acfg.attributes[ATTRIBUTE].url
-    missing_sqlite = (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-                      and not url.database.startswith("file:") and not Path(url.database).exists())
-    current = () if missing_sqlite else read_heads(acfg, script)
+    current = () if sqlite_file_missing(acfg.attributes[ATTRIBUTE].url) else read_heads(acfg, script)
     if len(current) > 1:
         raise RevisionError(
             f"The database is at several revisions ({', '.join(current)}); --sql can only start "
@@ -227,8 +225,8 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
             except MigrationFailed as exc:
                 partial: Run = getattr(exc, "run", Run())
                 first_before = partial.before if first_before is None else first_before
-                _state_after_failure(exc, guard, config, partial)
-                partial.steps = _still_applied(partial, guard.heads(config))
+                if not _state_after_failure(exc, guard, config, partial):
+                    partial.steps = []  # rolled back with the failure: none of them is applied
                 steps += partial.steps
                 # the committed revisions' rows were written in their own transactions
                 guard.record([_failed_row(run_id, command, partial, exc, started)], success=False)
@@ -280,24 +278,19 @@ def _bootstrap(config: Config, guard: Any) -> None:
     logging.getLogger("dbops.bootstrap").info("bootstrap %s ran on the empty database", config.bootstrap)
 
 
-def _still_applied(run: Run, after: tuple[str, ...]) -> list[Any]:
-    """The run's steps whose effect the version table still shows (a rolled-back run shows none)."""
-    if tuple(sorted(after)) == tuple(sorted(run.before)):
-        return []
-    return list(run.steps)
-
-
-def _state_after_failure(exc: Any, guard: Any, config: Config, run: Run) -> None:
+def _state_after_failure(exc: Any, guard: Any, config: Config, run: Run) -> bool:
     """Say where the database is after a failed run, as read from its version table (on the guard's
-    own connection: committed state only), never as inferred from transaction settings."""
-    if run.failing_revision is None:
-        return
+    own connection: committed state only), never as inferred from transaction settings. False when the
+    version table did not move: the steps this run took before the failure were rolled back with it."""
     if guard.conn.in_transaction():  # fan-out: the failed migration ran on this connection
         guard.conn.rollback()
     after = guard.heads(config)
+    moved = tuple(sorted(after)) != tuple(sorted(run.before))
+    if run.failing_revision is None:
+        return moved
     at = ", ".join(after) or "base"
     ran = [s.revision for s in run.steps]
-    if tuple(sorted(after)) == tuple(sorted(run.before)):
+    if not moved:
         fact = (f" The version table still says {at} (read after the failure)"
                 + (f": the {len(ran)} revision(s) this run applied before it ({', '.join(ran)}) were rolled "
                    "back with it, as env.py runs them in one transaction." if ran else "."))
@@ -305,6 +298,7 @@ def _state_after_failure(exc: Any, guard: Any, config: Config, run: Run) -> None
         fact = f" The version table now says {at} (read after the failure): {', '.join(ran)} stayed applied."
     exc.message = exc.message + fact
     exc.args = (exc.message,)
+    return moved
 
 
 def _refuse_if_strict(warnings: list[str], safety: Safety) -> None:

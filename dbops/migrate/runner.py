@@ -121,17 +121,7 @@ def run_env(
     configure = env.configure
 
     def observing_configure(*args: Any, **kw: Any) -> None:
-        """Whatever env.py runs (dbops's or the project's own): before any revision, check that the
-        connection it configures reaches the database dbops was given; observe every step."""
-        connection = kw.get("connection")
-        if connection is not None and not as_sql:
-            check_database(connection, settings, known)
-        callbacks = list(kw.get("on_version_apply") or ())
-        if run.on_version_apply not in callbacks:
-            callbacks.append(run.on_version_apply)
-        kw["on_version_apply"] = callbacks
-        kw["include_object"] = without_bookkeeping(kw.get("include_object"))  # any env.py's autogenerate
-        configure(*args, **kw)
+        configure(*args, **_observed(kw, settings, known, check=not as_sql, on_version_apply=run.on_version_apply))
 
     env.configure = observing_configure  # type: ignore[method-assign]  # the context proxy picks it up
 
@@ -191,11 +181,7 @@ def observing_env(settings: EnvSettings) -> Iterator[None]:
     known: dict[str, Any] = {}
 
     def configure(self: Any, *args: Any, **kw: Any) -> None:
-        connection = kw.get("connection")
-        if connection is not None:
-            check_database(connection, settings, known)
-        kw["include_object"] = without_bookkeeping(kw.get("include_object"))
-        original(self, *args, **kw)
+        original(self, *args, **_observed(kw, settings, known, check=True))
 
     EnvironmentContext.configure = configure  # type: ignore[method-assign]
     try:
@@ -203,6 +189,23 @@ def observing_env(settings: EnvSettings) -> Iterator[None]:
             yield
     finally:
         EnvironmentContext.configure = original  # type: ignore[method-assign]
+
+
+def _observed(kw: dict[str, Any], settings: EnvSettings, known: dict[str, Any], *, check: bool,
+              on_version_apply: Callable[..., None] | None = None) -> dict[str, Any]:
+    """env.py's ``context.configure(**kw)`` as dbops runs it, whichever env.py it is: before any
+    revision, the connection it configures must reach the database dbops was given (``check``);
+    dbops's step observer joins its ``on_version_apply``; dbops's tables stay out of autogenerate."""
+    connection = kw.get("connection")
+    if connection is not None and check:
+        check_database(connection, settings, known)
+    if on_version_apply is not None:
+        callbacks = list(kw.get("on_version_apply") or ())
+        if on_version_apply not in callbacks:
+            callbacks.append(on_version_apply)
+        kw["on_version_apply"] = callbacks
+    kw["include_object"] = without_bookkeeping(kw.get("include_object"))
+    return kw
 
 
 def _same_url(a: Any, b: Any) -> bool:
@@ -220,10 +223,10 @@ def _given_identity(settings: EnvSettings) -> Any:
 
     from dbops.db.engine import run_with_connection
     from dbops.db.identity import Identity, identify
+    from dbops.db.url import sqlite_file_missing
 
     url = settings.url
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-            and not os.path.exists(url.database):
+    if sqlite_file_missing(url):
         return Identity("sqlite", os.path.realpath(url.database), None, None)  # do not create it by asking
     return run_with_connection(url, identify, connect_timeout=settings.connect_timeout)
 

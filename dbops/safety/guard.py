@@ -16,7 +16,7 @@ from dbops.config import Config
 from dbops.db.connect_errors import translate_connect_error
 from dbops.db.engine import connect_args
 from dbops.db.lease import choose_mode, lease_lock
-from dbops.db.lock import LockHeld, migration_lock_name, named_lock, session_lock_name
+from dbops.db.lock import LockHeld, migration_lock_name, named_lock, poll, session_lock_name
 from dbops.db.url import parse_url, sync_url
 from dbops.safety import history
 
@@ -119,30 +119,23 @@ ACTIVE = sa.text(
 def _wait_for_active_migrations(conn: sa.Connection, config: Config, lock_wait: float) -> None:
     """Lease mode's answer to kill -9: a backend of a dead run may still be executing a migration
     statement; wait until no session named like ours is busy, then go."""
-    import time
-
     app = migration_application_name(config)
-    started = time.monotonic()
-    next_report = started
-    while True:
+
+    def busy() -> str | None:
         rows = conn.execute(ACTIVE, {"app": app}).all()
         if conn.in_transaction():
             conn.commit()
         if not rows:
-            return
+            return None
         pid, state, age, query = rows[0]
-        what = f"pid {pid} ({state} for {age} s: {query!r})"
-        now = time.monotonic()
-        if now - started >= lock_wait:
-            raise LockHeld(
-                f"A migration statement of an earlier run is still executing on this database: {what}. Usually "
-                "an earlier dbops run was killed while a statement was running; its server session goes on.",
-                hint=f"Let it finish (or cancel it with SELECT pg_cancel_backend({pid});), check dbops current, "
-                "then re-run.")
-        if now >= next_report:
-            log.warning("waiting for a migration statement of an earlier run that is still executing: %s", what)
-            next_report = now + 5.0
-        time.sleep(0.2)
+        return f"pid {pid} ({state} for {age} s: {query!r})"
+
+    poll(busy, wait=lock_wait,
+         waiting=lambda what: f"waiting for a migration statement of an earlier run that is still executing: {what}",
+         give_up=lambda what: LockHeld(
+             f"A migration statement of an earlier run is still executing on this database: {what}. Usually "
+             "an earlier dbops run was killed while a statement was running; its server session goes on.",
+             hint="Let it finish (or cancel it with pg_cancel_backend(pid)), check dbops current, then re-run."))
 
 
 @contextmanager
