@@ -32,11 +32,11 @@ _KNOWN_KEYS = {
     "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
     "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
     "lock_timeout", "statement_timeout", "lock_wait", "groups", "lock_mode", "lease_seconds", "env_context",
-    "bootstrap",
+    "bootstrap", "version_locations",
 }
 LOCK_MODES = ("auto", "session", "lease")
 _GROUP_KEYS = {"targets", "url_template", "names", "names_sql", "schemas_sql", "url"}
-_TARGET_KEYS = {"url", "metadata", "script_location", "version_table", "version_table_schema"}
+_TARGET_KEYS = {"url", "metadata", "script_location", "version_table", "version_table_schema", "version_locations"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class TargetSpec:
     script_location: str | None = None
     version_table: str | None = None
     version_table_schema: str | None = None
+    version_locations: tuple[str, ...] | None = None  # e.g. a per-dialect version directory
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,10 @@ class Config:
     target: str | None = None
     version_table: str = "alembic_version"
     version_table_schema: str | None = None
+    # directories of revision files (Alembic's version_locations), relative to root; None: alembic.ini's
+    version_locations: tuple[str, ...] | None = None
+    # alembic.ini's `databases = a, b` (the multidb template): env.py migrates several databases at once
+    multidb: str | None = None
     transaction_per_migration: bool = True
     connect_timeout: float = 5.0
     targets: Mapping[str, TargetSpec] = field(default_factory=dict)
@@ -170,6 +175,9 @@ def load_config(
         or table.get("version_table", "alembic_version"),
         version_table_schema=(spec.version_table_schema if spec else None)
         or table.get("version_table_schema"),
+        version_locations=(spec.version_locations if spec and spec.version_locations else None)
+        or (_paths(table["version_locations"], "the project", config_file) if "version_locations" in table else None),
+        multidb=ini.get("databases"),
         transaction_per_migration=bool(table.get("transaction_per_migration", True)),
         connect_timeout=float(env.get("DBOPS_CONNECT_TIMEOUT") or table.get("connect_timeout", 5.0)),
         targets=targets,
@@ -333,7 +341,7 @@ def _read_alembic_ini(path: Path) -> dict[str, str]:
         section = "alembic" if parser.has_section("alembic") else None
         out: dict[str, str] = {}
         if section:
-            for key in ("script_location", "sqlalchemy.url"):
+            for key in ("script_location", "sqlalchemy.url", "databases"):
                 if parser.has_option(section, key):
                     out[key] = parser.get(section, key)
         if parser.has_option("dbops", "metadata") if parser.has_section("dbops") else False:
@@ -343,6 +351,18 @@ def _read_alembic_ini(path: Path) -> dict[str, str]:
         raise ConfigError(
             f"{path} cannot be parsed: {exc}.", hint=f"Fix the syntax of {path.name}."
         ) from exc
+
+
+def _paths(raw: Any, where: str, config_file: Path | None) -> tuple[str, ...]:
+    """version_locations: a list of directories (relative to the project root), or one directory."""
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or not all(isinstance(p, str) and p for p in raw):
+        raise ConfigError(
+            f"version_locations for {where} in {config_file} must be a list of directories.",
+            hint='Example: version_locations = ["migrations/versions", "migrations/versions_postgresql"]',
+        )
+    return tuple(raw)
 
 
 def _parse_targets(raw: Any, config_file: Path | None) -> dict[str, TargetSpec]:
@@ -361,6 +381,8 @@ def _parse_targets(raw: Any, config_file: Path | None) -> dict[str, TargetSpec]:
                 f"Unknown setting(s) {', '.join(unknown)} for target {name!r} in {config_file}; "
                 f"a target takes {', '.join(sorted(_TARGET_KEYS))}."
             )
+        if "version_locations" in body:
+            body = {**body, "version_locations": _paths(body["version_locations"], f"target {name!r}", config_file)}
         targets[name] = TargetSpec(name=name, **body)
     return targets
 

@@ -109,11 +109,25 @@ def alembic_config(config: Config, settings: EnvSettings | None = None) -> Any:
             hint="Run from the project root, set script_location in [tool.dbops], or run: dbops init",
         )
     acfg.set_main_option("script_location", str(location).replace("%", "%%"))
+    if config.version_locations:
+        _set_version_locations(acfg, [str((config.root / p).resolve()) for p in config.version_locations])
     acfg.attributes[ATTRIBUTE] = settings if settings is not None else env_settings(config)
     # a project's own env.py reads its URL here (the stock template does): hand it the one dbops was given
     url = acfg.attributes[ATTRIBUTE].url
     acfg.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
     return acfg
+
+
+def _set_version_locations(acfg: Any, paths: list[str]) -> None:
+    """Alembic's version_locations, joined the way this alembic.ini says its paths are separated."""
+    import os
+
+    separators = {"space": " ", "newline": "\n", "os": os.pathsep, ":": ":", ";": ";"}
+    name = acfg.get_main_option("path_separator") or acfg.get_main_option("version_path_separator")
+    if name is None:
+        acfg.set_main_option("path_separator", "newline")
+        name = "newline"
+    acfg.set_main_option("version_locations", separators.get(name, "\n").join(paths).replace("%", "%%"))
 
 
 def as_alembic_cli(acfg: Any, verb: str, **values: Any) -> None:
@@ -168,10 +182,20 @@ def load_scripts(config: Config) -> Any:
     return script_directory(alembic_config(config, env_settings(config, with_metadata=False)))
 
 
-def database_heads(conn: Any, config: Config) -> tuple[str, ...]:
-    """The revisions recorded in the database's version table (sorted; empty for base)."""
+def uses_dbops_env(config: Config) -> bool:
+    """Whether the project's env.py is dbops's (it imports dbops.alembic_env) rather than its own."""
+    env = Path(config.script_location) / "env.py"
+    try:
+        return "dbops.alembic_env" in env.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True  # no env.py to read: dbops's own rules (and its errors) apply
+
+
+def database_heads(conn: Any, config: Config, *, table: tuple[str, str | None] | None = None) -> tuple[str, ...]:
+    """The revisions recorded in the database's version table (sorted; empty for base); ``table``
+    (name, schema) when env.py chose its own."""
     from alembic.runtime.migration import MigrationContext
 
-    ctx = MigrationContext.configure(conn, opts={
-        "version_table": config.version_table, "version_table_schema": config.version_table_schema})
+    name, schema = table or (config.version_table, config.version_table_schema)
+    ctx = MigrationContext.configure(conn, opts={"version_table": name, "version_table_schema": schema})
     return tuple(sorted(ctx.get_current_heads()))

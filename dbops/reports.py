@@ -64,6 +64,7 @@ class StepTiming(Report):
     message: str | None
     direction: str  # "upgrade" | "downgrade"
     duration_ms: float
+    schema: str | None = None  # the version table's schema, when env.py set one (e.g. a tenant loop)
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,9 @@ class HistoryReport(Report):
 @dataclass(frozen=True)
 class RevisionReport(Report):
     command: str
-    revision: str
+    revision: str | None  # None: env.py's process_revision_directives wrote no file (no change)
     message: str | None
-    path: str
+    path: str | None
     down_revisions: tuple[str, ...]
     autogenerate: bool
     changes: tuple[str, ...] = ()

@@ -85,13 +85,14 @@ def current(opts: CommonOptions, check: bool, fanout: dict[str, Any] | None) -> 
 
 @click.command()
 @click.option("--check", is_flag=True, help="Exit 3 when there is more than one head.")
-@common_options(database=False)
+@common_options(database=False, target=True)
 def heads(opts: CommonOptions, check: bool) -> None:
     """Show the head revision(s) of the migration scripts (no database needed).
 
     \b
     Example:
       dbops heads --check     # CI guard against diverged branches
+      dbops heads --target sqlite   # a target with its own script_location/version_locations
     """
     from dbops import command
 

@@ -22,10 +22,16 @@ class CommonOptions(NamedTuple):
     metadata: str | None = None
 
 
+TARGET_OPTION = click.option(
+    "--target", metavar="NAME", help="A named target from [tool.dbops.targets], or GROUP:NAME for one target "
+    "of a group (e.g. tenants:tenant_42).")
+
+
 def common_options(
-    *, database: bool = True, metadata: bool = False, formats: tuple[str, ...] = FORMATS
+    *, database: bool = True, metadata: bool = False, formats: tuple[str, ...] = FORMATS, target: bool = False
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Add --database-url/--target/--config/--format/-v/-q (and --metadata) as one ``opts``."""
+    """Add --database-url/--target/--config/--format/-v/-q (and --metadata) as one ``opts``; ``target``
+    adds --target alone (a command that reads a target's scripts, not its database)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -54,9 +60,10 @@ def common_options(
                 click.option("--database-url", metavar="URL",
                              help="Database URL (else DBOPS_DATABASE_URL, DATABASE_URL, config, alembic.ini, "
                                   "./dbops.sqlite). 'env:VAR' reads VAR."),
-                click.option("--target", metavar="NAME", help="A named target from [tool.dbops.targets], or "
-                             "GROUP:NAME for one target of a group (e.g. tenants:tenant_42)."),
+                TARGET_OPTION,
             ]
+        elif target:
+            decorators.append(TARGET_OPTION)
         if metadata:
             decorators.append(click.option("--metadata", metavar="MODULE:ATTR",
                                            help="Models' MetaData, e.g. app.models:SQLModel.metadata."))

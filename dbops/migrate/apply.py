@@ -59,11 +59,30 @@ def _report(command: str, config: Config, revision: str, run: Run, **extra: Any)
     )
 
 
-def _prepare(config: Config, *, with_metadata: bool = False) -> tuple[Any, Any]:
+def _prepare(config: Config, *, with_metadata: bool = False, runs_env: bool = True) -> tuple[Any, Any]:
     # Reading the scripts does not need the models; running revisions does (_with_models).
+    if runs_env:
+        _refuse_multidb(config)
     settings = env_settings(config, with_metadata=with_metadata)
     acfg = alembic_config(config, settings)
     return acfg, script_directory(acfg)
+
+
+def _refuse_multidb(config: Config) -> None:
+    """Alembic's multidb template migrates every database alembic.ini lists, in one run; dbops
+    migrates the one database it is given and verifies it, so it refuses before env.py runs."""
+    from dbops.errors import ConfigError
+    from dbops.project import uses_dbops_env
+
+    if config.multidb and not uses_dbops_env(config):
+        raise ConfigError(
+            f"This project's env.py migrates several databases in one run (alembic.ini: databases = "
+            f"{config.multidb}), and dbops migrates one database per run, the one it was given, so nothing "
+            "was run. Usually the project was made with `alembic init -t multidb`.",
+            hint="Keep running plain alembic for this project, or give each database an env of its own and "
+            "declare each as a dbops target ([targets.<name>] url, script_location); heads, history and "
+            "lint work as they are.",
+        )
 
 
 def _with_models(config: Config, acfg: Any) -> list[str]:
@@ -213,7 +232,10 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
         guard.prepare_history()  # DDL now, never inside a revision's transaction
 
         def record(conn: Any, step: Any, started_at: Any) -> None:
-            guard.write_in(conn, [_step_row(run_id, command, script, step, started_at)])
+            row = _step_row(run_id, command, script, step, started_at)
+            if step.schema and not guard.target:  # env.py's own schema loop: say which schema
+                row["target"] = step.schema
+            guard.write_in(conn, [row])
 
         attempt = 0
         first_before: tuple[str, ...] | None = None
@@ -226,7 +248,10 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
                 partial: Run = getattr(exc, "run", Run())
                 first_before = partial.before if first_before is None else first_before
                 if not _state_after_failure(exc, guard, config, partial):
-                    partial.steps = []  # rolled back with the failure: none of them is applied
+                    # rolled back with the failure: none of them is applied (an env.py looping over
+                    # schemas committed the earlier schemas' steps)
+                    failed_in = partial.version_table[1] if partial.version_table else None
+                    partial.steps = [s for s in partial.steps if s.schema != failed_in]
                 steps += partial.steps
                 # the committed revisions' rows were written in their own transactions
                 guard.record([_failed_row(run_id, command, partial, exc, started)], success=False)
@@ -284,12 +309,15 @@ def _state_after_failure(exc: Any, guard: Any, config: Config, run: Run) -> bool
     version table did not move: the steps this run took before the failure were rolled back with it."""
     if guard.conn.in_transaction():  # fan-out: the failed migration ran on this connection
         guard.conn.rollback()
-    after = guard.heads(config)
+    after = guard.heads(config, table=run.version_table)
     moved = tuple(sorted(after)) != tuple(sorted(run.before))
     if run.failing_revision is None:
         return moved
     at = ", ".join(after) or "base"
-    ran = [s.revision for s in run.steps]
+    if run.version_table and run.version_table[1] and run.version_table[1] != config.version_table_schema:
+        at += f" in {run.version_table[1]}.{run.version_table[0]}"  # env.py's own version table
+    schema = run.version_table[1] if run.version_table else None
+    ran = [s.revision for s in run.steps if s.schema == schema]  # an env's loop over schemas: this one
     if not moved:
         fact = (f" The version table still says {at} (read after the failure)"
                 + (f": the {len(ran)} revision(s) this run applied before it ({', '.join(ran)}) were rolled "

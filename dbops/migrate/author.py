@@ -8,7 +8,7 @@ from dbops.env_settings import ATTRIBUTE
 from dbops.errors import ConfigError, DbopsError
 from dbops.migrate.apply import _prepare
 from dbops.migrate.runner import Run, observing_env, revision_ids, translate_error
-from dbops.project import as_alembic_cli
+from dbops.project import as_alembic_cli, uses_dbops_env
 from dbops.reports import RevisionReport
 
 
@@ -47,35 +47,37 @@ def revision(
 ) -> RevisionReport:
     from alembic import command as alembic_command
 
-    if autogenerate and not config.metadata:
+    if autogenerate and not config.metadata and uses_dbops_env(config):
         raise ConfigError(
             "--autogenerate compares the models with the database, but no metadata is "
             "configured.",
             hint="Set metadata = 'app.models:SQLModel.metadata' in [tool.dbops] or pass --metadata.",
         )
-    acfg, script = _prepare(config, with_metadata=autogenerate)
+    acfg, script = _prepare(config, with_metadata=autogenerate, runs_env=autogenerate)
     as_alembic_cli(acfg, "revision", message=message, autogenerate=autogenerate, head=head, rev_id=rev_id)
     changes: list[str] = []
 
     def capture(context: Any, revision: Any, directives: Any) -> None:
-        for directive in directives:
-            for ops in directive.upgrade_ops_list:
-                changes.extend(describe_ops(ops))
+        # called once per run_migrations() of the env (a multi-schema env calls it several times), each
+        # time with every run's operations so far
+        changes[:] = [change for directive in directives for ops in directive.upgrade_ops_list
+                      for change in describe_ops(ops)]
 
     try:
-        with observing_env(acfg.attributes[ATTRIBUTE]):
-            created = alembic_command.revision(
+        with observing_env(acfg.attributes[ATTRIBUTE]) as run_env:
+            created = run_env(lambda: alembic_command.revision(
                 acfg, message=message, autogenerate=autogenerate, head=head, rev_id=rev_id,
                 process_revision_directives=capture if autogenerate else None,
-            )
+            ))
     except DbopsError:
         raise
     except Exception as exc:
         raise translate_error(exc, Run()) from exc
     scripts = created if isinstance(created, list) else [created]
-    made = scripts[0]
-    if made is None:  # Alembic returns None only when a process_revision_directives hook drops it
-        raise DbopsError("No revision file was written.", hint="See: dbops history")
+    made = scripts[0] if scripts else None
+    if made is None:  # no script: a process_revision_directives hook dropped it (Alembic's no-empty recipe)
+        return RevisionReport(command="revision", revision=None, message=message, path=None, down_revisions=(),
+                              autogenerate=autogenerate, changes=tuple(changes))
     return RevisionReport(
         command="revision",
         revision=made.revision,

@@ -41,6 +41,8 @@ class Run:
     # committed revision always has its row, whatever kills the run afterwards.
     recorder: Callable[[Any, StepTiming, datetime], None] | None = None
     step_statements: list[str] = field(default_factory=list)  # shared with EnvSettings.step_statements
+    # (name, schema) of the version table env.py's last context used: an env may choose its own
+    version_table: tuple[str, str | None] | None = None
     _current: Any = None
     _t0: float = 0.0
     _started_at: datetime | None = None
@@ -68,6 +70,7 @@ class Run:
             message=script.doc,
             direction="upgrade" if current.is_upgrade else "downgrade",
             duration_ms=round(elapsed, 3),
+            schema=getattr(ctx, "version_table_schema", None),
         )
         if self.recorder is not None and not self.as_sql:
             self.recorder(ctx.connection, timing, self._started_at or datetime.now(timezone.utc))
@@ -113,6 +116,7 @@ def run_env(
 
     def fn(rev: Any, context: Any) -> Iterable[Any]:
         run.before = tuple(sorted(revision_ids(rev)))
+        run.version_table = (context.version_table, context.version_table_schema)
         return run.wrap(make_steps(revision_ids(rev)))
 
     known: dict[str, Any] = {}
@@ -125,10 +129,13 @@ def run_env(
 
     env.configure = observing_configure  # type: ignore[method-assign]  # the context proxy picks it up
 
-    started = time.perf_counter()
-    try:
+    def body() -> None:
         with entered(settings), env:
             script.run_env()
+
+    started = time.perf_counter()
+    try:
+        in_env_thread(body, known)
     except DbopsError as exc:
         exc.run = run  # type: ignore[attr-defined]
         raise
@@ -163,6 +170,60 @@ def _committed_part(run: Run) -> list[str]:
     return out
 
 
+def in_env_thread(call: Callable[[], Any], known: dict[str, Any]) -> Any:
+    """Run ``call`` (which runs env.py) where env.py can run. With an event loop already running in
+    this thread (dbops called from async code), an env.py's ``asyncio.run()`` would refuse: it runs
+    in a thread of its own. An env.py that hands its work to the event loop that started it (anyio's
+    ``from_thread.run``, as apps that call Alembic from an async startup do) needs to be called
+    from a worker thread of a running loop: when it says so before configuring anything, it is run
+    again that way."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return _in_thread(call)
+    try:
+        return call()
+    except Exception as exc:
+        if known.get("configured") or not _wants_worker_thread(exc):
+            raise
+    import anyio
+    import anyio.to_thread
+
+    async def worker() -> Any:
+        return await anyio.to_thread.run_sync(call)
+
+    return anyio.run(worker)
+
+
+def _wants_worker_thread(exc: BaseException) -> bool:
+    """anyio's "not running inside an AnyIO worker thread" (NoEventLoopError in anyio 4)."""
+    return isinstance(exc, RuntimeError) and (
+        type(exc).__name__ == "NoEventLoopError" or "AnyIO worker thread" in str(exc))
+
+
+def _in_thread(call: Callable[[], Any]) -> Any:
+    import threading
+
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001  re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="dbops-env", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
 def entered(settings: EnvSettings) -> Any:
     """The context env.py needs (config env_context, e.g. a Flask app's app_context()), or none."""
     from contextlib import nullcontext
@@ -171,7 +232,7 @@ def entered(settings: EnvSettings) -> Any:
 
 
 @contextmanager
-def observing_env(settings: EnvSettings) -> Iterator[None]:
+def observing_env(settings: EnvSettings) -> Iterator[Callable[[Callable[[], Any]], Any]]:
     """For Alembic commands dbops does not run through run_env (``revision``): while the block runs,
     every ``context.configure(connection=...)`` of any env.py is checked against the database dbops
     was given, and dbops's bookkeeping tables are kept out of autogenerate."""
@@ -186,7 +247,7 @@ def observing_env(settings: EnvSettings) -> Iterator[None]:
     EnvironmentContext.configure = configure  # type: ignore[method-assign]
     try:
         with entered(settings):
-            yield
+            yield lambda call: in_env_thread(call, known)
     finally:
         EnvironmentContext.configure = original  # type: ignore[method-assign]
 
@@ -196,6 +257,7 @@ def _observed(kw: dict[str, Any], settings: EnvSettings, known: dict[str, Any], 
     """env.py's ``context.configure(**kw)`` as dbops runs it, whichever env.py it is: before any
     revision, the connection it configures must reach the database dbops was given (``check``);
     dbops's step observer joins its ``on_version_apply``; dbops's tables stay out of autogenerate."""
+    known["configured"] = True
     connection = kw.get("connection")
     if connection is not None and check:
         check_database(connection, settings, known)

@@ -61,7 +61,7 @@ def current(config: Config, *, check: bool = False) -> CurrentReport:
 
 
 def heads(config: Config, *, check: bool = False) -> HeadsReport:
-    _, script = _prepare(config)
+    _, script = _prepare(config, runs_env=False)
     head_ids = tuple(sorted(script.get_heads()))
     report = HeadsReport(
         command="heads", heads=tuple(revision_info(script.get_revision(h), head_ids) for h in head_ids)
@@ -77,7 +77,7 @@ def heads(config: Config, *, check: bool = False) -> HeadsReport:
 
 
 def history(config: Config, *, indicate_current: bool = False) -> HistoryReport:
-    acfg, script = _prepare(config)
+    acfg, script = _prepare(config, runs_env=indicate_current)
     as_alembic_cli(acfg, "history", indicate_current=indicate_current)
     head_ids = tuple(script.get_heads())
     revisions = tuple(revision_info(s, head_ids) for s in script.walk_revisions())

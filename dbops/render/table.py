@@ -138,9 +138,11 @@ def _migration(r: MigrationReport, console: Out) -> None:
     n = len(r.steps)
     console.line(f"{verb} {r.database}: {_revs(r.from_revisions)} -> {_revs(r.to_revisions)} "
                    f"({n} revision{'s' if n != 1 else ''} in {_ms(r.duration_ms)})")
-    table = new_table("revision", "message", "duration")
+    schemas = any(step.schema for step in r.steps)
+    table = new_table(*(("schema",) if schemas else ()), "revision", "message", "duration")
     for step in r.steps:
-        table.add_row(step.revision, step.message or "", _ms(step.duration_ms))
+        table.add_row(*((step.schema or "",) if schemas else ()), step.revision, step.message or "",
+                      _ms(step.duration_ms))
     console.table(table)
 
 
@@ -183,6 +185,10 @@ def _history(r: HistoryReport, console: Out) -> None:
 
 @renders(RevisionReport)
 def _revision(r: RevisionReport, console: Out) -> None:
+    if r.revision is None:
+        console.line("No revision file was written: the project's env.py (its process_revision_directives) "
+                     "dropped it, which such hooks do when autogenerate found no change.")
+        return
     console.line(f"Created revision {r.revision} ({r.message}) -> {r.path}")
     if r.autogenerate:
         if r.changes:

@@ -34,6 +34,7 @@ class Guard:
     target: str | None = None  # target name or tenant schema, stamped on every history row
     schema: str | None = None  # a tenant's schema: its dbops_history lives there
     lease: Any = None  # dbops.db.lease.Lease when the lock is a lease (behind a pooler)
+    history_schema: str | None = None  # where dbops_history is (prepare_history reads it)
 
     @property
     def pooled(self) -> bool:
@@ -47,16 +48,20 @@ class Guard:
         if self.conn.in_transaction():
             self.conn.commit()
 
-    def heads(self, config: Config) -> tuple[str, ...]:
+    def heads(self, config: Config, *, table: tuple[str, str | None] | None = None) -> tuple[str, ...]:
         from dbops.project import database_heads
 
-        heads = database_heads(self.conn, config)
+        heads = database_heads(self.conn, config, table=table)
         self._settle()
         return heads
 
     def prepare_history(self) -> None:
-        """Create dbops_history (in the tenant's schema for a tenant) before any revision runs."""
+        """Create dbops_history (in the tenant's schema for a tenant) before any revision runs, and
+        pin its schema: an env.py that sets its own search_path (a tenant loop) must still reach it."""
         history.ensure(self.history_conn)
+        self.history_schema = self.schema
+        if self.schema is None and self.conn.dialect.name == "postgresql":
+            self.history_schema = self.conn.execute(sa.text("SELECT current_schema()")).scalar()
         self._settle()
 
     @functools.cached_property
@@ -66,7 +71,9 @@ class Guard:
     def write_in(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         """Insert rows on ``conn`` inside its open transaction (a revision's own), stamped with
         who and where; the caller's commit makes them durable together with the revision."""
-        conn.execute(history.table.insert(), [{**self.who, **row} for row in rows])
+        options = {"schema_translate_map": {None: self.history_schema}} if self.history_schema else None
+        # per statement: Connection.execution_options() would change env.py's connection for good
+        conn.execute(history.table.insert(), [{**self.who, **row} for row in rows], execution_options=options)
 
     def record(self, rows: list[dict[str, Any]], *, success: bool = True) -> None:
         """Write history rows. On a shared connection a transaction may still be open after the
