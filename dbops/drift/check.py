@@ -90,7 +90,29 @@ def _replay(config: Config, url: URL, revision: str) -> None:
     # a tenant's revisions replay into the scratch database's default schema
     scratch = replace(config.with_url(url.render_as_string(hide_password=False), "scratch"), tenant_schema=None,
                       version_table_schema=None if config.tenant_schema else config.version_table_schema)
-    apply.upgrade(scratch, revision)
+    from dbops.errors import WrongDatabase
+
+    try:
+        report = apply.upgrade(scratch, revision)
+    except WrongDatabase as exc:
+        raise WrongDatabase(
+            "check-drift replays the chain into a scratch database it creates, and the project's env.py "
+            "connected elsewhere, so the replay was refused and nothing was compared. " + exc.message,
+            hint="Let env.py prefer the URL dbops passes: url = config.get_main_option('sqlalchemy.url') or "
+            "<the app's URL>; meanwhile compare the models with the live database only: "
+            "dbops check-drift --against database (works while it is at head).",
+        ) from exc
+    own = sorted({step.schema for step in report.steps if step.schema and step.schema != scratch.version_table_schema})
+    if own:  # env.py migrates schemas of its own choosing (a tenant loop): which one would be compared?
+        from dbops.errors import ConfigError
+
+        raise ConfigError(
+            f"The project's env.py migrated schemas of its own choosing ({', '.join(own)}) when the chain was "
+            "replayed, and check-drift compares one schema per database, so it compared nothing rather than "
+            "report every table as missing.",
+            hint="Declare the tenants as a dbops group (groups.<name>.schemas_sql) and use dbops's env, then "
+            "run: dbops check-drift --group <name>; or set version_table_schema if there is one schema.",
+        )
 
 
 def check_drift(

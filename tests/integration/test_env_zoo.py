@@ -328,6 +328,20 @@ def test_dbops_drives_the_env_as_plain_alembic_would(invoke: Callable[..., Resul
     assert sorted(p.name for p in (app / "migrations" / "versions").glob("*.py")) == ["0001_widgets.py",
                                                                                       "0002_color.py"]
 
+    # check-drift: the models match both the live database and a scratch replay of the chain
+    drift = dbops("check-drift", "--format", "json")
+    if style.settings_url or style.schemas:  # the env picks its own database / schemas: no honest replay
+        assert drift.exit_code == 1, drift.stdout + drift.stderr
+        error = json.loads(drift.stdout)["error"]
+        assert error["kind"] == ("wrong_database" if style.settings_url else "config_error"), error
+    else:
+        assert drift.exit_code == 0, drift.stdout + drift.stderr
+        assert json.loads(drift.stdout)["items"] == []
+    if not style.schemas:  # models vs the live database at head needs no replay
+        live = dbops("check-drift", "--against", "database", "--format", "json")
+        assert live.exit_code == 0 and json.loads(live.stdout)["clean"] is True, live.stdout + live.stderr
+    assert user_tables(dbs["decoy"]) == []
+
     # downgrade one step, as plain Alembic does
     down = dbops("downgrade", "-1", "--format", "json")
     assert down.exit_code == 0, down.stdout + down.stderr
