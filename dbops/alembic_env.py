@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dbops.db.migration_session import apply_timeouts, capture_statements
 from dbops.env_settings import ATTRIBUTE, BOOKKEEPING_TABLES, EnvSettings, without_bookkeeping
 
 
@@ -113,66 +114,6 @@ def configure_options(settings: EnvSettings, dialect: str) -> dict[str, Any]:
     return opts
 
 
-def _transaction_timeouts(connection: Any, statements: list[str]) -> None:
-    """Behind a transaction pooler: ``SET LOCAL`` before the first statement of every transaction, on
-    the same cursor, so the timeouts hold for that transaction and end with it."""
-    from sqlalchemy import event
-
-    seen: dict[str, Any] = {"tx": None}
-
-    def first_in_transaction(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                             executemany: bool) -> None:
-        tx = conn.get_transaction()
-        if tx is None or tx is seen["tx"]:
-            return  # autocommit (no transaction to scope them to), or already set in this one
-        seen["tx"] = tx
-        for local in statements:
-            cursor.execute(local.replace("SET ", "SET LOCAL ", 1))
-
-    event.listen(connection, "before_cursor_execute", first_in_transaction)
-
-
-def _session_timeouts(connection: Any, settings: EnvSettings) -> None:
-    """Session-level timeouts for the whole run, so one blocked ALTER fails fast instead of
-    queueing every other query on the table behind it (per transaction behind a pooler)."""
-    from sqlalchemy import text
-
-    name = connection.dialect.name
-    statements = []
-    if name == "postgresql":
-        if settings.lock_timeout:
-            statements.append(f"SET lock_timeout = '{int(settings.lock_timeout * 1000)}ms'")
-        if settings.statement_timeout:
-            statements.append(f"SET statement_timeout = '{int(settings.statement_timeout * 1000)}ms'")
-        if settings.pooled:
-            if settings.tenant_schema:
-                statements.append(_search_path(connection.dialect, settings.tenant_schema))
-            if statements:
-                _transaction_timeouts(connection, statements)
-            return
-    elif name in ("mysql", "mariadb") and settings.lock_timeout:
-        seconds = max(1, round(settings.lock_timeout))
-        statements += [f"SET SESSION lock_wait_timeout = {seconds}",
-                       f"SET SESSION innodb_lock_wait_timeout = {seconds}"]
-    for statement in statements:
-        connection.execute(text(statement))
-    if statements and connection.in_transaction():
-        connection.commit()  # session settings stay; Alembic starts its own transactions
-
-
-def _capture_statements(connection: Any, settings: EnvSettings) -> None:
-    from sqlalchemy import event
-
-    def remember(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        settings.last_statement = statement
-
-    def completed(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        settings.step_statements.append(statement)
-
-    event.listen(connection, "before_cursor_execute", remember)
-    event.listen(connection, "after_cursor_execute", completed)
-
-
 def _search_path(dialect: Any, schema: str) -> str:
     """A tenant's search path: its schema, then public (the name quoted by the dialect: it is data)."""
     return f"SET search_path TO {dialect.identifier_preparer.quote_identifier(schema)}, public"
@@ -196,8 +137,10 @@ def _migrate(context: Any, connection: Any, settings: EnvSettings) -> None:
         connection = _tenant(connection, settings)
     attributes = context.config.attributes
     if not attributes.get("connection") or attributes.get("dbops.guard_connection") or settings.pooled:
-        _session_timeouts(connection, settings)  # not on a connection a user handed in
-    _capture_statements(connection, settings)
+        tenant = [_search_path(connection.dialect, settings.tenant_schema)] if settings.tenant_schema else []
+        apply_timeouts(connection, settings, extra=tenant)  # not on a connection a user handed in
+    capture_statements(connection, settings)
+    settings.prepared_connections.add(connection)  # the observer leaves it to this env
     context.configure(connection=connection, **configure_options(settings, connection.dialect.name))
     if settings.session_lock:
         from dbops.db.lock import hold_session_lock, release_session_lock

@@ -1,6 +1,7 @@
 """What dbops hands to env.py through ``alembic.config.Config.attributes``."""
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,3 +59,6 @@ class EnvSettings:
     pooled: bool = False
     application_name: str = "dbops"  # of the migration's own connection (pg_stat_activity)
     env_context: Any = None  # a callable returning a context manager env.py runs inside (config env_context)
+    # connections dbops's own env already set up (timeouts, statements, lock): the observer of
+    # context.configure() sets up only the ones a project's own env.py opened
+    prepared_connections: Any = field(default_factory=weakref.WeakSet)

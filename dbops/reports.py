@@ -134,6 +134,8 @@ class InitReport(Report):
     directory: str
     created: tuple[str, ...]
     next_steps: tuple[str, ...] = ()
+    found: tuple[str, ...] = ()  # an existing project: what dbops read there and will do with it
+    existing: bool = False  # True: an existing Alembic project (only dbops.toml was written)
 
 
 @dataclass(frozen=True)

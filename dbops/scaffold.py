@@ -17,7 +17,9 @@ def _template(name: str) -> str:
 def init(directory: Path, *, metadata: str | None = None, script_location: str = "migrations") -> InitReport:
     """Write alembic.ini, <script_location>/{env.py,script.py.mako,README,versions/} and dbops.toml.
 
-    Refuses (writing nothing) when any of those files already exists.
+    In a project that already has Alembic (alembic.ini and an env.py), writes only dbops.toml from
+    what it reads there (see :mod:`dbops.adopt`). Otherwise refuses (writing nothing) when any of
+    those files already exists.
     """
     root = directory.resolve()
     if root.exists() and not root.is_dir():
@@ -27,6 +29,11 @@ def init(directory: Path, *, metadata: str | None = None, script_location: str =
             f"script_location {script_location!r} must be a relative path inside {root}.",
             hint="Example: dbops init --script-location migrations",
         )
+    from dbops.adopt import adopt, find_existing
+
+    existing = find_existing(root) if root.is_dir() else None
+    if existing is not None:  # an Alembic project already: only dbops.toml, env.py stays the project's
+        return adopt(root, *existing, metadata=metadata)
     meta = metadata or DEFAULT_METADATA
     mig = root / script_location
     files: dict[Path, str] = {

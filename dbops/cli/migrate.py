@@ -208,13 +208,20 @@ def revision(opts: CommonOptions, message: str, autogenerate: bool, head: str, r
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("-v", "--verbose", count=True)
 def init(directory: str, metadata: str | None, script_location: str, fmt: str, verbose: int) -> None:
-    """Scaffold the dbops migration environment into an existing app.
+    """Set dbops up in a project: adopt its Alembic setup, or scaffold one.
 
-    Writes alembic.ini, MIGRATIONS/env.py (async-capable), script.py.mako (imports
-    sqlmodel), versions/ and dbops.toml. Refuses to overwrite anything.
+    In a project that already has Alembic (alembic.ini and env.py), writes only
+    dbops.toml, from what it reads there (env.py style, where the URL comes from,
+    target_metadata, version_locations, heads), and prints what dbops will do and any
+    line you must change. env.py and alembic.ini are never written.
+
+    In a project without Alembic, writes alembic.ini, MIGRATIONS/env.py
+    (async-capable), script.py.mako, versions/ and dbops.toml. Refuses to overwrite
+    anything.
 
     \b
     Example:
+      dbops init                  # in a project that has alembic.ini
       dbops init --metadata app.models:SQLModel.metadata
       dbops revision --autogenerate -m "initial schema" && dbops upgrade
     """

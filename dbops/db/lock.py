@@ -53,15 +53,17 @@ def session_lock_name(lock_name: str) -> str:
 
 def hold_session_lock(conn: Connection, name: str) -> None:
     """Take ``name`` on this session until it ends (PostgreSQL advisory lock, MariaDB GET_LOCK); the
-    runner already waited for any earlier holder, so this does not wait."""
+    runner already waited for any earlier holder, so this does not wait. Session locks are not part
+    of a transaction: inside one the caller opened, it is not committed here."""
     dialect = conn.dialect.name
+    was_in_transaction = conn.in_transaction()
     if dialect == "postgresql":
         got = conn.execute(PG_TRY, {"name": name}).scalar()
     elif dialect in ("mysql", "mariadb"):
         got = conn.execute(MY_TRY, {"name": name}).scalar()
     else:
         return  # SQLite runs in this process: a killed run leaves no backend behind
-    if conn.in_transaction():
+    if not was_in_transaction and conn.in_transaction():
         conn.commit()
     if not got:
         raise _held(name, "a migration session", _holder(conn, name),
@@ -70,12 +72,23 @@ def hold_session_lock(conn: Connection, name: str) -> None:
 
 def release_session_lock(conn: Connection, name: str) -> None:
     dialect = conn.dialect.name
+    was_in_transaction = conn.in_transaction()
     if dialect == "postgresql":
         conn.execute(PG_UNLOCK, {"name": name})
     elif dialect in ("mysql", "mariadb"):
         conn.execute(MY_UNLOCK, {"name": name})
-    if conn.in_transaction():
+    if not was_in_transaction and conn.in_transaction():
         conn.commit()
+
+
+def unlock_statement(dialect: str, name: str) -> str:
+    """The unlock as literal SQL for a raw DBAPI cursor (paramstyles differ by driver); ``name`` is
+    dbops's own lock name, quoted as an SQL string literal."""
+    if dialect == "postgresql":  # standard_conforming_strings: a backslash is itself
+        return f"SELECT pg_advisory_unlock(hashtextextended('{name.replace(chr(39), chr(39) * 2)}', 0))"
+    quoted = name.replace("\\", "\\\\").replace("'", "''")  # MySQL: a backslash escapes
+    return f"SELECT RELEASE_LOCK('{quoted}')"
+
 
 
 class LockHeld(DbopsError):

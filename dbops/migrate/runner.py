@@ -146,6 +146,8 @@ def run_env(
         error.retryable = is_lock_timeout(exc)  # type: ignore[attr-defined]
         raise error from exc
     finally:
+        release_foreign(known)
+        settings.prepared_connections.clear()
         settings.on_version_apply = []
         acfg.output_buffer = None
         enable_dbops_loggers()  # env.py's fileConfig() may have disabled them
@@ -249,6 +251,7 @@ def observing_env(settings: EnvSettings) -> Iterator[Callable[[Callable[[], Any]
         with entered(settings):
             yield lambda call: in_env_thread(call, known)
     finally:
+        release_foreign(known)
         EnvironmentContext.configure = original  # type: ignore[method-assign]
 
 
@@ -261,6 +264,9 @@ def _observed(kw: dict[str, Any], settings: EnvSettings, known: dict[str, Any], 
     connection = kw.get("connection")
     if connection is not None and check:
         check_database(connection, settings, known)
+        if connection not in settings.prepared_connections:  # a connection the project's env.py opened
+            settings.prepared_connections.add(connection)
+            _prepare_foreign(connection, settings, known)
     if on_version_apply is not None:
         callbacks = list(kw.get("on_version_apply") or ())
         if on_version_apply not in callbacks:
@@ -268,6 +274,23 @@ def _observed(kw: dict[str, Any], settings: EnvSettings, known: dict[str, Any], 
         kw["on_version_apply"] = callbacks
     kw["include_object"] = without_bookkeeping(kw.get("include_object"))
     return kw
+
+
+def _prepare_foreign(connection: Any, settings: EnvSettings, known: dict[str, Any]) -> None:
+    """What dbops's own env does to its connection, done to the one the project's env.py opened:
+    timeouts, the statements it runs, and the session lock (given back when env.py is done with the
+    connection, or when the run ends)."""
+    from dbops.db.migration_session import apply_timeouts, capture_statements, hold_until_returned
+
+    apply_timeouts(connection, settings)
+    capture_statements(connection, settings)
+    if settings.session_lock:
+        known.setdefault("releases", []).append(hold_until_returned(connection, settings.session_lock))
+
+
+def release_foreign(known: dict[str, Any]) -> None:
+    for release in known.pop("releases", []):
+        release()
 
 
 def _same_url(a: Any, b: Any) -> bool:

@@ -201,6 +201,10 @@ def _revision(r: RevisionReport, console: Out) -> None:
 
 @renders(InitReport)
 def _init(r: InitReport, console: Out) -> None:
+    if r.found:
+        console.line(f"Found an existing Alembic project in {r.directory}:")
+        for fact in r.found:
+            console.line(f"  {fact}")
     console.line(f"Created in {r.directory}:")
     for path in r.created:
         console.line(f"  {path}")

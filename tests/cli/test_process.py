@@ -71,7 +71,8 @@ def test_init_autogenerate_upgrade_on_a_fresh_app(tmp_path: Path) -> None:
     ]
     again = run_cli("init", cwd=app)
     assert again.returncode == 1
-    assert "dbops init would overwrite alembic.ini, dbops.toml" in again.stderr
+    assert again.stderr.startswith(f"Error: {app.resolve() / 'dbops.toml'} already holds dbops's configuration; "
+                                   "nothing was written.")
 
     rev = run_cli("revision", "--autogenerate", "-m", "initial schema", cwd=app)
     assert rev.returncode == 0, rev.stderr

@@ -422,3 +422,40 @@ def test_bootstrap_prepares_an_empty_database_and_scratch_replays(invoke: Callab
     assert execute(_url(given), "SELECT to_regclass('ext.things') IS NOT NULL")[0][0][0]
     drift = invoke("check-drift", "--against", "migrations", "--database-url", _url(given), cwd=app)
     assert drift.exit_code == 0, drift.stdout + drift.stderr  # the scratch replay was bootstrapped too
+
+
+# an app env.py with a pooled engine (the connection outlives the run in the pool) and a revision that
+# records what its own session looks like while it runs
+POOLED_ENV = '''from alembic import context
+from sqlalchemy import create_engine
+
+config = context.config
+engine = create_engine(config.get_main_option("sqlalchemy.url"))  # QueuePool: the connection stays pooled
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=None)
+    with context.begin_transaction():
+        context.run_migrations()
+'''
+
+SELF_REPORT_UP = """    op.execute("CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout, "
+               "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks")"""
+
+
+def test_a_foreign_env_gets_dbops_timeouts_and_session_lock(invoke: Callable[..., Result], tmp_path: Path,
+                                                            databases: tuple[str, str]) -> None:
+    given, _ = databases
+    app = _project(tmp_path, POOLED_ENV, uuid.uuid4().hex[:6])
+    (app / "migrations" / "versions" / "0003.py").write_text(REVISION_TEMPLATE.format(
+        doc="self report", rev="0003", down="0002", up=SELF_REPORT_UP, down_body="    op.drop_table('seen')"))
+    up = invoke("upgrade", "--database-url", _url(given), "--format", "json", cwd=app)
+    assert up.exit_code == 0, up.stdout + up.stderr
+    # while it ran: dbops's lock_timeout (5 s default) and its session lock, on env.py's own session
+    assert execute(_url(given), "SELECT lock_timeout, locks FROM seen")[0] == [("5s", 1)]
+    # after it: no advisory lock left on any session of the database, though env.py's pool kept its connection
+    leftover = "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database " \
+               "WHERE l.locktype = 'advisory' AND d.datname = current_database()"
+    assert execute(_url(given), leftover)[0] == [(0,)]
+    again = invoke("downgrade", "-1", "--database-url", _url(given), "--format", "json", cwd=app)
+    assert again.exit_code == 0, again.stdout + again.stderr  # not refused by a lock the last run left
+    assert [s["revision"] for s in json.loads(again.stdout)["steps"]] == ["0003"]
+    assert execute(_url(given), leftover)[0] == [(0,)]

@@ -1,0 +1,334 @@
+"""``dbops init`` on a project that already has Alembic: read what is there (alembic.ini, env.py,
+the revisions), write only ``dbops.toml``, and say what dbops will do with the project and which
+lines, if any, the user has to change. env.py and alembic.ini are never written.
+
+env.py is read with :mod:`ast`, never imported: reading must not connect anywhere or import the app.
+"""
+from __future__ import annotations
+
+import ast
+import configparser
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dbops.errors import ScaffoldError
+from dbops.reports import InitReport
+
+URL_WORDS = ("url", "uri", "dsn")  # attribute names that hold a database URL in app settings
+MODEL_LIBRARIES = ("sqlmodel", "sqlalchemy", "flask_sqlalchemy")  # their metadata holds nothing by itself
+
+
+@dataclass
+class EnvFacts:
+    """What env.py does, as far as reading it tells."""
+
+    own: bool = True  # False: it is dbops's env (imports dbops.alembic_env)
+    is_async: bool = False
+    flask: bool = False  # Flask-Migrate: needs the app's context (current_app)
+    reads_ini_url: bool = False  # config.get_main_option("sqlalchemy.url") / get_section(...)
+    url: str | None = None  # where env.py takes the URL from instead: "py:mod:attr" or "env:VAR"
+    url_expression: str | None = None  # the expression, when dbops cannot name its source
+    metadata: str | None = None  # "module:attr" of target_metadata
+    metadata_expression: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def find_existing(root: Path) -> tuple[Path, Path] | None:
+    """(alembic.ini, script directory) of an Alembic project at ``root`` (alembic.ini at the root, or a
+    Flask-Migrate ``migrations/alembic.ini`` next to its env.py), else None."""
+    candidates = [root / "alembic.ini", *sorted(root.glob("*/alembic.ini"))]
+    for ini in candidates:
+        if not ini.is_file():
+            continue
+        location = _script_location(ini)
+        if location is not None and (location / "env.py").is_file():
+            return ini, location
+    return None
+
+
+def _read_ini(ini: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(defaults={"here": str(ini.parent)}, interpolation=None)
+    try:
+        parser.read(ini, encoding="utf-8")
+    except configparser.Error as exc:
+        raise ScaffoldError(f"{ini} cannot be parsed: {exc}.", hint=f"Fix the syntax of {ini.name}.") from exc
+    return parser
+
+
+def _ini_option(parser: configparser.ConfigParser, key: str) -> str | None:
+    if parser.has_section("alembic") and parser.has_option("alembic", key):
+        value = parser.get("alembic", key).strip()
+        return value or None
+    return None
+
+
+def _script_location(ini: Path) -> Path | None:
+    raw = _ini_option(_read_ini(ini), "script_location")
+    if raw is None:
+        return ini.parent if (ini.parent / "env.py").is_file() else None  # Flask-Migrate's layout
+    raw = raw.replace("%(here)s", str(ini.parent))
+    path = Path(raw)
+    return path if path.is_absolute() else (ini.parent / path)
+
+
+def read_env(env_py: Path) -> EnvFacts:
+    source = env_py.read_text(encoding="utf-8", errors="replace")
+    facts = EnvFacts()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        facts.notes.append(f"env.py does not parse ({exc.msg}, line {exc.lineno}); dbops will report the same "
+                           "error when it runs it")
+        return facts
+    imports = _imports(tree)
+    section_read = False
+    modules = {module for module, _ in imports.values()}
+    if any(m == "dbops" or m.startswith("dbops.") for m in modules):
+        facts.own = False
+        return facts
+    facts.flask = any(m == "flask" or m.startswith("flask_migrate") for m in modules)
+    functions = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AsyncFunctionDef) or (isinstance(node, ast.Name) and node.id in (
+                "async_engine_from_config", "create_async_engine")):
+            facts.is_async = True
+        if isinstance(node, ast.Call):
+            name = _call_name(node)
+            if name in ("get_main_option", "get_section_option") and _first_str(node) == "sqlalchemy.url":
+                facts.reads_ini_url = True
+            elif name == "get_section":
+                section_read = True
+            elif name == "configure" and any(k.arg == "version_table_schema" and not isinstance(k.value, ast.Constant)
+                                             for k in node.keywords):
+                facts.notes.append("env.py picks its version table's schema at run time (a loop over tenant "
+                                   "schemas?): upgrade, downgrade and current run it as it is; check-drift "
+                                   "refuses (it compares one schema); a dbops group with schemas_sql checks each")
+            elif name == "set_main_option" and _first_str(node) == "sqlalchemy.url" and len(node.args) > 1:
+                _url_source(node.args[1], facts, imports, functions)
+            elif name in ("create_engine", "create_async_engine") and node.args:
+                if not _reads_option(node.args[0]):
+                    _url_source(node.args[0], facts, imports, functions)
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Subscript) and _const_str(target.slice) == "sqlalchemy.url":
+                    _url_source(node.value, facts, imports, functions)
+                if isinstance(target, ast.Name) and target.id == "target_metadata":
+                    _metadata_source(node.value, facts, imports)
+    # engine_from_config(config.get_section(...)) reads sqlalchemy.url unless env.py overwrites it
+    facts.reads_ini_url = facts.reads_ini_url or (section_read and not (facts.url or facts.url_expression))
+    return facts
+
+
+def _imports(tree: ast.AST) -> dict[str, tuple[str, str | None]]:
+    """local name -> (module, attribute) for every import in env.py."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                out[alias.asname or alias.name] = (node.module, alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                out[alias.asname or alias.name.split(".")[0]] = (alias.name if alias.asname else
+                                                                 alias.name.split(".")[0], None)
+    return out
+
+
+def _call_name(node: ast.Call) -> str | None:
+    func = node.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return None
+
+
+def _const_str(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _first_str(node: ast.Call) -> str | None:
+    return _const_str(node.args[0]) if node.args else None
+
+
+def _reads_option(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and _call_name(n) in ("get_main_option", "get_section_option")
+               for n in ast.walk(node))
+
+
+def _dotted(node: ast.AST) -> list[str] | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return [node.id, *reversed(parts)]
+    return None
+
+
+def _url_source(node: ast.AST, facts: EnvFacts, imports: dict[str, tuple[str, str | None]],
+                functions: dict[str, ast.AST]) -> None:
+    """Name where the URL env.py uses comes from: a settings attribute, an environment variable."""
+    if _reads_option(node):
+        facts.reads_ini_url = True
+        return
+    # a helper defined in env.py (full-stack-fastapi-template's get_url()): follow its return
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions and not node.args:
+        returns = [n.value for n in ast.walk(functions[node.func.id]) if isinstance(n, ast.Return) and n.value]
+        if len(returns) == 1:
+            _url_source(returns[0], facts, imports, functions)
+            return
+    # str(settings.DATABASE_URL), settings.DATABASE_URL.unicode_string(), ...
+    while isinstance(node, ast.Call) and ((isinstance(node.func, ast.Name) and node.func.id == "str" and node.args)
+                                          or (isinstance(node.func, ast.Attribute) and not node.args)):
+        node = node.args[0] if isinstance(node.func, ast.Name) else node.func.value  # type: ignore[union-attr]
+    env_var = _environment_variable(node)
+    if env_var:
+        facts.url = f"env:{env_var}"
+        return
+    dotted = _dotted(node)
+    if dotted and len(dotted) > 1 and dotted[0] in imports and any(w in dotted[-1].lower() for w in URL_WORDS):
+        module, attribute = imports[dotted[0]]
+        path = ".".join(([attribute] if attribute else []) + dotted[1:])
+        facts.url = f"py:{module}:{path}"
+        return
+    facts.url_expression = ast.unparse(node)
+
+
+def _environment_variable(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Subscript) and _dotted(node.value) == ["os", "environ"]:
+        return _const_str(node.slice)
+    if isinstance(node, ast.Call) and node.args and (
+            _dotted(node.func) in (["os", "getenv"], ["os", "environ", "get"])):
+        return _const_str(node.args[0])
+    return None
+
+
+def _metadata_source(node: ast.AST, facts: EnvFacts, imports: dict[str, tuple[str, str | None]]) -> None:
+    if isinstance(node, ast.Constant) and node.value is None:
+        return
+    dotted = _dotted(node)
+    if dotted and dotted[0] in imports:
+        module, attribute = imports[dotted[0]]
+        if attribute is None:  # import app.models as models; models.Base.metadata
+            path = ".".join(dotted[1:])
+        else:
+            path = ".".join([attribute, *dotted[1:]])
+        if module.split(".")[0] not in MODEL_LIBRARIES and path:
+            facts.metadata = f"{module}:{path}"
+            return
+    facts.metadata_expression = ast.unparse(node)
+
+
+def count_heads(script_location: Path, ini: Path) -> tuple[int, tuple[str, ...], str | None]:
+    """(revision files, heads, problem) read with Alembic's ScriptDirectory (imports the revision files,
+    as alembic heads does)."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    try:
+        cfg = AlembicConfig(str(ini))
+        cfg.set_main_option("script_location", str(script_location).replace("%", "%%"))
+        script = ScriptDirectory.from_config(cfg)
+        revisions = list(script.walk_revisions())
+        return len(revisions), tuple(sorted(script.get_heads())), None
+    except Exception as exc:  # noqa: BLE001  reported, not raised: init still writes the config
+        return 0, (), f"{type(exc).__name__}: {exc}"
+
+
+def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None = None) -> InitReport:
+    """Write dbops.toml for the existing project at ``root``; report what was found."""
+    target = root / "dbops.toml"
+    pyproject = root / "pyproject.toml"
+    if target.exists() or (pyproject.is_file() and "[tool.dbops]" in pyproject.read_text(encoding="utf-8")):
+        where = target if target.exists() else pyproject
+        raise ScaffoldError(
+            f"{where} already holds dbops's configuration; nothing was written.",
+            hint="Edit it by hand; see docs/adoption.md for every setting.",
+        )
+    parser = _read_ini(ini)
+    facts = read_env(script_location / "env.py")
+    n_revisions, heads, problem = count_heads(script_location, ini)
+    rel = _relative(script_location, root)
+    ini_rel = _relative(ini, root)
+
+    found: list[str] = [f"alembic.ini: {ini_rel}; revisions in {rel}"
+                        + (f" ({n_revisions} revision(s), head {', '.join(heads) or 'none'})" if not problem else "")]
+    todo: list[str] = []
+    lines = ["# dbops configuration for this existing Alembic project, written by `dbops init`.",
+             "# Nothing else was changed: alembic.ini and env.py are the project's own, and plain",
+             "# `alembic` works as before. Flags and DBOPS_DATABASE_URL / DATABASE_URL take precedence."]
+    if ini.parent != root:
+        lines.append(f'alembic_ini = "{ini_rel}"')
+    if problem:
+        found.append(f"the revisions could not be read: {problem}")
+        todo.append("Fix the revision files (dbops heads shows the same error), then: dbops heads --check")
+    if len(heads) > 1:
+        found.append(f"{len(heads)} heads ({', '.join(heads)}): dbops upgrade (to head) refuses until they are "
+                     "merged, as alembic does")
+        todo.append("Merge them (alembic merge heads -m 'merge'), or apply every head with: dbops upgrade heads")
+    version_locations = _ini_option(parser, "version_locations")
+    if version_locations:
+        found.append(f"version_locations (alembic.ini): {version_locations}; dbops reads the same directories")
+    multidb = _ini_option(parser, "databases")
+
+    if not facts.own:
+        found.append("env.py: dbops's own (dbops.alembic_env)")
+    else:
+        kind = "async" if facts.is_async else "sync"
+        found.append(f"env.py: the project's own ({kind}); dbops runs it as it is and checks, before any revision "
+                     "runs, that it connects to the database dbops was given")
+    if multidb:
+        found.append(f"multidb env (databases = {multidb}): dbops refuses to run it (one database per run)")
+        todo.append("Keep using plain alembic for upgrades here; dbops heads, history and lint work")
+    if facts.flask:
+        found.append("Flask-Migrate env.py: it needs the app's context (current_app)")
+        lines.append('# env_context = "yourapp:app.app_context"   # REQUIRED: a callable returning the Flask '
+                     "app's context")
+        todo.append("Set env_context in dbops.toml to your Flask app's app_context "
+                    "(e.g. \"microblog:app.app_context\")")
+
+    if facts.url:
+        found.append(f"URL: env.py takes it from {facts.url[3:] if facts.url.startswith('py:') else facts.url}, "
+                     "not from alembic.ini; dbops takes it from the same place")
+        lines.append(f'url = "{facts.url}"')
+        if not facts.reads_ini_url:
+            todo.append("check-drift replays the chain into a scratch database, which env.py never connects to "
+                        "while it ignores sqlalchemy.url; to allow it, let env.py prefer it: url = "
+                        "config.get_main_option('sqlalchemy.url') or <what env.py uses now>")
+    elif facts.url_expression:
+        found.append(f"URL: env.py builds it itself ({facts.url_expression}); dbops cannot name that source")
+        lines.append(f"# url = \"py:module:attr\"   # where `{facts.url_expression}` comes from (unless "
+                     "DATABASE_URL / --database-url name the same database)")
+        todo.append(f"Set url in dbops.toml to where env.py's `{facts.url_expression}` comes from (\"py:module:attr\" "
+                    "or \"env:VAR\"); dbops refuses to run an env.py that connects elsewhere than the URL it has")
+    else:
+        ini_url = _ini_option(parser, "sqlalchemy.url")
+        placeholder = ini_url is None or ini_url.startswith("driver://")
+        found.append("URL: env.py reads sqlalchemy.url, which dbops sets to the URL it is given"
+                     + ("" if placeholder else " (alembic.ini has one: dbops uses it when given none)"))
+        lines.append('# url = "env:DATABASE_URL"   # or --database-url; with none, '
+                     + ("alembic.ini's sqlalchemy.url" if not placeholder else "./dbops.sqlite"))
+
+    chosen_metadata = metadata or facts.metadata
+    if chosen_metadata:
+        found.append(f"models: {chosen_metadata}" + (" (env.py's target_metadata)" if not metadata else ""))
+        lines.append(f'metadata = "{chosen_metadata}"')
+    else:
+        what = f" (env.py's target_metadata is `{facts.metadata_expression}`)" if facts.metadata_expression else ""
+        lines.append('# metadata = "app.models:Base.metadata"   # for check-drift and the pytest plugin')
+        todo.append(f"Set metadata in dbops.toml to your models' MetaData{what} for check-drift")
+    found += facts.notes
+    content = "\n".join(lines) + "\n"
+    target.write_text(content, encoding="utf-8")
+    replays = not facts.own or facts.reads_ini_url
+    steps = [*todo, "dbops current", "dbops upgrade --sql   # preview, writes nothing",
+             "dbops check-drift" if replays else "dbops check-drift --against database   # models vs the live database"]
+    return InitReport(command="init", directory=str(root), created=("dbops.toml",), next_steps=tuple(steps),
+                      found=tuple(found), existing=True)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
