@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dbops.db.migration_session import apply_timeouts, capture_statements
+from dbops.db.migration_session import apply_session_settings, capture_statements
 from dbops.env_settings import ATTRIBUTE, BOOKKEEPING_TABLES, EnvSettings, without_bookkeeping
 
 
@@ -138,7 +138,7 @@ def _migrate(context: Any, connection: Any, settings: EnvSettings) -> None:
     attributes = context.config.attributes
     if not attributes.get("connection") or attributes.get("dbops.guard_connection") or settings.pooled:
         tenant = [_search_path(connection.dialect, settings.tenant_schema)] if settings.tenant_schema else []
-        apply_timeouts(connection, settings, extra=tenant)  # not on a connection a user handed in
+        apply_session_settings(connection, settings, extra=tenant)  # not on a connection a user handed in
     capture_statements(connection, settings)
     settings.prepared_connections.add(connection)  # the observer leaves it to this env
     context.configure(connection=connection, **configure_options(settings, connection.dialect.name))

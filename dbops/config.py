@@ -32,11 +32,12 @@ _KNOWN_KEYS = {
     "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
     "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
     "lock_timeout", "statement_timeout", "lock_wait", "groups", "lock_mode", "lease_seconds", "env_context",
-    "bootstrap", "version_locations",
+    "bootstrap", "version_locations", "ini_section", "search_path",
 }
 LOCK_MODES = ("auto", "session", "lease")
 _GROUP_KEYS = {"targets", "url_template", "names", "names_sql", "schemas_sql", "url"}
-_TARGET_KEYS = {"url", "metadata", "script_location", "version_table", "version_table_schema", "version_locations"}
+_TARGET_KEYS = {"url", "metadata", "script_location", "version_table", "version_table_schema", "version_locations",
+                "alembic_ini", "ini_section", "search_path"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class TargetSpec:
     version_table: str | None = None
     version_table_schema: str | None = None
     version_locations: tuple[str, ...] | None = None  # e.g. a per-dialect version directory
+    alembic_ini: str | None = None  # the target's own alembic.ini (relative to the project root)
+    ini_section: str | None = None  # its section in alembic.ini (alembic --name), default "alembic"
+    search_path: tuple[str, ...] | None = None  # schemas set as search_path on the migration's session
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ class Config:
     version_locations: tuple[str, ...] | None = None
     # alembic.ini's `databases = a, b` (the multidb template): env.py migrates several databases at once
     multidb: str | None = None
+    ini_section: str = "alembic"  # the section of alembic.ini env.py reads (alembic --name)
+    search_path: tuple[str, ...] | None = None  # set on the migration's session (quoted schema names)
+    metadata_forced: bool = False  # metadata came from --metadata / DBOPS_METADATA: a target's does not replace it
+    x_arguments: tuple[str, ...] = ()  # -x KEY=VALUE for env.py (context.get_x_argument), as alembic -x
     transaction_per_migration: bool = True
     connect_timeout: float = 5.0
     targets: Mapping[str, TargetSpec] = field(default_factory=dict)
@@ -143,7 +151,7 @@ def load_config(
     _check_keys(table, config_file)
 
     alembic_ini = _find_alembic_ini(root, table, config_file)
-    ini = _read_alembic_ini(alembic_ini) if alembic_ini else {}
+    ini = _read_alembic_ini(alembic_ini, str(table.get("ini_section") or "alembic")) if alembic_ini else {}
 
     targets = _parse_targets(table.get("targets", {}), config_file)
     spec: TargetSpec | None = None
@@ -158,11 +166,11 @@ def load_config(
             )
 
     url, source = resolve_url(database_url, spec, env, table, ini, start, needs_database=needs_database)
-    script_location = _resolve_script_location(root, spec, table, ini, alembic_ini)
-    meta = metadata or env.get("DBOPS_METADATA") or (spec.metadata if spec else None) or table.get("metadata")
-    meta = meta or ini.get("dbops_metadata")
+    script_location = _resolve_script_location(root, None, table, ini, alembic_ini)
+    forced = metadata or env.get("DBOPS_METADATA")
+    meta = forced or table.get("metadata") or ini.get("dbops_metadata")
 
-    return Config(
+    config = Config(
         root=root,
         url=url,
         url_source=source,
@@ -170,14 +178,15 @@ def load_config(
         config_file=config_file,
         alembic_ini=alembic_ini,
         metadata=meta,
-        target=target,
-        version_table=(spec.version_table if spec and spec.version_table else None)
-        or table.get("version_table", "alembic_version"),
-        version_table_schema=(spec.version_table_schema if spec else None)
-        or table.get("version_table_schema"),
-        version_locations=(spec.version_locations if spec and spec.version_locations else None)
-        or (_paths(table["version_locations"], "the project", config_file) if "version_locations" in table else None),
+        metadata_forced=bool(forced),
+        version_table=table.get("version_table", "alembic_version"),
+        version_table_schema=table.get("version_table_schema"),
+        version_locations=_paths(table["version_locations"], "the project", config_file)
+        if "version_locations" in table else None,
         multidb=ini.get("databases"),
+        ini_section=str(table.get("ini_section") or "alembic"),
+        search_path=_paths(table["search_path"], "the project", config_file, what="search_path")
+        if "search_path" in table else None,
         transaction_per_migration=bool(table.get("transaction_per_migration", True)),
         connect_timeout=float(env.get("DBOPS_CONNECT_TIMEOUT") or table.get("connect_timeout", 5.0)),
         targets=targets,
@@ -191,6 +200,47 @@ def load_config(
         env_context=str(table["env_context"]) if table.get("env_context") else None,
         bootstrap=str(table["bootstrap"]) if table.get("bootstrap") else None,
         groups=_parse_groups(table.get("groups", {}), targets, config_file),
+    )
+    if config.search_path and not config.version_table_schema:  # where an unqualified version table lands
+        config = replace(config, version_table_schema=config.search_path[0])
+    return apply_target(config, spec) if spec is not None else config
+
+
+def apply_target(config: Config, spec: TargetSpec) -> Config:
+    """``config`` for one named target: its settings replace the project's (the URL is resolved by the
+    caller). The one place this is done, for --target and for fan-out alike; --metadata still wins."""
+    alembic_ini = config.alembic_ini
+    ini: dict[str, str] = {}
+    if spec.alembic_ini:
+        alembic_ini = (config.root / spec.alembic_ini).resolve()
+        if not alembic_ini.is_file():
+            raise ConfigError(
+                f"alembic.ini not found at {alembic_ini} (alembic_ini of target {spec.name!r} in "
+                f"{config.config_file}).",
+                hint="Fix the target's alembic_ini (relative to the project root).",
+            )
+        ini = _read_alembic_ini(alembic_ini, spec.ini_section or "alembic")
+    elif spec.ini_section and alembic_ini is not None:
+        ini = _read_alembic_ini(alembic_ini, spec.ini_section)
+    if spec.script_location:
+        script_location = (config.root / spec.script_location).resolve()
+    elif ini:
+        script_location = _resolve_script_location(config.root, None, {}, ini, alembic_ini)
+    else:
+        script_location = config.script_location
+    return replace(
+        config,
+        target=spec.name,
+        metadata=config.metadata if config.metadata_forced else (spec.metadata or config.metadata),
+        script_location=script_location,
+        alembic_ini=alembic_ini,
+        version_table=spec.version_table or config.version_table,
+        version_table_schema=spec.version_table_schema or (spec.search_path[0] if spec.search_path else None)
+        or config.version_table_schema,
+        version_locations=spec.version_locations or config.version_locations,
+        multidb=ini.get("databases") if ini else config.multidb,
+        ini_section=spec.ini_section or config.ini_section,
+        search_path=spec.search_path or config.search_path,
     )
 
 
@@ -334,11 +384,11 @@ def _find_alembic_ini(root: Path, table: Mapping[str, Any], config_file: Path | 
     return below[0] if len(below) == 1 else None
 
 
-def _read_alembic_ini(path: Path) -> dict[str, str]:
+def _read_alembic_ini(path: Path, name: str = "alembic") -> dict[str, str]:
     parser = configparser.ConfigParser(defaults={"here": str(path.parent)})
     try:
         parser.read(path, encoding="utf-8")
-        section = "alembic" if parser.has_section("alembic") else None
+        section = name if parser.has_section(name) else None
         out: dict[str, str] = {}
         if section:
             for key in ("script_location", "sqlalchemy.url", "databases"):
@@ -353,15 +403,15 @@ def _read_alembic_ini(path: Path) -> dict[str, str]:
         ) from exc
 
 
-def _paths(raw: Any, where: str, config_file: Path | None) -> tuple[str, ...]:
-    """version_locations: a list of directories (relative to the project root), or one directory."""
+def _paths(raw: Any, where: str, config_file: Path | None, *, what: str = "version_locations") -> tuple[str, ...]:
+    """version_locations (directories relative to the project root) or search_path (schema names): a
+    list of names, or one."""
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list) or not raw or not all(isinstance(p, str) and p for p in raw):
-        raise ConfigError(
-            f"version_locations for {where} in {config_file} must be a list of directories.",
-            hint='Example: version_locations = ["migrations/versions", "migrations/versions_postgresql"]',
-        )
+        example = ('version_locations = ["migrations/versions", "migrations/versions_postgresql"]'
+                   if what == "version_locations" else 'search_path = ["app", "public"]')
+        raise ConfigError(f"{what} for {where} in {config_file} must be a list of names.", hint=f"Example: {example}")
     return tuple(raw)
 
 
@@ -381,8 +431,9 @@ def _parse_targets(raw: Any, config_file: Path | None) -> dict[str, TargetSpec]:
                 f"Unknown setting(s) {', '.join(unknown)} for target {name!r} in {config_file}; "
                 f"a target takes {', '.join(sorted(_TARGET_KEYS))}."
             )
-        if "version_locations" in body:
-            body = {**body, "version_locations": _paths(body["version_locations"], f"target {name!r}", config_file)}
+        for key in ("version_locations", "search_path"):
+            if key in body:
+                body = {**body, key: _paths(body[key], f"target {name!r}", config_file, what=key)}
         targets[name] = TargetSpec(name=name, **body)
     return targets
 

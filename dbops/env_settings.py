@@ -44,6 +44,7 @@ class EnvSettings:
     connect_timeout: float = 5.0
     on_version_apply: list[Callable[..., None]] = field(default_factory=list)
     tenant_schema: str | None = None  # migrate this schema (schema_translate_map + search_path)
+    search_path: tuple[str, ...] | None = None  # a target's search_path for the migration's session
     lock_timeout: float | None = None  # seconds, per statement while migrating (PostgreSQL, MariaDB)
     statement_timeout: float | None = None  # seconds (PostgreSQL)
     last_statement: str | None = None  # the statement running when a migration failed

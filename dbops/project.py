@@ -83,6 +83,7 @@ def env_settings(config: Config, *, with_metadata: bool = True) -> EnvSettings:
         version_table=config.version_table,
         version_table_schema=config.tenant_schema or config.version_table_schema,
         tenant_schema=config.tenant_schema,
+        search_path=config.search_path,
         transaction_per_migration=config.transaction_per_migration,
         connect_timeout=config.connect_timeout,
     )
@@ -96,10 +97,12 @@ def alembic_config(config: Config, settings: EnvSettings | None = None) -> Any:
     # Alembic's own "Generating ... done" lines would pollute stdout (dbops renders results)
     cmd_opts = argparse.Namespace(config=str(config.alembic_ini or "alembic.ini"), name="alembic",
                                   raiseerr=False, quiet=True, x=None, cmd=None)
+    cmd_opts.name = config.ini_section
+    cmd_opts.x = list(config.x_arguments) or None
     if config.alembic_ini is not None:
-        acfg = AlembicConfig(file_=str(config.alembic_ini), cmd_opts=cmd_opts)
+        acfg = AlembicConfig(file_=str(config.alembic_ini), ini_section=config.ini_section, cmd_opts=cmd_opts)
     else:
-        acfg = AlembicConfig(cmd_opts=cmd_opts)
+        acfg = AlembicConfig(ini_section=config.ini_section, cmd_opts=cmd_opts)
     _add_to_path(config.root)
     location = config.script_location
     if location.is_absolute() and not location.is_dir():

@@ -18,7 +18,7 @@ from dbops.cli.run import execute, execute_fanout
 @click.option("--scratch-url", metavar="URL",
               help="Server to create the scratch database on (default: the database's own server).")
 @fanout_options
-@common_options(metadata=True, formats=("table", "json", "github"))
+@common_options(metadata=True, formats=("table", "json", "github"), env_args=True)
 def check_drift(opts: CommonOptions, against: str | None, ignore: tuple[str, ...], scratch_url: str | None,
                 fanout: dict[str, Any] | None) -> None:
     """Compare models, migrations and the live database; exit 3 on drift.

@@ -17,7 +17,7 @@ from dbops.cli.run import execute, execute_fanout
               help="First wait up to SECONDS for the database to accept connections.")
 @safety_options(strict=True)
 @fanout_options
-@common_options()
+@common_options(env_args=True)
 def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, safety: dict[str, Any],
             fanout: dict[str, Any] | None) -> None:
     """Upgrade the database to REVISION (default: head), timing each revision.
@@ -44,7 +44,7 @@ def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, s
 @click.argument("revision")
 @safety_options()
 @fanout_options
-@common_options()
+@common_options(env_args=True)
 def downgrade(opts: CommonOptions, revision: str, safety: dict[str, Any], fanout: dict[str, Any] | None) -> None:
     """Revert the database to REVISION (an id, -1, or base).
 
@@ -65,7 +65,7 @@ def downgrade(opts: CommonOptions, revision: str, safety: dict[str, Any], fanout
 @click.command()
 @click.option("--check", is_flag=True, help="Exit 3 when the database is not at head.")
 @fanout_options
-@common_options()
+@common_options(env_args=True)
 def current(opts: CommonOptions, check: bool, fanout: dict[str, Any] | None) -> None:
     """Show the database's revision, the head, and what is pending.
 
@@ -103,7 +103,7 @@ def heads(opts: CommonOptions, check: bool) -> None:
 @click.option("--indicate-current", is_flag=True, help="Also read the database and mark its revision.")
 @click.option("--applied", is_flag=True, help="Show the dbops_history audit table instead: who applied what, "
               "when, how long, outcome, error.")
-@common_options()
+@common_options(env_args=True)
 def history(opts: CommonOptions, indicate_current: bool, applied: bool) -> None:
     """List every revision, newest first (or, with --applied, what was run on this database).
 
@@ -168,7 +168,7 @@ def lint(opts: CommonOptions, rev_range: str | None) -> None:
 @click.argument("revision")
 @click.option("--purge", is_flag=True, help="Empty the version table first.")
 @safety_options()
-@common_options()
+@common_options(env_args=True)
 def stamp(opts: CommonOptions, revision: str, purge: bool, safety: dict[str, Any]) -> None:
     """Record REVISION as applied without running migrations (comma-separate several).
 
@@ -186,7 +186,7 @@ def stamp(opts: CommonOptions, revision: str, purge: bool, safety: dict[str, Any
 @click.option("--autogenerate", is_flag=True, help="Fill the revision from models vs database.")
 @click.option("--head", default="head", show_default=True, help="Revision to build upon.")
 @click.option("--rev-id", help="Use this revision id instead of a generated one.")
-@common_options(metadata=True)
+@common_options(metadata=True, env_args=True)
 def revision(opts: CommonOptions, message: str, autogenerate: bool, head: str, rev_id: str | None) -> None:
     """Create a new revision file.
 

@@ -20,6 +20,7 @@ class CommonOptions(NamedTuple):
     verbose: int
     quiet: bool
     metadata: str | None = None
+    x: tuple[str, ...] = ()  # -x KEY=VALUE for the project's env.py
 
 
 TARGET_OPTION = click.option(
@@ -28,7 +29,8 @@ TARGET_OPTION = click.option(
 
 
 def common_options(
-    *, database: bool = True, metadata: bool = False, formats: tuple[str, ...] = FORMATS, target: bool = False
+    *, database: bool = True, metadata: bool = False, formats: tuple[str, ...] = FORMATS, target: bool = False,
+    env_args: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add --database-url/--target/--config/--format/-v/-q (and --metadata) as one ``opts``; ``target``
     adds --target alone (a command that reads a target's scripts, not its database)."""
@@ -44,6 +46,7 @@ def common_options(
                 verbose=kwargs.pop("verbose"),
                 quiet=kwargs.pop("quiet"),
                 metadata=kwargs.pop("metadata", None),
+                x=tuple(kwargs.pop("x", None) or ()),
             )
             return fn(opts, **kwargs)
 
@@ -64,6 +67,11 @@ def common_options(
             ]
         elif target:
             decorators.append(TARGET_OPTION)
+        if env_args:
+            decorators.append(click.option(
+                "-x", "x", multiple=True, metavar="KEY=VALUE",
+                help="An argument for the project's env.py (context.get_x_argument()), as with alembic -x; "
+                     "repeatable."))
         if metadata:
             decorators.append(click.option("--metadata", metavar="MODULE:ATTR",
                                            help="Models' MetaData, e.g. app.models:SQLModel.metadata."))

@@ -36,6 +36,10 @@ def execute(
                     config_path=opts.config_path, database_url=opts.database_url,
                     target=None if member else opts.target, metadata=opts.metadata, needs_database=uses_database,
                 ) if needs_config else None
+                if config is not None and opts.x:  # -x KEY=VALUE, handed to env.py as alembic -x does
+                    from dataclasses import replace
+
+                    config = replace(config, x_arguments=opts.x)
                 if config is not None and member:  # --target GROUP:NAME, e.g. one tenant of a group
                     from dbops.targets.expand import group_member
 

@@ -14,6 +14,15 @@ from typing import Any
 from dbops.env_settings import EnvSettings
 
 
+def session_statements(dialect: Any, settings: EnvSettings) -> list[str]:
+    """The settings dbops puts on a migration's session: timeouts, and a target's search_path."""
+    out = timeout_statements(dialect.name, settings)
+    if dialect.name == "postgresql" and settings.search_path:
+        quote = dialect.identifier_preparer.quote_identifier
+        out.append("SET search_path TO " + ", ".join(quote(schema) for schema in settings.search_path))
+    return out
+
+
 def timeout_statements(dialect: str, settings: EnvSettings) -> list[str]:
     if dialect == "postgresql":
         out = []
@@ -47,14 +56,14 @@ def per_transaction(connection: Any, statements: list[str]) -> None:
     event.listen(connection, "before_cursor_execute", first_in_transaction)
 
 
-def apply_timeouts(connection: Any, settings: EnvSettings, *, extra: list[str] | None = None) -> None:
+def apply_session_settings(connection: Any, settings: EnvSettings, *, extra: list[str] | None = None) -> None:
     """dbops's timeouts for the whole run, so one blocked ALTER fails fast instead of queueing every
-    other query on the table behind it; per transaction behind a pooler. ``extra``: more settings
-    that go the same way (a tenant's search_path behind a pooler)."""
+    other query on the table behind it, and a target's search_path; per transaction behind a pooler.
+    ``extra``: more settings that go the same way only behind a pooler (a tenant's search_path)."""
     from sqlalchemy import text
 
     dialect = connection.dialect.name
-    statements = timeout_statements(dialect, settings)
+    statements = session_statements(connection.dialect, settings)
     if dialect == "postgresql" and settings.pooled:
         statements += extra or []
         if statements:

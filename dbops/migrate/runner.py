@@ -280,9 +280,9 @@ def _prepare_foreign(connection: Any, settings: EnvSettings, known: dict[str, An
     """What dbops's own env does to its connection, done to the one the project's env.py opened:
     timeouts, the statements it runs, and the session lock (given back when env.py is done with the
     connection, or when the run ends)."""
-    from dbops.db.migration_session import apply_timeouts, capture_statements, hold_until_returned
+    from dbops.db.migration_session import apply_session_settings, capture_statements, hold_until_returned
 
-    apply_timeouts(connection, settings)
+    apply_session_settings(connection, settings)
     capture_statements(connection, settings)
     if settings.session_lock:
         known.setdefault("releases", []).append(hold_until_returned(connection, settings.session_lock))

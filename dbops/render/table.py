@@ -131,6 +131,11 @@ def _migration(r: MigrationReport, console: Out) -> None:
         console.line(f"Stamped {r.database}: {_revs(r.from_revisions)} -> {_revs(r.to_revisions)} "
                        "(no migrations run)")
         return
+    if not r.steps and tuple(r.from_revisions) != tuple(r.to_revisions):
+        console.line(f"{r.database}: the version table moved from {_revs(r.from_revisions)} to "
+                     f"{_revs(r.to_revisions)}, but no revision step was observed (the project's env.py ran "
+                     "them some other way).")
+        return
     if not r.steps:
         console.line(f"Nothing to do: {r.database} is already at {_revs(r.to_revisions)}.")
         return

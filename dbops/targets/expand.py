@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
-from dbops.config import Config, GroupSpec, TargetSpec
+from dbops.config import Config, GroupSpec, TargetSpec, apply_target
 from dbops.config_url import expand_url
 from dbops.errors import ConfigError
 
@@ -25,14 +25,7 @@ def for_target(config: Config, spec: TargetSpec) -> Config:
     import os
 
     url = expand_url(spec.url or "", os.environ, f"target {spec.name!r}")
-    return replace(
-        config, url=url, url_source=f"target:{spec.name}", target=spec.name,
-        metadata=spec.metadata or config.metadata,
-        script_location=(config.root / spec.script_location).resolve() if spec.script_location
-        else config.script_location,
-        version_table=spec.version_table or config.version_table,
-        version_table_schema=spec.version_table_schema or config.version_table_schema,
-    )
+    return apply_target(replace(config, url=url, url_source=f"target:{spec.name}"), spec)
 
 
 def _discover(url: str, sql: str) -> list[str]:

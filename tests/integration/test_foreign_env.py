@@ -459,3 +459,45 @@ def test_a_foreign_env_gets_dbops_timeouts_and_session_lock(invoke: Callable[...
     assert again.exit_code == 0, again.stdout + again.stderr  # not refused by a lock the last run left
     assert [s["revision"] for s in json.loads(again.stdout)["steps"]] == ["0003"]
     assert execute(_url(given), leftover)[0] == [(0,)]
+
+
+def test_x_arguments_reach_env_py_as_with_alembic(invoke: Callable[..., Result], tmp_path: Path,
+                                                 databases: tuple[str, str]) -> None:
+    given, _ = databases
+    app = _project(tmp_path, None, uuid.uuid4().hex[:6])
+    env_py = app / "migrations" / "env.py"
+    env_py.write_text("import sys\nfrom alembic import context\n"
+                      "sys.stderr.write(f'x={context.get_x_argument(as_dictionary=True)}\\n')\n" + env_py.read_text())
+    up = invoke("upgrade", "-x", "tenant=acme", "-x", "dry=1", "--database-url", _url(given), cwd=app)
+    assert up.exit_code == 0, up.stderr
+    assert "x={'tenant': 'acme', 'dry': '1'}" in up.stderr
+    plain = invoke("current", "--database-url", _url(given), cwd=app)
+    assert "x={}" in plain.stderr
+
+
+# an env that moves the version table behind Alembic's back after the run
+MOVING_ENV = '''from alembic import context
+from sqlalchemy import engine_from_config, pool, text
+
+config = context.config
+engine = engine_from_config(config.get_section(config.config_ini_section) or {}, prefix="sqlalchemy.",
+                            poolclass=pool.NullPool)
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=None)
+    with context.begin_transaction():
+        context.run_migrations()
+    if not context.is_offline_mode() and context.get_context().get_current_heads() == ("0002",):
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        connection.commit()
+'''
+
+
+def test_what_the_run_observed_is_checked_against_the_version_table(invoke: Callable[..., Result],
+                                                                    tmp_path: Path,
+                                                                    databases: tuple[str, str]) -> None:
+    given, _ = databases
+    app = _project(tmp_path, MOVING_ENV, uuid.uuid4().hex[:6])
+    up = invoke("upgrade", "--database-url", _url(given), "--format", "json", cwd=app)
+    assert up.exit_code == 0, up.stdout + up.stderr
+    assert json.loads(up.stdout)["warnings"] == [
+        "the version table says 0001 after the run, but the run observed 0002; check with: dbops current"]
