@@ -32,6 +32,7 @@ PG_HOLDER = text(
     "SELECT a.pid, a.application_name, a.usename, host(a.client_addr), a.backend_start, a.state "
     "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "  # locks are per database
     "AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(:name, 0) LIMIT 1"
 )
 MY_TRY = text("SELECT GET_LOCK(:name, 0)")

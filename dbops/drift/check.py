@@ -5,7 +5,7 @@ import gc
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import URL, Connection
@@ -32,6 +32,8 @@ class _Live:
     heads: tuple[str, ...]
     dialect: Any
     default_schema: str | None
+    # the models' tables whose expressions this server spelled (canonical.py), where dbops's spelling differed
+    canonical: dict[tuple[str | None, str], Any] = field(default_factory=dict)
 
 
 @contextmanager
@@ -69,15 +71,24 @@ def _schemas(metadata: Any) -> tuple[str | None, ...]:
 
 
 def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_heads: bool,
-          tenant: bool = False) -> _Live:
+          tenant: bool = False, metadata: Any = None) -> _Live:
     """``tenant``: the live database of a tenant config (its schema read as the default one);
-    scratch replays are always in the default schema."""
+    scratch replays are always in the default schema. ``metadata``: also build the models' spec on
+    this connection, with the server's spelling of what it rewrites."""
     tenant_schema = config.tenant_schema if tenant else None
 
     def read(conn: Connection) -> _Live:
+        from dbops.drift.canonical import canonicalize, suspects
+
         heads = database_heads(conn, config) if with_heads else ()
         spec = reflect_schema(conn, schemas=schemas, exclude_tables=_exclude(config), tenant_schema=tenant_schema)
-        return _Live(spec, heads, conn.dialect, tenant_schema or default_schema_of(conn))
+        default_schema = tenant_schema or default_schema_of(conn)
+        canonical = {}
+        if metadata is not None:
+            models = models_spec(metadata, conn.dialect, default_schema, exclude_tables=_exclude(config))
+            done = canonicalize(conn, metadata, models, default_schema, only=suspects(models, spec))
+            canonical = {key: models.tables[key] for key in done}
+        return _Live(spec, heads, conn.dialect, default_schema, canonical)
 
     return run_with_connection(url, read, connect_timeout=config.connect_timeout, application_name="dbops-drift")
 
@@ -147,7 +158,8 @@ def _check_drift(
     script = load_scripts(config)
     head_ids = tuple(sorted(script.get_heads()))
 
-    live = _read(live_url, config, schemas, with_heads=True, tenant=True) if live_url is not None else None
+    live = _read(live_url, config, schemas, with_heads=True, tenant=True,
+                 metadata=metadata) if live_url is not None else None
     behind = live is not None and set(live.heads) != set(head_ids)
     if live is not None and live.heads:
         unknown = [h for h in live.heads if not _known(script, h)]
@@ -169,7 +181,7 @@ def _check_drift(
                     _replay(config, s_url, ",".join(live.heads) if len(live.heads) == 1 else "heads")
                 at_live_spec = _read(s_url, config, schemas, with_heads=False).spec
             _replay(config, s_url, "heads")
-            scratch = _read(s_url, config, schemas, with_heads=False)
+            scratch = _read(s_url, config, schemas, with_heads=False, metadata=metadata)
             head_spec = scratch.spec
             dialect, default_schema = scratch.dialect, scratch.default_schema
     else:
@@ -178,6 +190,9 @@ def _check_drift(
     if live is not None:
         dialect, default_schema = live.dialect, live.default_schema
     models = models_spec(metadata, dialect, default_schema, exclude_tables=_exclude(config))
+    for side in (live, scratch if need_replay else None):  # the server's spelling where dbops's differed
+        if side is not None:
+            models.tables.update(side.canonical)
 
     if against == "migrations":
         verdicts = three_way(models, head_spec, None, None)

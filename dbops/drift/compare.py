@@ -87,11 +87,12 @@ def _enums(exp: SchemaSpec, act: SchemaSpec) -> Iterator[Difference]:
 
 @comparator("sequence", scope="schema")
 def _sequences(exp: SchemaSpec, act: SchemaSpec) -> Iterator[Difference]:
-    for key in sorted(exp.sequences ^ act.sequences, key=lambda k: (k[0] or "", k[1])):
-        missing = key in exp.sequences
-        yield Difference("sequence", "missing" if missing else "extra", key[0], None, key[1],
-                         key[1] if missing else None, None if missing else key[1],
-                         f"sequence {_qual(*key)} {'is missing' if missing else 'is not in the reference'}")
+    """A sequence the reference declares and the other side lacks. Not the reverse: databases keep
+    sequences their functions and triggers use, which models cannot declare (and a serial column's
+    own sequence is part of the column)."""
+    for key in sorted(exp.sequences - act.sequences, key=lambda k: (k[0] or "", k[1])):
+        yield Difference("sequence", "missing", key[0], None, key[1], key[1], None,
+                         f"sequence {_qual(*key)} is missing")
 
 
 # -- table-level ----------------------------------------------------------------------------
@@ -176,9 +177,19 @@ def _match_named(
                          f"{kind} {extra.name or describe(extra)} on {where} is not in the reference")
 
 
+def _one_per_columns(uniques: list[Any]) -> list[Any]:
+    """A UNIQUE declared twice on the same columns (``unique=True`` and a UniqueConstraint) is one
+    guarantee; keep the named declaration."""
+    kept: dict[tuple[str, ...], Any] = {}
+    for uq in uniques:
+        if uq.columns not in kept or (kept[uq.columns].name is None and uq.name is not None):
+            kept[uq.columns] = uq
+    return list(kept.values())
+
+
 @comparator("unique")
 def _uniques(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
-    yield from _match_named("unique", exp, act, exp.uniques, act.uniques,
+    yield from _match_named("unique", exp, act, _one_per_columns(exp.uniques), _one_per_columns(act.uniques),
                             lambda u: u.columns, lambda u: f"({', '.join(u.columns)})")
 
 
@@ -203,12 +214,14 @@ def _indexes(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
         text = f"{'UNIQUE ' if ix.unique else ''}({', '.join(ix.columns)})"
         if ix.method and ix.method != "btree":
             text += f" USING {ix.method}"
+        if ix.include:
+            text += f" INCLUDE ({', '.join(ix.include)})"
         if ix.where:
             text += f" WHERE {ix.where}"
         return text
 
     yield from _match_named("index", exp, act, exp.indexes, act.indexes,
-                            lambda i: (i.columns, i.unique, i.method, i.where), describe)
+                            lambda i: (i.columns, i.unique, i.method, i.where, i.include), describe)
 
 
 @comparator("check")

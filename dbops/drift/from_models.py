@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Column, Enum, ForeignKeyConstraint, MetaData, Sequence, Table
 from sqlalchemy import UniqueConstraint as SAUnique
 
-from dbops.drift.normalize import dialect_family, norm_action, norm_default, norm_sql, norm_type
+from dbops.drift.normalize import dialect_family, norm_action, norm_default_for, norm_sql, norm_type
 from dbops.drift.spec import CheckSpec, ColumnSpec, ForeignKeySpec, IndexSpec, SchemaSpec, TableSpec, UniqueSpec
 
 
@@ -20,9 +20,11 @@ def _applies(obj: Any, dialect_name: str) -> bool:
 
 
 def _compile(clause: Any, dialect: Any) -> str:
+    """An expression as DDL spells it: bound values inline, columns without their table's name (an
+    index or CHECK names its own table's columns; the catalog never prefixes them)."""
     if isinstance(clause, str):
         return clause
-    return str(clause.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    return str(clause.compile(dialect=dialect, compile_kwargs={"literal_binds": True, "include_table": False}))
 
 
 def _server_default(column: Column[Any], dialect: Any) -> str | None:
@@ -31,8 +33,8 @@ def _server_default(column: Column[Any], dialect: Any) -> str | None:
         return None  # Computed / Identity / FetchedValue: not a plain default
     arg = default.arg
     if isinstance(arg, str):
-        return norm_default("'" + arg.replace("'", "''") + "'")
-    return norm_default(_compile(arg, dialect))
+        return norm_default_for("'" + arg.replace("'", "''") + "'", dialect.name)
+    return norm_default_for(_compile(arg, dialect), dialect.name)
 
 
 def _is_autoincrement(column: Column[Any], table: Table) -> bool:
@@ -40,12 +42,14 @@ def _is_autoincrement(column: Column[Any], table: Table) -> bool:
 
 
 def _index_columns(index: Any, dialect: Any) -> tuple[str, ...]:
+    ops = index.dialect_options["postgresql"].get("ops") or {} if dialect.name == "postgresql" else {}
     out = []
     for expr in index.expressions:
-        if isinstance(expr, Column):
-            out.append(expr.name)
-        elif isinstance(expr, str):
-            out.append(expr)
+        name = expr.name if isinstance(expr, Column) else expr if isinstance(expr, str) else None
+        if name is not None and name in ops:  # a column with an operator class: spelled as the server does
+            out.append(norm_sql(f"{name} {ops[name]}") or "")
+        elif name is not None:
+            out.append(name)
         else:
             out.append(norm_sql(_compile(expr, dialect)) or "")
     return tuple(out)
@@ -74,6 +78,11 @@ def table_spec(table: Table, dialect: Any, default_schema: str | None) -> TableS
             columns = tuple(c.name for c in constraint.columns)
             if family == "mysql":  # MySQL has no UNIQUE constraint apart from its unique index
                 index_name = _name(constraint.name) or columns[0]
+                same = next((i for i in spec.indexes if i.unique and i.columns == columns), None)
+                if same is not None:  # declared twice (unique=True and a UniqueConstraint): one index
+                    if _name(constraint.name) is not None:
+                        spec.indexes[spec.indexes.index(same)] = IndexSpec(index_name, columns, True)
+                    continue
                 spec.indexes.append(IndexSpec(index_name, columns, True))
             else:
                 spec.uniques.append(UniqueSpec(_name(constraint.name), columns))
@@ -98,7 +107,9 @@ def table_spec(table: Table, dialect: Any, default_schema: str | None) -> TableS
             continue
         opts = index.dialect_options
         method = where = None
+        include: tuple[str, ...] = ()
         if family == "postgresql":
+            include = tuple(c if isinstance(c, str) else c.name for c in opts["postgresql"].get("include") or ())
             method = (opts["postgresql"].get("using") or "btree").lower()
             where_clause = opts["postgresql"].get("where")
             where = norm_sql(_compile(where_clause, dialect)) if where_clause is not None else None
@@ -106,7 +117,7 @@ def table_spec(table: Table, dialect: Any, default_schema: str | None) -> TableS
             where_clause = opts["sqlite"].get("where")
             where = norm_sql(_compile(where_clause, dialect)) if where_clause is not None else None
         spec.indexes.append(IndexSpec(_name(index.name), _index_columns(index, dialect), bool(index.unique),
-                                      method, where))
+                                      method, where, include))
     return spec
 
 

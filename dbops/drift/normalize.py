@@ -15,18 +15,18 @@ _CAST = re.compile(
     r"(?:\s*\([\d,\s]*\))?(?:\[\])*",
     re.IGNORECASE,
 )
-_NOW = re.compile(
-    r"^(?:now\(\)|current_timestamp(?:\(\))?|localtimestamp(?:\(\))?|transaction_timestamp\(\)|"
-    r"statement_timestamp\(\)|clock_timestamp\(\))$",
-    re.IGNORECASE,
-)
+# the transaction's start time, however it is spelled (clock_timestamp() and statement_timestamp() are
+# other times, LOCALTIMESTAMP another type: real differences)
+_NOW = re.compile(r"^(?:now\(\)|current_timestamp(?:\(\))?|transaction_timestamp\(\))$", re.IGNORECASE)
+_EMPTY_ARRAY = re.compile(r"^ARRAY\[\]$", re.IGNORECASE)
 _TYPE_SYNONYMS = {
     "postgresql": {"FLOAT": "DOUBLE PRECISION", "FLOAT(53)": "DOUBLE PRECISION", "DECIMAL": "NUMERIC",
                    "INT": "INTEGER", "BOOL": "BOOLEAN", "TIMESTAMP": "TIMESTAMP WITHOUT TIME ZONE",
                    "TIME": "TIME WITHOUT TIME ZONE", "DOUBLE": "DOUBLE PRECISION"},
     "mysql": {"BOOLEAN": "BOOL", "TINYINT(1)": "BOOL", "DECIMAL": "NUMERIC", "INT": "INTEGER",
               "DOUBLE PRECISION": "DOUBLE", "FLOAT(53)": "DOUBLE"},
-    "sqlite": {"DECIMAL": "NUMERIC", "INT": "INTEGER"},
+    # SQLite stores every floating type the same way (REAL affinity): FLOAT, DOUBLE [PRECISION] are REAL
+    "sqlite": {"DECIMAL": "NUMERIC", "INT": "INTEGER", "FLOAT": "REAL", "DOUBLE": "REAL", "DOUBLE PRECISION": "REAL"},
 }
 _INT_DISPLAY_WIDTH = re.compile(r"^(TINYINT|SMALLINT|MEDIUMINT|INTEGER|INT|BIGINT)\(\d+\)( UNSIGNED)?$")
 _MYSQL_CHARSET = re.compile(r"\s+(CHARACTER SET|COLLATE)\s+\S+", re.IGNORECASE)
@@ -97,6 +97,8 @@ def norm_default(text: str | None) -> str | None:
     text = _strip_outer_parens(text)
     if _NOW.match(text):
         return "CURRENT_TIMESTAMP"
+    if _EMPTY_ARRAY.match(text):  # ARRAY[]::text[] and '{}'::text[]: the same empty array
+        return "'{}'"
     low = text.lower()
     if low in ("true", "false", "null"):
         return low
@@ -120,6 +122,14 @@ def norm_sql(text: str | None) -> str | None:
     text = text.replace('"', "").replace("`", "")
     text = re.sub(r"[()\s]", "", text).lower()
     return text
+
+
+def norm_default_for(text: str | None, dialect_name: str) -> str | None:
+    """``norm_default`` where the dialect has no boolean type: ``true``/``false`` are stored as 1/0."""
+    value = norm_default(text)
+    if value in ("true", "false") and dialect_family(dialect_name) in ("mysql", "sqlite"):
+        return "1" if value == "true" else "0"
+    return value
 
 
 def norm_action(value: str | None) -> str | None:

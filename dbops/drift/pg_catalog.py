@@ -94,10 +94,22 @@ CONSTRAINTS = text(
     "WHERE n.nspname = ANY(:schemas) AND con.contype IN ('p', 'u', 'f', 'c') "
     "ORDER BY n.nspname, c.relname, con.conname"
 )
+# Each key column as the server spells it in CREATE INDEX: the column or expression, a non-default
+# operator class, DESC, and NULLS FIRST/LAST where they differ from the direction's default.
+_KEY = (
+    "pg_get_indexdef(ix.indexrelid, k, true)"
+    " || CASE WHEN opc.opcdefault THEN '' ELSE ' ' || opc.opcname END"
+    " || CASE WHEN ix.indoption[k - 1] & 1 = 1 THEN ' DESC' ELSE '' END"
+    " || CASE WHEN ix.indoption[k - 1] & 3 = 2 THEN ' NULLS FIRST'"
+    " WHEN ix.indoption[k - 1] & 3 = 1 THEN ' NULLS LAST' ELSE '' END"
+)
 INDEXES = text(
     "SELECT n.nspname, t.relname, i.relname, ix.indisunique, am.amname, "
-    "ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k, true) FROM generate_series(1, ix.indnkeyatts) k ORDER BY k), "
-    "pg_get_expr(ix.indpred, ix.indrelid) "
+    "ARRAY(SELECT " + _KEY + " FROM generate_series(1, ix.indnkeyatts) k "
+    "LEFT JOIN pg_opclass opc ON opc.oid = ix.indclass[k - 1] ORDER BY k), "
+    "pg_get_expr(ix.indpred, ix.indrelid), "
+    "ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k, true) FROM generate_series(ix.indnkeyatts + 1, ix.indnatts) k "
+    "ORDER BY k) "
     "FROM pg_index ix "
     "JOIN pg_class i ON i.oid = ix.indexrelid JOIN pg_class t ON t.oid = ix.indrelid "
     "JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_am am ON am.oid = i.relam "
@@ -129,9 +141,14 @@ def read_constraints(conn: Connection, schemas: list[str]) -> dict[tuple[str, st
 _IDENT = re.compile(r'^(?:"(?P<q>[^"]+)"|(?P<p>[a-z_][a-z0-9_$]*))$')
 
 
+def _ident(text_: str) -> str:
+    match = _IDENT.match(text_)
+    return (match["q"] or match["p"]) if match else text_
+
+
 def read_indexes(conn: Connection, schemas: list[str]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for nsp, rel, name, unique, method, keys, predicate in conn.execute(INDEXES, {"schemas": schemas}):
+    for nsp, rel, name, unique, method, keys, predicate, include in conn.execute(INDEXES, {"schemas": schemas}):
         columns = []
         for key in keys or ():
             match = _IDENT.match(key)
@@ -139,5 +156,6 @@ def read_indexes(conn: Connection, schemas: list[str]) -> dict[tuple[str, str], 
         out.setdefault((nsp, rel), []).append({
             "name": name, "unique": bool(unique), "method": method, "keys": columns, "where": predicate,
             "expression": [not bool(_IDENT.match(k)) for k in keys or ()],
+            "include": tuple(_ident(c) for c in include or ()),
         })
     return out

@@ -12,7 +12,15 @@ from typing import Any
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from dbops.drift.normalize import dialect_family, fold_type_text, norm_action, norm_default, norm_sql, norm_type
+from dbops.drift.normalize import (
+    dialect_family,
+    fold_type_text,
+    norm_action,
+    norm_default,
+    norm_default_for,
+    norm_sql,
+    norm_type,
+)
 from dbops.drift.pg_catalog import read_columns, read_constraints, read_indexes
 from dbops.drift.spec import CheckSpec, ColumnSpec, ForeignKeySpec, IndexSpec, SchemaSpec, TableSpec, UniqueSpec
 
@@ -96,7 +104,8 @@ def _reflect_postgresql(conn: Connection, schemas: tuple[str | None, ...], exclu
         for idx in indexes.get((nsp, rel), []):
             keys = tuple(norm_sql(k) or "" if expr else k for k, expr in zip(idx["keys"], idx["expression"],
                                                                            strict=True))
-            ts.indexes.append(IndexSpec(idx["name"], keys, idx["unique"], idx["method"], norm_sql(idx["where"])))
+            ts.indexes.append(IndexSpec(idx["name"], keys, idx["unique"], idx["method"], norm_sql(idx["where"]),
+                                        idx["include"]))
         spec.tables[(ts.schema, ts.name)] = ts
     for nsp, name, labels in conn.execute(PG_ENUMS, {"schemas": wanted}):
         spec.enums[(local(nsp), name)] = tuple(labels)
@@ -132,16 +141,16 @@ def _reflect_generic(conn: Connection, schemas: tuple[str | None, ...], exclude:
                 auto = bool(col.get("identity")) or (family == "mysql" and col.get("autoincrement") is True)
                 ts.columns[col["name"]] = ColumnSpec(
                     name=col["name"], type=norm_type(col["type"], dialect), nullable=bool(col["nullable"]),
-                    default=None if auto and col.get("default") is None else norm_default(col.get("default")),
+                    default=None if auto and col.get("default") is None
+                    else norm_default_for(col.get("default"), dialect.name),
                     comment=col.get("comment"), autoincrement=auto,
                 )
             pk: Any = pks.get(key) or {}
             ts.primary_key = tuple(pk.get("constrained_columns") or ())
             if family == "sqlite" and len(ts.primary_key) == 1:
                 only = ts.columns.get(ts.primary_key[0])
-                if only is not None and only.type == "INTEGER":  # SQLite's rowid alias autoincrements
-                    ts.columns[only.name] = ColumnSpec(only.name, only.type, only.nullable, only.default,
-                                                       only.comment, True)
+                if only is not None and only.type == "INTEGER":  # SQLite's rowid alias: autoincrements, never NULL
+                    ts.columns[only.name] = ColumnSpec(only.name, only.type, False, only.default, only.comment, True)
             fk_names = set()
             for fk in fks.get(key, []):
                 opts = fk.get("options") or {}

@@ -23,6 +23,7 @@ class IndexSpec:
     unique: bool
     method: str | None = None  # btree / gin / gist ... (PostgreSQL)
     where: str | None = None  # partial index predicate, normalised
+    include: tuple[str, ...] = ()  # INCLUDE (...) columns (PostgreSQL)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ HOLDERS = sa.text(
     "EXTRACT(EPOCH FROM now() - a.xact_start)::int, c.relname, l.mode "
     "FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.granted AND l.relation IN (SELECT oid FROM wanted) AND a.pid <> pg_backend_pid() "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND a.xact_start IS NOT NULL "
     "AND (a.state LIKE 'idle in transaction%' OR now() - a.xact_start > make_interval(secs => :secs)) "
     "ORDER BY a.xact_start"

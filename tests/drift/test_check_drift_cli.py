@@ -17,12 +17,15 @@ from click.testing import Result
 from tests.helpers import REPO, execute
 
 
-def _scratch_databases() -> list[str]:
+def _scratch_databases(pid: int | None = None) -> list[str]:
+    """The scratch databases of this process (or ``pid``): named dbops_scratch_<pid>_..., and other test
+    runs may share the server."""
+    prefix = f"dbops_scratch_{pid or os.getpid()}_%"
     engine = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     try:
         with engine.connect() as conn:
             return [r[0] for r in conn.execute(sa.text(
-                "SELECT datname FROM pg_database WHERE datname LIKE 'dbops_scratch_%'"))]
+                "SELECT datname FROM pg_database WHERE datname LIKE :prefix"), {"prefix": prefix})]
     finally:
         engine.dispose()
 
@@ -168,7 +171,6 @@ def test_scratch_database_dropped_on_signal(mini_app: Path, pg_psycopg_url: str,
         'revision = "0004"\ndown_revision = "0003"\nimport pathlib, time\n'
         f"def upgrade():\n    pathlib.Path({str(marker)!r}).touch()\n    time.sleep(60)\n\n"
         "def downgrade():\n    pass\n")
-    before = _scratch_databases()
     exe = Path(sys.executable).with_name("dbops")
     proc = subprocess.Popen([str(exe), "check-drift", "--against", "migrations", "--database-url", pg_psycopg_url],
                             cwd=mini_app, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -177,11 +179,11 @@ def test_scratch_database_dropped_on_signal(mini_app: Path, pg_psycopg_url: str,
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert marker.exists(), proc.communicate()
-    assert len(_scratch_databases()) == len(before) + 1  # it exists while replaying
+    assert len(_scratch_databases(proc.pid)) == 1  # it exists while replaying
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert _scratch_databases() == before
+    assert _scratch_databases(proc.pid) == []
 
 
 def test_json_matches_the_documented_schema(invoke: Callable[..., Result], mini_app: Path, sqlite_url: str) -> None:

@@ -98,8 +98,6 @@ CASES = [
     ("enum values", ["ALTER TYPE order_status ADD VALUE 'archived'"],
      ("enum", "changed", None, None, "order_status", ["new", "paid", "shipped"],
       ["new", "paid", "shipped", "archived"])),
-    ("extra sequence", ["CREATE SEQUENCE stray_seq"],
-     ("sequence", "extra", None, None, "stray_seq", None, "stray_seq")),
     ("missing sequence", ["DROP SEQUENCE invoice_numbers"],
      ("sequence", "missing", None, None, "invoice_numbers", "invoice_numbers", None)),
     ("other schema", ["ALTER TABLE extra.audit ADD COLUMN who text"],

@@ -1,0 +1,287 @@
+"""The false-positive corpus: a model declaration, and the DDL a real migration chain (or the server)
+produced for it. check-drift must report nothing on each: a CI gate that cries wolf gets switched
+off. Every class also has true positives (the same construct really changed) that stay caught.
+
+The comparison is the one `check-drift --against database` makes on PostgreSQL: the live catalog
+against the models, whose expressions the server spells itself (dbops/drift/canonical.py).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from dbops.drift.canonical import canonicalize, suspects
+from dbops.drift.compare import Difference, compare
+from dbops.drift.from_models import models_spec
+from dbops.drift.reflect import default_schema_of, reflect_schema
+
+pytestmark = pytest.mark.postgres
+
+
+@dataclass
+class Case:
+    name: str
+    model: Callable[[sa.MetaData], object]
+    ddl: list[str]
+    setup: list[str] = field(default_factory=list)  # extensions, types the chain made first
+
+
+def _diff(url: str, case: Case, *, canonical: bool = True) -> list[Difference]:
+    meta = sa.MetaData()
+    case.model(meta)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for stmt in [*case.setup, *case.ddl]:
+                conn.execute(sa.text(stmt))
+        with engine.connect() as conn:
+            live = reflect_schema(conn)
+            default = default_schema_of(conn)
+            models = models_spec(meta, conn.dialect, default)
+            if canonical:  # as check-drift does: the server's spelling for the tables dbops's differs on
+                canonicalize(conn, meta, models, default, only=suspects(models, live))
+            # nothing the canonical step made is left behind
+            assert conn.execute(sa.text("SELECT count(*) FROM pg_class WHERE relname LIKE 'dbops_canon_%'")).scalar() \
+                == 0
+    finally:
+        engine.dispose()
+    return compare(models, live)
+
+
+def t(meta: sa.MetaData, *columns: object, name: str = "t") -> sa.Table:
+    return sa.Table(name, meta, sa.Column("id", sa.Integer, primary_key=True), *columns)
+
+
+T = "CREATE TABLE t (id serial PRIMARY KEY, {})"
+
+CORPUS = [
+    # -- server defaults: function-name case, the server's rewrites, boolean spellings
+    Case("default uppercase function",
+         lambda m: t(m, sa.Column("u", pg.UUID, server_default=sa.text("GEN_RANDOM_UUID()"))),
+         [T.format("u uuid DEFAULT gen_random_uuid()")]),
+    Case("default now() vs CURRENT_TIMESTAMP",
+         lambda m: t(m, sa.Column("at", sa.DateTime, server_default=sa.func.now())),
+         [T.format("at timestamp DEFAULT CURRENT_TIMESTAMP")]),
+    Case("default timezone('utc', now())",
+         lambda m: t(m, sa.Column("at", sa.DateTime, server_default=sa.text("timezone('utc', now())"))),
+         [T.format("at timestamp DEFAULT timezone('utc'::text, now())")]),
+    Case("default now() + interval", lambda m: t(m, sa.Column("at", sa.DateTime(timezone=True),
+                                                              server_default=sa.text("now() + interval '1 day'"))),
+         [T.format("at timestamptz DEFAULT (now() + '1 day'::interval)")]),
+    Case("default CURRENT_DATE", lambda m: t(m, sa.Column("d", sa.Date, server_default=sa.text("CURRENT_DATE"))),
+         [T.format("d date DEFAULT CURRENT_DATE")]),
+    Case("boolean default 't'", lambda m: t(m, sa.Column("b", sa.Boolean, server_default="t")),
+         [T.format("b boolean DEFAULT true")]),
+    Case("boolean default 'true'", lambda m: t(m, sa.Column("b", sa.Boolean, server_default="true")),
+         [T.format("b boolean DEFAULT 't'")]),
+    Case("boolean default 'false'", lambda m: t(m, sa.Column("b", sa.Boolean, server_default="false")),
+         [T.format("b boolean DEFAULT false")]),
+    Case("boolean default '0'", lambda m: t(m, sa.Column("b", sa.Boolean, server_default="0")),
+         [T.format("b boolean DEFAULT false")]),
+    Case("boolean default sa.false()", lambda m: t(m, sa.Column("b", sa.Boolean, server_default=sa.false())),
+         [T.format("b boolean DEFAULT 'f'")]),
+    Case("boolean default text('false')", lambda m: t(m, sa.Column("b", sa.Boolean, server_default=sa.text("false"))),
+         [T.format("b boolean DEFAULT FALSE")]),
+    Case("integer default '0'", lambda m: t(m, sa.Column("n", sa.Integer, server_default="0")),
+         [T.format("n integer DEFAULT 0")]),
+    Case("numeric default '0.00'", lambda m: t(m, sa.Column("p", sa.Numeric(10, 2), server_default="0.00")),
+         [T.format("p numeric(10,2) DEFAULT 0")]),
+    Case("string default", lambda m: t(m, sa.Column("s", sa.String(20), server_default="new")),
+         [T.format("s varchar(20) DEFAULT 'new'::character varying")]),
+    Case("jsonb default", lambda m: t(m, sa.Column("j", pg.JSONB, server_default=sa.text("'{}'::jsonb"))),
+         [T.format("j jsonb DEFAULT '{}'")]),
+    Case("array default", lambda m: t(m, sa.Column("a", pg.ARRAY(sa.Text), server_default=sa.text("'{}'"))),
+         [T.format("a text[] DEFAULT ARRAY[]::text[]")]),
+    # -- indexes: ordering, NULLS, operator classes, methods, INCLUDE, expressions, predicates
+    Case("index DESC", lambda m: sa.Index("ix_t_at", t(m, sa.Column("at", sa.DateTime)).c.at.desc()),
+         [T.format("at timestamp"), "CREATE INDEX ix_t_at ON t (at DESC)"]),
+    Case("index DESC NULLS LAST",
+         lambda m: sa.Index("ix_t_at", t(m, sa.Column("at", sa.DateTime)).c.at.desc().nulls_last()),
+         [T.format("at timestamp"), "CREATE INDEX ix_t_at ON t (at DESC NULLS LAST)"]),
+    Case("index operator class", lambda m: sa.Index("ix_t_s", t(m, sa.Column("s", sa.Text)).c.s,
+                                                  postgresql_ops={"s": "text_pattern_ops"}),
+         [T.format("s text"), "CREATE INDEX ix_t_s ON t (s text_pattern_ops)"]),
+    Case("index gin_trgm_ops", lambda m: sa.Index("ix_t_s", t(m, sa.Column("s", sa.Text)).c.s, postgresql_using="gin",
+                                                postgresql_ops={"s": "gin_trgm_ops"}),
+         [T.format("s text"), "CREATE INDEX ix_t_s ON t USING gin (s gin_trgm_ops)"],
+         setup=["CREATE EXTENSION IF NOT EXISTS pg_trgm"]),
+    Case("index USING gin", lambda m: sa.Index("ix_t_j", t(m, sa.Column("j", pg.JSONB)).c.j, postgresql_using="gin"),
+         [T.format("j jsonb"), "CREATE INDEX ix_t_j ON t USING GIN (j)"]),
+    Case("index USING brin", lambda m: sa.Index("ix_t_at", t(m, sa.Column("at", sa.DateTime)).c.at,
+                                              postgresql_using="brin"),
+         [T.format("at timestamp"), "CREATE INDEX ix_t_at ON t USING brin (at)"]),
+    Case("index INCLUDE", lambda m: sa.Index("ix_t_a", t(m, sa.Column("a", sa.Integer), sa.Column("b", sa.Text)).c.a,
+                                           postgresql_include=["b"]),
+         [T.format("a int, b text"), "CREATE INDEX ix_t_a ON t (a) INCLUDE (b)"]),
+    Case("expression index lower(varchar)", lambda m: sa.Index("ix_t_lower", sa.func.lower(
+        t(m, sa.Column("code", sa.String(20))).c.code)),
+         [T.format("code varchar(20)"), "CREATE INDEX ix_t_lower ON t (lower(code))"]),
+    Case("expression index with a cast", lambda m: sa.Index("ix_t_day", sa.cast(
+        t(m, sa.Column("at", sa.DateTime)).c.at, sa.Date)),
+         [T.format("at timestamp"), "CREATE INDEX ix_t_day ON t ((at::date))"]),
+    Case("partial index IS NULL", lambda m: sa.Index("ix_t_live", (tab := t(m, sa.Column("deleted_at", sa.DateTime),
+                                                                          sa.Column("a", sa.Integer))).c.a,
+                                                   postgresql_where=tab.c.deleted_at.is_(None)),
+         [T.format("deleted_at timestamp, a int"), "CREATE INDEX ix_t_live ON t (a) WHERE (deleted_at IS NULL)"]),
+    Case("partial index text predicate",
+         lambda m: sa.Index("ix_t_open", t(m, sa.Column("status", sa.String(10))).c.status,
+                            postgresql_where=sa.text("status <> 'shipped'")),
+         [T.format("status varchar(10)"),
+          "CREATE INDEX ix_t_open ON t (status) WHERE status::text <> 'shipped'::text"]),
+    Case("unique partial index", lambda m: sa.Index("uq_t_email", (tab := t(m, sa.Column("email", sa.Text),
+                                                                          sa.Column("active", sa.Boolean))).c.email,
+                                                  unique=True, postgresql_where=tab.c.active),
+         [T.format("email text, active boolean"), "CREATE UNIQUE INDEX uq_t_email ON t (email) WHERE active"]),
+    # -- CHECK constraints
+    Case("check IN list", lambda m: t(m, sa.Column("kind", sa.Text), sa.CheckConstraint("kind IN ('a', 'b')",
+                                                                                       name="ck_t_kind")),
+         [T.format("kind text, CONSTRAINT ck_t_kind CHECK (kind = ANY (ARRAY['a'::text, 'b'::text]))")]),
+    Case("check with cast on the catalog side", lambda m: t(m, sa.Column("price", sa.Numeric(10, 2)),
+                                                         sa.CheckConstraint("price >= 0")),
+         [T.format("price numeric(10,2) CHECK (price >= 0::numeric)")]),
+    Case("check length(varchar)", lambda m: t(m, sa.Column("code", sa.String(10)),
+                                            sa.CheckConstraint("length(code) > 2", name="ck_t_code")),
+         [T.format("code varchar(10), CONSTRAINT ck_t_code CHECK (length(code::text) > 2)")]),
+    Case("check BETWEEN", lambda m: t(m, sa.Column("qty", sa.Integer),
+                                    sa.CheckConstraint("qty BETWEEN 1 AND 10", name="ck_t_qty")),
+         [T.format("qty int, CONSTRAINT ck_t_qty CHECK (qty >= 1 AND qty <= 10)")]),
+    Case("non-native Enum CHECK", lambda m: t(m, sa.Column("status", sa.Enum("new", "done", name="status_kind",
+                                                                             native_enum=False,
+                                                                             create_constraint=True))),
+         [T.format("status varchar(4), CONSTRAINT status_kind CHECK (status::text = ANY "
+                   "(ARRAY['new'::character varying, 'done'::character varying]::text[]))")]),
+    Case("Boolean(create_constraint=True) CHECK", lambda m: t(m, sa.Column("b", sa.Boolean(create_constraint=True,
+                                                                                           name="ck_t_b"))),
+         [T.format("b boolean")]),  # PostgreSQL has a native boolean: neither create_all nor Alembic adds it
+    # -- constraints declared twice, keys, serial/identity
+    Case("unique declared twice", lambda m: t(m, sa.Column("email", sa.Text, unique=True),
+                                            sa.UniqueConstraint("email", name="uq_t_email")),
+         [T.format("email text, CONSTRAINT uq_t_email UNIQUE (email)")]),
+    Case("serial vs identity", lambda m: t(m),
+         ["CREATE TABLE t (id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY)"]),
+    Case("bigserial primary key", lambda m: sa.Table("t", m, sa.Column("id", sa.BigInteger, primary_key=True)),
+         ["CREATE TABLE t (id bigserial PRIMARY KEY)"]),
+    Case("a sequence the database's functions use", lambda m: t(m),
+         ["CREATE TABLE t (id serial PRIMARY KEY)", "CREATE SEQUENCE order_numbers"]),
+    # -- types
+    Case("TypeDecorator over String", lambda m: t(m, sa.Column("s", _Trimmed(50))), [T.format("s varchar(50)")]),
+    Case("Float is double precision", lambda m: t(m, sa.Column("f", sa.Float)), [T.format("f double precision")]),
+    Case("ARRAY of String", lambda m: t(m, sa.Column("tags", pg.ARRAY(sa.String(20)))),
+         [T.format("tags varchar(20)[]")]),
+    Case("timestamptz", lambda m: t(m, sa.Column("at", sa.DateTime(timezone=True))), [T.format("at timestamptz")]),
+    Case("citext from an extension", lambda m: t(m, sa.Column("e", _Citext())), [T.format("e citext")],
+         setup=["CREATE EXTENSION IF NOT EXISTS citext"]),
+]
+
+
+class _Trimmed(sa.types.TypeDecorator[str]):
+    impl = sa.String
+    cache_ok = True
+
+
+class _Citext(sa.types.UserDefinedType[str]):
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "CITEXT"
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
+def test_no_false_positive(pg_psycopg_url: str, case: Case) -> None:
+    assert [d.detail for d in _diff(pg_psycopg_url, case)] == []
+
+
+# The same constructs really changed: still caught.
+TRUE_POSITIVES = [
+    (Case("DESC removed", lambda m: sa.Index("ix_t_at", t(m, sa.Column("at", sa.DateTime)).c.at.desc()),
+          [T.format("at timestamp"), "CREATE INDEX ix_t_at ON t (at)"]), ("index", "changed")),
+    (Case("boolean default flipped", lambda m: t(m, sa.Column("b", sa.Boolean, server_default=sa.false())),
+          [T.format("b boolean DEFAULT true")]), ("default", "changed")),
+    (Case("operator class dropped", lambda m: sa.Index("ix_t_s", t(m, sa.Column("s", sa.Text)).c.s,
+                                                     postgresql_ops={"s": "text_pattern_ops"}),
+          [T.format("s text"), "CREATE INDEX ix_t_s ON t (s)"]), ("index", "changed")),
+    (Case("IN list changed", lambda m: t(m, sa.Column("kind", sa.Text), sa.CheckConstraint("kind IN ('a', 'b')",
+                                                                                          name="ck_t_kind")),
+          [T.format("kind text, CONSTRAINT ck_t_kind CHECK (kind IN ('a', 'b', 'c'))")]), ("check", "changed")),
+    (Case("INCLUDE dropped", lambda m: sa.Index("ix_t_a", t(m, sa.Column("a", sa.Integer), sa.Column("b", sa.Text)).c.a,
+                                              postgresql_include=["b"]),
+          [T.format("a int, b text"), "CREATE INDEX ix_t_a ON t (a)"]), ("index", "changed")),
+    (Case("predicate changed", lambda m: sa.Index("ix_t_live", (tab := t(m, sa.Column("deleted_at", sa.DateTime),
+                                                                       sa.Column("a", sa.Integer))).c.a,
+                                                postgresql_where=tab.c.deleted_at.is_(None)),
+          [T.format("deleted_at timestamp, a int"), "CREATE INDEX ix_t_live ON t (a) WHERE deleted_at IS NOT NULL"]),
+     ("index", "changed")),
+    (Case("function default changed", lambda m: t(m, sa.Column("at", sa.DateTime, server_default=sa.func.now())),
+          [T.format("at timestamp DEFAULT clock_timestamp()")]), ("default", "changed")),
+    (Case("varchar length", lambda m: t(m, sa.Column("s", sa.String(20))), [T.format("s varchar(30)")]),
+     ("type", "changed")),
+]
+
+
+@pytest.mark.parametrize(("case", "expected"), TRUE_POSITIVES, ids=[c[0].name for c in TRUE_POSITIVES])
+def test_real_differences_stay_caught(pg_psycopg_url: str, case: Case, expected: tuple[str, str]) -> None:
+    diffs = _diff(pg_psycopg_url, case)
+    assert [(d.kind, d.change) for d in diffs] == [expected], [d.detail for d in diffs]
+
+
+CHAIN_MODELS = '''import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+metadata = sa.MetaData()
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("uid", pg.UUID, server_default=sa.text("GEN_RANDOM_UUID()")),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("done", sa.Boolean, server_default="f"),
+    sa.Column("at", sa.DateTime(timezone=True), server_default=sa.text("timezone('utc', now())")),
+    sa.Column("code", sa.String(20)),
+    sa.Column("deleted_at", sa.DateTime),
+    sa.CheckConstraint("kind IN ('a', 'b')", name="ck_events_kind"),
+)
+sa.Index("ix_events_at", events.c.at.desc())
+sa.Index("ix_events_lower_code", sa.func.lower(events.c.code), postgresql_where=events.c.deleted_at.is_(None))
+'''
+
+# what a hand-written (or years-old) revision left in the database for the same models
+CHAIN_UP = """    op.execute('''CREATE TABLE events (
+        id serial PRIMARY KEY, uid uuid DEFAULT gen_random_uuid(), kind text NOT NULL,
+        done boolean DEFAULT false, at timestamptz DEFAULT timezone('utc'::text, now()), code varchar(20),
+        deleted_at timestamp,
+        CONSTRAINT ck_events_kind CHECK (kind = ANY (ARRAY['a'::text, 'b'::text])))''')
+    op.execute("CREATE INDEX ix_events_at ON events (at DESC)")
+    op.execute("CREATE INDEX ix_events_lower_code ON events (lower((code)::text)) WHERE deleted_at IS NULL")"""
+
+
+def test_check_drift_three_ways_on_a_chain_that_spells_it_differently(invoke: Callable[..., object], tmp_path,
+                                                                     pg_psycopg_url: str) -> None:
+    """The whole command, models vs replayed chain vs live: nothing to report; then one real change."""
+    import json
+    import uuid
+
+    from tests.helpers import REVISION_TEMPLATE, execute
+
+    module = f"fp_{uuid.uuid4().hex[:6]}"
+    app = tmp_path / "app"
+    (app / module).mkdir(parents=True)
+    (app / module / "__init__.py").write_text("")
+    (app / module / "models.py").write_text(CHAIN_MODELS)
+    (app / "migrations" / "versions").mkdir(parents=True)
+    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
+    (app / "migrations" / "versions" / "0001.py").write_text(REVISION_TEMPLATE.format(
+        doc="events", rev="0001", down=None, up=CHAIN_UP, down_body="    op.drop_table('events')"))
+    (app / "dbops.toml").write_text(f'metadata = "{module}.models:metadata"\nscript_location = "migrations"\n')
+    up = invoke("upgrade", "--database-url", pg_psycopg_url, cwd=app)
+    assert up.exit_code == 0, up.stdout + up.stderr
+    clean = invoke("check-drift", "--database-url", pg_psycopg_url, "--format", "json", cwd=app)
+    assert clean.exit_code == 0, clean.stdout + clean.stderr
+    assert json.loads(clean.stdout)["items"] == []
+    execute(pg_psycopg_url, "DROP INDEX ix_events_at", "CREATE INDEX ix_events_at ON events (at)")
+    drift = invoke("check-drift", "--database-url", pg_psycopg_url, "--format", "json", cwd=app)
+    assert drift.exit_code == 3, drift.stdout + drift.stderr
+    items = json.loads(drift.stdout)["items"]
+    assert [(i["verdict"], i["kind"], i["name"]) for i in items] == [("out_of_band", "index", "ix_events_at")]
