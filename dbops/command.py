@@ -109,14 +109,16 @@ def check_drift(
     against: str | None = None,
     ignore: tuple[str, ...] = (),
     scratch_url: str | None = None,
+    locate: bool = True,
 ) -> DriftReport:
-    """Models vs migrations (replayed into a scratch database) vs the live database.
+    """Models vs migrations (replayed into a scratch database) vs the live database. ``locate``: find
+    each item's model file and line (reading the models' source; the table output does not show them).
 
     Raises DriftDetected (exit 3) carrying the report when drift is found.
     """
     from dbops.drift.check import check_drift as run
 
-    return run(config, against=against, ignore=ignore, scratch_url=scratch_url)
+    return run(config, against=against, ignore=ignore, scratch_url=scratch_url, locate=locate)
 
 
 def data_migrate(config: Config, name: str | None = None, **options: object) -> DataMigrateReport:

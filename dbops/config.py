@@ -296,13 +296,36 @@ def _seconds(table: Mapping[str, Any], key: str, default: float | None, config_f
 
 
 def _drift_ignore(raw: Any, config_file: Path | None) -> tuple[str, ...]:
+    from dbops.drift.kinds import KINDS, unknown_kind
+
+    if isinstance(raw, dict) and set(raw) - {"ignore"}:
+        wrong = sorted(set(raw) - {"ignore"})
+        raise ConfigError(
+            f"Unknown setting(s) {', '.join(wrong)} under [drift] in {config_file}{_did_you_mean(wrong, ['ignore'])}; "
+            "[drift] takes ignore.",
+            hint="Example: [tool.dbops.drift] ignore = ['index:ix_*_gin', 'table:celery_*']",
+        )
     ignore = raw.get("ignore", []) if isinstance(raw, dict) else None
     if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
         raise ConfigError(
             f"[drift] ignore in {config_file} must be a list of 'kind:glob' strings.",
             hint="Example: [tool.dbops.drift] ignore = ['index:ix_*_gin', 'table:celery_*']",
         )
+    bad = [p for p in ignore if unknown_kind(p)]
+    if bad:
+        raise ConfigError(
+            f"[drift] ignore in {config_file} names unknown kind(s): {', '.join(repr(p) for p in bad)}; the kinds are "
+            f"{', '.join(KINDS)} (or a bare glob for any kind).",
+            hint="Fix the patterns, e.g. 'index:ix_*_gin'.",
+        )
     return tuple(ignore)
+
+
+def _did_you_mean(wrong: list[str], known: list[str] | set[str]) -> str:
+    import difflib
+
+    close = [m for w in wrong for m in difflib.get_close_matches(w, sorted(known), n=1)]
+    return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
 # -- config file discovery -------------------------------------------------------------
@@ -361,8 +384,8 @@ def _check_keys(table: Mapping[str, Any], config_file: Path | None) -> None:
     unknown = sorted(set(table) - _KNOWN_KEYS)
     if unknown:
         raise ConfigError(
-            f"Unknown dbops setting(s) {', '.join(unknown)} in {config_file}. Usually a typo; "
-            f"the known settings are {', '.join(sorted(_KNOWN_KEYS))}.",
+            f"Unknown dbops setting(s) {', '.join(unknown)} in {config_file}{_did_you_mean(unknown, _KNOWN_KEYS)}. "
+            f"Usually a typo; the known settings are {', '.join(sorted(_KNOWN_KEYS))}.",
             hint="Fix the key names, then re-run the command.",
         )
 
@@ -428,8 +451,8 @@ def _parse_targets(raw: Any, config_file: Path | None) -> dict[str, TargetSpec]:
         unknown = sorted(set(body) - _TARGET_KEYS)
         if unknown:
             raise ConfigError(
-                f"Unknown setting(s) {', '.join(unknown)} for target {name!r} in {config_file}; "
-                f"a target takes {', '.join(sorted(_TARGET_KEYS))}."
+                f"Unknown setting(s) {', '.join(unknown)} for target {name!r} in {config_file}"
+                f"{_did_you_mean(unknown, _TARGET_KEYS)}; a target takes {', '.join(sorted(_TARGET_KEYS))}."
             )
         for key in ("version_locations", "search_path"):
             if key in body:

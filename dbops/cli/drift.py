@@ -9,12 +9,25 @@ from dbops.cli.options import CommonOptions, common_options, fanout_options
 from dbops.cli.run import execute, execute_fanout
 
 
+def _valid_ignores(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    from dbops.drift.kinds import KINDS, unknown_kind
+
+    for value in values:
+        kind = unknown_kind(value)
+        if kind is not None:
+            raise click.BadParameter(f"unknown kind {kind!r} in {value!r}; kinds: {', '.join(KINDS)} "
+                                     "(or a bare GLOB for any kind)")
+    return values
+
+
 @click.command("check-drift")
 @click.option("--against", type=click.Choice(["migrations", "database", "both"]),
               help="migrations: models vs a scratch replay; database: models vs live; both (default with a "
                    "database): three-way with verdicts.")
-@click.option("--ignore", "ignore", multiple=True, metavar="KIND:GLOB",
-              help="Skip objects, e.g. index:ix_*_gin or table:celery_* (repeatable; adds to config).")
+@click.option("--ignore", "ignore", multiple=True, metavar="KIND:GLOB", callback=_valid_ignores,
+              help="Skip objects, e.g. index:ix_*_gin or table:celery_* (repeatable; adds to config). KIND is one "
+                   "of table, column, type, nullable, default, comment, primary_key, unique, foreign_key, index, "
+                   "check, enum, sequence; a bare GLOB matches any kind.")
 @click.option("--scratch-url", metavar="URL",
               help="Server to create the scratch database on (default: the database's own server).")
 @fanout_options
@@ -37,7 +50,9 @@ def check_drift(opts: CommonOptions, against: str | None, ignore: tuple[str, ...
     """
     from dbops import command
 
-    kwargs: dict[str, Any] = {"against": against, "ignore": ignore, "scratch_url": scratch_url}
+    # the models' file and line: for annotations (github) and JSON consumers; the table does not show them
+    kwargs: dict[str, Any] = {"against": against, "ignore": ignore, "scratch_url": scratch_url,
+                              "locate": opts.fmt != "table"}
     if fanout:
         execute_fanout(opts, "check-drift", fanout, **kwargs)
     execute(opts, lambda config: command.check_drift(config, **kwargs))

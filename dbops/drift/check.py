@@ -132,15 +132,22 @@ def check_drift(
     against: str | None = None,
     ignore: tuple[str, ...] = (),
     scratch_url: str | None = None,
+    locate: bool = True,
 ) -> DriftReport:
     with gc_paused():
-        return _check_drift(config, against=against, ignore=ignore, scratch_url=scratch_url)
+        return _check_drift(config, against=against, ignore=ignore, scratch_url=scratch_url, locate=locate)
 
 
 def _check_drift(
-    config: Config, *, against: str | None, ignore: tuple[str, ...], scratch_url: str | None
+    config: Config, *, against: str | None, ignore: tuple[str, ...], scratch_url: str | None, locate: bool = True
 ) -> DriftReport:
     started = time.perf_counter()
+    from dbops.drift.kinds import KINDS, unknown_kind
+
+    bad = [p for p in ignore if unknown_kind(p)]
+    if bad:
+        raise ConfigError(f"--ignore names unknown kind(s): {', '.join(repr(p) for p in bad)}; the kinds are "
+                          f"{', '.join(KINDS)} (or a bare glob for any kind).", hint="Fix the patterns.")
     if not config.metadata:
         raise ConfigError(
             "check-drift compares the models with the schema, but no metadata is configured.",
@@ -205,10 +212,10 @@ def _check_drift(
 
     rules = [IgnoreRule.parse(p) for p in (*config.drift_ignore, *ignore)]
     kept, ignored = apply_ignores(verdicts, rules)
-    from dbops.drift.locate import locate
+    from dbops.drift.locate import locate as find_sources
     from dbops.drift.ops import upgrade_code
 
-    located = locate(metadata) if (kept or ignored) else {}
+    located = find_sources(metadata) if locate and (kept or ignored) else {}
     items = tuple(_item(v, located) for v in kept)
     report = DriftReport(
         command="check-drift",

@@ -6,12 +6,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from dbops.drift.kinds import KINDS  # noqa: F401  (re-exported: the kinds a difference can be)
 from dbops.drift.spec import SchemaSpec, TableSpec
-
-KINDS = (
-    "table", "column", "type", "nullable", "default", "comment", "primary_key", "unique",
-    "foreign_key", "index", "check", "enum", "sequence",
-)
 
 
 @dataclass(frozen=True)

@@ -47,17 +47,40 @@ def upgrade_code(verdicts: list[Verdict], metadata: Any) -> str | None:
                 kw["modify_server_default"] = column.server_default.arg if column.server_default is not None \
                     and hasattr(column.server_default, "arg") else None
             out.append(ops.AlterColumnOp(tname, d.name, **kw))
-        elif d.kind == "index" and d.change == "missing" and table is not None:
+        elif d.kind == "index" and d.change in ("missing", "changed") and table is not None:
             index = next((i for i in table.indexes if i.name == d.name), None)
-            if index is not None:
-                out.append(ops.CreateIndexOp.from_index(index))
-            else:
+            if index is None:
                 notes.append(d.detail)
+                continue
+            if d.change == "changed":  # an index exists under that name with another definition: replace it
+                out.append(ops.DropIndexOp(d.name, table_name=d.table, schema=d.schema))
+            out.append(ops.CreateIndexOp.from_index(index))
         elif d.kind == "index" and d.change == "extra":
             out.append(ops.DropIndexOp(d.name, table_name=d.table, schema=d.schema))
         else:
             notes.append(d.detail)
-    code = render_python_code(ops.UpgradeOps(ops=out)) if out else ""
+    code = _render(out, render_python_code, ops) if out else ""
     if notes:
         code += "".join(f"\n# TODO by hand: {n}" for n in notes)
     return code.strip() or None
+
+
+def _render(out: list[Any], render_python_code: Any, ops: Any) -> str:
+    """All operations as Alembic renders them; one it cannot render (a server default or type made
+    of a construct Alembic has no renderer for) becomes a commented placeholder, never a crash."""
+    try:
+        return str(render_python_code(ops.UpgradeOps(ops=out)))
+    except Exception:  # noqa: BLE001  find the one(s) that cannot be rendered
+        pass
+    lines = []
+    for op in out:
+        try:
+            body = str(render_python_code(ops.UpgradeOps(ops=[op])))
+            lines += [line for line in body.splitlines() if not line.strip().startswith("# ###")]
+        except Exception as exc:  # noqa: BLE001
+            what = type(op).__name__.removesuffix("Op")
+            target = getattr(op, "table_name", None) or getattr(op, "index_name", None) or ""
+            column = getattr(op, "column_name", None)
+            lines.append(f"# op.execute(...)  # {what} {target}{'.' + column if column else ''}: Alembic cannot "
+                         f"render it ({type(exc).__name__}); write this one by hand")
+    return "\n".join(lines)

@@ -200,3 +200,16 @@ def test_json_matches_the_documented_schema(invoke: Callable[..., Result], mini_
     assert {i["verdict"] for i in data["items"]} == {"missing_migration", "out_of_band"}
     clean = invoke("check-drift", "--against", "migrations", "--format", "json", cwd=REPO)
     jsonschema.validate(json.loads(clean.stdout), schema)
+
+
+def test_ignore_patterns_are_validated(invoke: Callable[..., Result], mini_app: Path, sqlite_url: str) -> None:
+    bad = invoke("check-drift", "--ignore", "bogus:x", "--database-url", sqlite_url, cwd=mini_app)
+    assert bad.exit_code == 2
+    assert "unknown kind 'bogus' in 'bogus:x'; kinds: table, column, type" in bad.stderr
+    assert "KIND is one of table, column" in invoke("check-drift", "--help").stdout
+    toml = mini_app / "dbops.toml"
+    toml.write_text(toml.read_text() + '\n[drift]\nignor = ["table:x"]\n')
+    typo = invoke("check-drift", "--database-url", sqlite_url, "--format", "json", cwd=mini_app)
+    assert typo.exit_code == 1
+    assert json.loads(typo.stdout)["error"]["message"].startswith(
+        "Unknown setting(s) ignor under [drift] in ") and "(did you mean ignore?)" in typo.stdout

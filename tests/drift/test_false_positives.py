@@ -285,3 +285,45 @@ def test_check_drift_three_ways_on_a_chain_that_spells_it_differently(invoke: Ca
     assert drift.exit_code == 3, drift.stdout + drift.stderr
     items = json.loads(drift.stdout)["items"]
     assert [(i["verdict"], i["kind"], i["name"]) for i in items] == [("out_of_band", "index", "ix_events_at")]
+
+
+def test_upgrade_code_never_crashes_on_what_alembic_cannot_render(pg_psycopg_url: str) -> None:
+    """A server default made of a construct with a PostgreSQL-only compiler: the comparison result is
+    reported, and its line of upgrade_code is a commented placeholder instead of a crash."""
+    from sqlalchemy.ext.compiler import compiles
+    from sqlalchemy.sql.functions import FunctionElement
+
+    from dbops.drift.classify import Verdict
+    from dbops.drift.ops import upgrade_code
+
+    class GenerateUUID(FunctionElement[str]):
+        name = "generate_uuid"
+        inherit_cache = True
+
+    @compiles(GenerateUUID, "postgresql")
+    def _pg(element: object, compiler: object, **kw: object) -> str:
+        return "gen_random_uuid()"
+
+    case = Case("custom construct", lambda m: t(m, sa.Column("u", pg.UUID, server_default=GenerateUUID()),
+                                                sa.Column("n", sa.Integer)),
+                [T.format("u uuid, n int")])
+    meta = sa.MetaData()
+    case.model(meta)
+    diffs = _diff(pg_psycopg_url, case)
+    assert [(d.kind, d.name, d.expected, d.actual) for d in diffs] == [("default", "u", "gen_random_uuid()", None)]
+    extra = Difference("column", "extra", None, "t", "legacy", None, "TEXT NULL", "column t.legacy is extra")
+    code = upgrade_code([Verdict("drift", d) for d in [*diffs, extra]], meta)
+    assert code is not None
+    assert "# op.execute(...)  # AlterColumn t.u: Alembic cannot render it" in code
+    assert "op.drop_column('t', 'legacy')" in code  # the rest is still rendered
+
+
+def test_upgrade_code_replaces_an_index_defined_otherwise(pg_psycopg_url: str) -> None:
+    from dbops.drift.classify import Verdict
+    from dbops.drift.ops import upgrade_code
+
+    case = TRUE_POSITIVES[0][0]  # DESC removed: an index of that name exists with another definition
+    meta = sa.MetaData()
+    case.model(meta)
+    code = upgrade_code([Verdict("drift", d) for d in _diff(pg_psycopg_url, case)], meta) or ""
+    assert code.index("op.drop_index('ix_t_at', table_name='t')") < code.index("op.create_index('ix_t_at'")
