@@ -304,6 +304,7 @@ class TargetResult(Report):
     error: str | None = None
     summary: str | None = None  # one line: what happened on this target
     sql: str | None = None  # upgrade --sql: this target's preview (nothing was applied)
+    items: tuple[Any, ...] | None = None  # check-drift: this target's DriftItems (shared ones: FanOutReport)
 
 
 @dataclass(frozen=True)
@@ -314,6 +315,9 @@ class FanOutReport(Report):
     shard: str | None
     targets: tuple[TargetResult, ...]
     duration_ms: float = 0.0
+    # check-drift: items every target reported alike in a named schema (a schema the tenants share):
+    # said once here, not once per tenant
+    shared_items: tuple[Any, ...] = ()
 
     def count(self, outcome: str) -> int:
         return sum(1 for t in self.targets if t.outcome == outcome)

@@ -228,8 +228,7 @@ def _drift(r: DriftReport, console: Out) -> None:
     if r.items:
         table = new_table("verdict", "kind", "object", "detail")
         for item in r.items:
-            obj = ".".join(p for p in (item.schema, item.table, item.name if item.name != item.table else None) if p)
-            table.add_row(item.verdict, item.kind, obj or item.name, item.detail)
+            table.add_row(item.verdict, item.kind, _object(item), item.detail)
         console.table(table)
     pending = sum(1 for i in r.items if i.verdict == "pending_migration")
     failing = len(r.items) - pending
@@ -319,6 +318,12 @@ def _fan_out_sql(r: FanOutReport, console: Out) -> None:
                  f"{len(r.targets)} target(s), {counts}; a preview: nothing was applied.")
 
 
+def _object(item: Any) -> str:
+    """schema.table.name of a drift item (the name once when it is the table's)."""
+    return ".".join(p for p in (item.schema, item.table, item.name if item.name != item.table else None) if p) \
+        or item.name
+
+
 @renders(FanOutReport)
 def _fan_out(r: FanOutReport, console: Out) -> None:
     if any(t.sql is not None for t in r.targets):
@@ -331,6 +336,14 @@ def _fan_out(r: FanOutReport, console: Out) -> None:
         table.add_row(t.target, t.outcome, revs, _ms(t.duration_ms) if t.outcome != "skipped" else "",
                       (t.error or t.summary or "")[:100])
     console.table(table)
+    drift = [(t.target, i) for t in r.targets for i in t.items or ()]
+    if drift or r.shared_items:  # check-drift: what each target reported, then what all of them did
+        items = new_table("target", "verdict", "kind", "object", "detail")
+        for target, i in drift:
+            items.add_row(target, i.verdict, i.kind, _object(i), i.detail)
+        for i in r.shared_items:
+            items.add_row("(every target)", i.verdict, i.kind, _object(i), i.detail)
+        console.table(items)
     counts = ", ".join(f"{r.count(o)} {o}" for o in ("ok", "failed", "check_failed", "skipped") if r.count(o))
     scope = f"group {r.group}" if r.group else "all targets"
     shard = f", shard {r.shard}" if r.shard else ""

@@ -91,14 +91,17 @@ def run_target(verb: str, ref: TargetRef, kwargs: dict[str, Any]) -> TargetResul
     if verb in ("upgrade", "downgrade"):
         kwargs = {**kwargs, "share_connection": True}  # one connection per in-flight target
     sql = None
+    items = None
     try:
         report = fn(ref.config, **kwargs)
         before, after, summary = _summarise(verb, report)
         sql = getattr(report, "sql", None)
+        items = getattr(report, "items", None) if verb == "check-drift" else None
         outcome = "ok"
         error = None
     except CheckFailed as exc:
         before, after, summary = _summarise(verb, exc.report) if exc.report is not None else (None, None, "")
+        items = getattr(exc.report, "items", None) if verb == "check-drift" else None
         outcome, error = "check_failed", redact(exc.message)
     except DbopsError as exc:
         report = getattr(exc, "run", None)
@@ -110,7 +113,7 @@ def run_target(verb: str, ref: TargetRef, kwargs: dict[str, Any]) -> TargetResul
         outcome, error, summary = "failed", redact(f"{type(exc).__name__}: {exc}"), ""
     return TargetResult(target=ref.name, outcome=outcome, from_revisions=before, to_revisions=after,
                         duration_ms=round((time.perf_counter() - started) * 1000, 1), error=error, summary=summary,
-                        sql=sql)
+                        sql=sql, items=tuple(items) if items is not None else None)
 
 
 def fan_out(
@@ -167,5 +170,27 @@ def fan_out(
     ordered = tuple(results.get(r.name) or TargetResult(target=r.name, outcome="skipped",
                                                            summary="not run: an earlier failure stopped the rollout")
                     for r in refs)
+    ordered, shared = _shared_items(ordered) if verb == "check-drift" else (ordered, ())
     return FanOutReport(command=verb, group=group, parallel=parallel, shard=shard, targets=ordered,
-                        duration_ms=round((time.perf_counter() - started) * 1000, 1))
+                        duration_ms=round((time.perf_counter() - started) * 1000, 1), shared_items=shared)
+
+
+def _shared_items(results: tuple[TargetResult, ...]) -> tuple[tuple[TargetResult, ...], tuple[Any, ...]]:
+    """Items every checked target reported alike in a named schema (objects of a schema the tenants
+    share): taken out of each target and returned once."""
+    from dataclasses import replace
+
+    checked = [r for r in results if r.items is not None]
+    if len(checked) < 2:
+        return results, ()
+
+    def key(item: Any) -> tuple[Any, ...]:
+        return (item.verdict, item.kind, item.change, item.schema, item.table, item.name, item.detail)
+
+    common = set.intersection(*({key(i) for i in r.items or () if i.schema} for r in checked))
+    if not common:
+        return results, ()
+    shared = tuple(i for i in checked[0].items or () if key(i) in common)
+    out = tuple(replace(r, items=tuple(i for i in r.items if key(i) not in common)) if r.items is not None else r
+                for r in results)
+    return out, shared
