@@ -60,6 +60,7 @@ class EnvSettings:
     pooled: bool = False
     application_name: str = "dbops"  # of the migration's own connection (pg_stat_activity)
     env_context: Any = None  # a callable returning a context manager env.py runs inside (config env_context)
+    foreign_env: bool = False  # the project's own env.py, not dbops's (project.uses_dbops_env)
     # connections dbops's own env already set up (timeouts, statements, lock): the observer of
     # context.configure() sets up only the ones a project's own env.py opened
     prepared_connections: Any = field(default_factory=weakref.WeakSet)

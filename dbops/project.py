@@ -84,6 +84,7 @@ def env_settings(config: Config, *, with_metadata: bool = True) -> EnvSettings:
         version_table_schema=config.tenant_schema or config.version_table_schema,
         tenant_schema=config.tenant_schema,
         search_path=config.search_path,
+        foreign_env=not uses_dbops_env(config),
         transaction_per_migration=config.transaction_per_migration,
         connect_timeout=config.connect_timeout,
     )

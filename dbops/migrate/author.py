@@ -7,7 +7,7 @@ from dbops.config import Config
 from dbops.env_settings import ATTRIBUTE
 from dbops.errors import ConfigError, DbopsError
 from dbops.migrate.apply import _prepare
-from dbops.migrate.runner import Run, observing_env, revision_ids, translate_error
+from dbops.migrate.runner import Run, hand_connection, observing_env, revision_ids, translate_error
 from dbops.project import as_alembic_cli, uses_dbops_env
 from dbops.reports import RevisionReport
 
@@ -63,6 +63,7 @@ def revision(
         changes[:] = [change for directive in directives for ops in directive.upgrade_ops_list
                       for change in describe_ops(ops)]
 
+    handed = hand_connection(acfg, acfg.attributes[ATTRIBUTE]) if autogenerate else None
     try:
         with observing_env(acfg.attributes[ATTRIBUTE]) as run_env:
             created = run_env(lambda: alembic_command.revision(
@@ -73,6 +74,9 @@ def revision(
         raise
     except Exception as exc:
         raise translate_error(exc, Run()) from exc
+    finally:
+        if handed is not None:
+            handed.close()
     scripts = created if isinstance(created, list) else [created]
     made = scripts[0] if scripts else None
     if made is None:  # no script: a process_revision_directives hook dropped it (Alembic's no-empty recipe)

@@ -7,6 +7,7 @@ buffer, while the user's env.py stays the one place that connects.
 from __future__ import annotations
 
 import io
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -120,6 +121,7 @@ def run_env(
         return run.wrap(make_steps(revision_ids(rev)))
 
     known: dict[str, Any] = {}
+    handed = hand_connection(acfg, settings) if not as_sql else None
     env = EnvironmentContext(acfg, script, fn=fn, as_sql=as_sql, starting_rev=starting_rev,
                              destination_rev=destination_rev, **env_kw)
     configure = env.configure
@@ -147,6 +149,8 @@ def run_env(
         raise error from exc
     finally:
         release_foreign(known)
+        if handed is not None:
+            handed.close()
         settings.prepared_connections.clear()
         settings.on_version_apply = []
         acfg.output_buffer = None
@@ -170,6 +174,75 @@ def _committed_part(run: Run) -> list[str]:
         if text and text.split(" ", 1)[0].upper() not in ("SELECT", "SHOW", "DESCRIBE", "EXPLAIN", "SET"):
             out.append(redact(text if len(text) <= 160 else text[:157] + "..."))
     return out
+
+
+class OnDemandConnection(dict):  # type: ignore[type-arg]
+    """``config.attributes`` for a project's own env.py. Alembic's cookbook recipe for a connection
+    handed in (``config.attributes.get("connection")``) gets one to the database dbops was given, opened
+    when env.py first asks; an env.py that never asks costs nothing. dbops closes it after the run."""
+
+    def __init__(self, base: dict[str, Any], settings: EnvSettings) -> None:
+        super().__init__(base)
+        self._settings = settings
+        self._engine: Any = None
+        self._connection: Any = None
+
+    def _handed(self) -> Any:
+        if self._connection is None:
+            from sqlalchemy import create_engine, pool
+
+            from dbops.db.engine import connect_args
+            from dbops.db.url import sync_url
+
+            url = sync_url(self._settings.url)
+            try:
+                self._engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args(
+                    url, connect_timeout=self._settings.connect_timeout,
+                    application_name=self._settings.application_name, pooled=self._settings.pooled))
+                self._connection = self._engine.connect()
+            except Exception as exc:  # noqa: BLE001  env.py then connects its own way (and is checked)
+                logging.getLogger("dbops").debug("no connection to hand env.py: %s", exc)
+                return None
+        return self._connection
+
+    def __contains__(self, key: object) -> bool:
+        return key == "connection" or super().__contains__(key)
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == "connection" and not super().__contains__(key):
+            connection = self._handed()
+            if connection is None:
+                raise KeyError(key)
+            return connection
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key == "connection" and not super().__contains__(key):
+            return self._handed() if self._handed() is not None else default
+        return super().get(key, default)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                if self._connection.in_transaction():
+                    self._connection.rollback()  # what env.py did not commit was not meant to stay
+                self._connection.close()
+            finally:
+                self._engine.dispose()
+                self._connection = self._engine = None
+
+
+def hand_connection(acfg: Any, settings: EnvSettings) -> OnDemandConnection | None:
+    """For a project's own env.py: make ``config.attributes`` offer a connection to the database dbops
+    was given (see OnDemandConnection). dbops's own env, and a connection already set (fan-out), keep
+    theirs."""
+    if isinstance(acfg.attributes, OnDemandConnection):
+        return acfg.attributes  # a retry of the same command: the same offer, closed again after it
+    if not settings.foreign_env or "connection" in acfg.attributes:
+        return None
+    handed = OnDemandConnection(acfg.attributes, settings)
+    acfg.attributes = handed
+    return handed
 
 
 def in_env_thread(call: Callable[[], Any], known: dict[str, Any]) -> Any:

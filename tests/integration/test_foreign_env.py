@@ -501,3 +501,56 @@ def test_what_the_run_observed_is_checked_against_the_version_table(invoke: Call
     assert up.exit_code == 0, up.stdout + up.stderr
     assert json.loads(up.stdout)["warnings"] == [
         "the version table says 0001 after the run, but the run observed 0002; check with: dbops current"]
+
+
+# Alembic's cookbook: use a connection handed in through config.attributes, else the app's own URL
+COOKBOOK_ENV = '''from alembic import context
+from sqlalchemy import create_engine, pool
+
+from app_{tag}.config import settings
+from app_{tag}.models import metadata
+
+config = context.config
+
+
+def run(connection):
+    context.configure(connection=connection, target_metadata=metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connectable = config.attributes.get("connection", None)
+if connectable is None:
+    with create_engine(settings.DATABASE_URI, poolclass=pool.NullPool).connect() as connection:
+        run(connection)
+else:
+    run(connectable)
+'''
+
+
+def test_an_env_that_takes_a_handed_in_connection_gets_one(invoke: Callable[..., Result], tmp_path: Path,
+                                                          databases: tuple[str, str]) -> None:
+    """The app's settings name the decoy, but the env honours config.attributes["connection"]: dbops
+    hands it one to the database it was given, so upgrade, current and check-drift's replay all work."""
+    given, decoy = databases
+    tag = uuid.uuid4().hex[:6]
+    app = _project(tmp_path, COOKBOOK_ENV.format(tag=tag), tag)
+    (app / f"app_{tag}" / "config.py").write_text(SETTINGS.format(decoy=decoy))
+    (app / f"app_{tag}" / "models.py").write_text(
+        "import sqlalchemy as sa\nmetadata = sa.MetaData()\n"
+        "sa.Table('widgets', metadata, sa.Column('id', sa.Integer, primary_key=True), sa.Column('color', sa.Text))\n")
+    (app / "dbops.toml").write_text(f'script_location = "migrations"\nmetadata = "app_{tag}.models:metadata"\n')
+    up = invoke("upgrade", "--database-url", _url(given), "--format", "json", cwd=app)
+    assert up.exit_code == 0, up.stdout + up.stderr
+    assert [s["revision"] for s in json.loads(up.stdout)["steps"]] == ["0001", "0002"]
+    assert "widgets" in _tables(given) and _tables(decoy) == []
+    assert invoke("current", "--check", "--database-url", _url(given), cwd=app).exit_code == 0
+    drift = invoke("check-drift", "--database-url", _url(given), "--format", "json", cwd=app)
+    assert drift.exit_code == 0, drift.stdout + drift.stderr
+    rev = invoke("revision", "--autogenerate", "-m", "none", "--database-url", _url(given), "--format", "json",
+                 cwd=app)
+    assert rev.exit_code == 0, rev.stdout + rev.stderr
+    assert json.loads(rev.stdout)["changes"] == []
+    assert _tables(decoy) == []
+    leftover = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    assert execute(_url(given), leftover)[0] == [(0,)]  # the handed connection was closed
