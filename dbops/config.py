@@ -32,7 +32,7 @@ _KNOWN_KEYS = {
     "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
     "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
     "lock_timeout", "statement_timeout", "lock_wait", "groups", "lock_mode", "lease_seconds", "env_context",
-    "bootstrap", "version_locations", "ini_section", "search_path",
+    "bootstrap", "version_locations", "ini_section", "search_path", "entities",
 }
 LOCK_MODES = ("auto", "session", "lease")
 _GROUP_KEYS = {"targets", "url_template", "names", "names_sql", "schemas_sql", "url"}
@@ -116,6 +116,8 @@ class Config:
     # revision, in scratch replays too; for chains whose first revision expects what the app made outside
     # Alembic (an extension, a schema, tables from create_all)
     bootstrap: str | None = None
+    # "module:attr": the app's alembic_utils entities (functions, triggers, views) check-drift compares
+    entities: str | None = None
     groups: Mapping[str, GroupSpec] = field(default_factory=dict)
     tenant_schema: str | None = None  # set on per-tenant configs made by fan-out
 
@@ -199,6 +201,7 @@ def load_config(
         lease_seconds=_seconds(table, "lease_seconds", 30.0, config_file) or 30.0,
         env_context=str(table["env_context"]) if table.get("env_context") else None,
         bootstrap=str(table["bootstrap"]) if table.get("bootstrap") else None,
+        entities=str(table["entities"]) if table.get("entities") else None,
         groups=_parse_groups(table.get("groups", {}), targets, config_file),
     )
     if config.search_path and not config.version_table_schema:  # where an unqualified version table lands

@@ -27,7 +27,7 @@ def _valid_ignores(ctx: click.Context, param: click.Parameter, values: tuple[str
 @click.option("--ignore", "ignore", multiple=True, metavar="KIND:GLOB", callback=_valid_ignores,
               help="Skip objects, e.g. index:ix_*_gin or table:celery_* (repeatable; adds to config). KIND is one "
                    "of table, column, type, nullable, default, comment, primary_key, unique, foreign_key, index, "
-                   "check, enum, sequence; a bare GLOB matches any kind.")
+                   "check, enum, sequence, function, trigger, view, materialized_view; a bare GLOB matches any kind.")
 @click.option("--scratch-url", metavar="URL",
               help="Server to create the scratch database on (default: the database's own server).")
 @fanout_options

@@ -34,6 +34,7 @@ class _Live:
     default_schema: str | None
     # the models' tables whose expressions this server spelled (canonical.py), where dbops's spelling differed
     canonical: dict[tuple[str | None, str], Any] = field(default_factory=dict)
+    declared: dict[Any, str] | None = None  # the app's entities as this server prints them (entities.py)
 
 
 @contextmanager
@@ -71,7 +72,7 @@ def _schemas(metadata: Any) -> tuple[str | None, ...]:
 
 
 def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_heads: bool,
-          tenant: bool = False, metadata: Any = None) -> _Live:
+          tenant: bool = False, metadata: Any = None, entities: list[Any] | None = None) -> _Live:
     """``tenant``: the live database of a tenant config (its schema read as the default one);
     scratch replays are always in the default schema. ``metadata``: also build the models' spec on
     this connection, with the server's spelling of what it rewrites."""
@@ -84,11 +85,22 @@ def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_hea
         spec = reflect_schema(conn, schemas=schemas, exclude_tables=_exclude(config), tenant_schema=tenant_schema)
         default_schema = tenant_schema or default_schema_of(conn)
         canonical = {}
+        declared = None
         if metadata is not None:
             models = models_spec(metadata, conn.dialect, default_schema, exclude_tables=_exclude(config))
             done = canonicalize(conn, metadata, models, default_schema, only=suspects(models, spec))
             canonical = {key: models.tables[key] for key in done}
-        return _Live(spec, heads, conn.dialect, default_schema, canonical)
+        if entities and conn.dialect.name == "postgresql":
+            from dbops.drift.entities import ENTITY_KINDS, canonical_declared, read_entities
+
+            kinds = {ENTITY_KINDS[type(e).__name__] for e in entities}
+            wanted = sorted({s for s in (default_schema if x is None else x for x in schemas) if s}
+                            | {e.schema for e in entities if e.schema})
+            spec.entities = read_entities(conn, wanted, default_schema, kinds)
+            spec.entity_kinds = frozenset(kinds)  # compared as the reference side too (three-way)
+            if metadata is not None:
+                declared = canonical_declared(conn, entities, default_schema)
+        return _Live(spec, heads, conn.dialect, default_schema, canonical, declared)
 
     return run_with_connection(url, read, connect_timeout=config.connect_timeout, application_name="dbops-drift")
 
@@ -165,8 +177,11 @@ def _check_drift(
     script = load_scripts(config)
     head_ids = tuple(sorted(script.get_heads()))
 
+    from dbops.drift.entities import ENTITY_KINDS, declared
+
+    entities = declared(config.entities, config.root)
     live = _read(live_url, config, schemas, with_heads=True, tenant=True,
-                 metadata=metadata) if live_url is not None else None
+                 metadata=metadata, entities=entities) if live_url is not None else None
     behind = live is not None and set(live.heads) != set(head_ids)
     if live is not None and live.heads:
         unknown = [h for h in live.heads if not _known(script, h)]
@@ -186,9 +201,9 @@ def _check_drift(
             if live is not None and behind:
                 if live.heads:
                     _replay(config, s_url, ",".join(live.heads) if len(live.heads) == 1 else "heads")
-                at_live_spec = _read(s_url, config, schemas, with_heads=False).spec
+                at_live_spec = _read(s_url, config, schemas, with_heads=False, entities=entities).spec
             _replay(config, s_url, "heads")
-            scratch = _read(s_url, config, schemas, with_heads=False, metadata=metadata)
+            scratch = _read(s_url, config, schemas, with_heads=False, metadata=metadata, entities=entities)
             head_spec = scratch.spec
             dialect, default_schema = scratch.dialect, scratch.default_schema
     else:
@@ -200,6 +215,10 @@ def _check_drift(
     for side in (live, scratch if need_replay else None):  # the server's spelling where dbops's differed
         if side is not None:
             models.tables.update(side.canonical)
+            if side.declared is not None and not models.entities:
+                models.entities = side.declared
+    if entities:
+        models.entity_kinds = frozenset(ENTITY_KINDS[type(e).__name__] for e in entities)
 
     if against == "migrations":
         verdicts = three_way(models, head_spec, None, None)

@@ -91,6 +91,28 @@ def _sequences(exp: SchemaSpec, act: SchemaSpec) -> Iterator[Difference]:
                          f"sequence {_qual(*key)} is missing")
 
 
+@comparator("entity", scope="schema")
+def _entities(exp: SchemaSpec, act: SchemaSpec) -> Iterator[Difference]:
+    """Functions, triggers, views and materialized views of the kinds the reference declares."""
+    kinds = exp.entity_kinds
+    if not kinds:
+        return
+    mine = exp.entities
+    theirs = {k: v for k, v in act.entities.items() if k[0] in kinds}
+    for key in sorted(set(mine) | set(theirs), key=lambda k: (k[0], k[1] or "", k[2])):
+        kind, schema, identity = key
+        e, a = mine.get(key), theirs.get(key)
+        if e == a:
+            continue
+        where = _qual(schema, identity)
+        if a is None:
+            yield Difference(kind, "missing", schema, None, identity, e, None, f"{kind} {where} is missing")
+        elif e is None:
+            yield Difference(kind, "extra", schema, None, identity, None, a, f"{kind} {where} is not in the reference")
+        else:
+            yield Difference(kind, "changed", schema, None, identity, e, a, f"{kind} {where} definition differs")
+
+
 # -- table-level ----------------------------------------------------------------------------
 
 @comparator("column")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 KINDS = (
     "table", "column", "type", "nullable", "default", "comment", "primary_key", "unique",
-    "foreign_key", "index", "check", "enum", "sequence",
+    "foreign_key", "index", "check", "enum", "sequence", "function", "trigger", "view", "materialized_view",
 )
 
 

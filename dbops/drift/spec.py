@@ -72,3 +72,7 @@ class SchemaSpec:
     tables: dict[TableKey, TableSpec] = field(default_factory=dict)
     enums: dict[TableKey, tuple[str, ...]] = field(default_factory=dict)
     sequences: set[TableKey] = field(default_factory=set)
+    # functions, triggers, views, materialized views: (kind, schema, identity) -> definition as the
+    # server prints it (entities.py); compared only for the kinds the models' side declares
+    entities: dict[tuple[str, str | None, str], str] = field(default_factory=dict)
+    entity_kinds: frozenset[str] = frozenset()
