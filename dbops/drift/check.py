@@ -5,7 +5,7 @@ import gc
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.engine import URL, Connection
@@ -105,9 +105,14 @@ def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_hea
     return run_with_connection(url, read, connect_timeout=config.connect_timeout, application_name="dbops-drift")
 
 
-def _replay(config: Config, url: URL, revision: str) -> None:
-    from dataclasses import replace
+def _env_filters(config: Config, url: Any) -> tuple[Any, Any]:
+    """The app's include_object / include_name, read from its env.py run against ``url``."""
+    from dbops.migrate.apply import env_filters
 
+    return env_filters(config.with_url(url.render_as_string(hide_password=False), "scratch"))
+
+
+def _replay(config: Config, url: URL, revision: str) -> None:
     from dbops.migrate import apply
 
     # a tenant's revisions replay into the scratch database's default schema
@@ -204,6 +209,7 @@ def _check_drift(
                 at_live_spec = _read(s_url, config, schemas, with_heads=False, entities=entities).spec
             _replay(config, s_url, "heads")
             scratch = _read(s_url, config, schemas, with_heads=False, metadata=metadata, entities=entities)
+            hooks = _env_filters(config, s_url)
             head_spec = scratch.spec
             dialect, default_schema = scratch.dialect, scratch.default_schema
     else:
@@ -211,6 +217,8 @@ def _check_drift(
         dialect, default_schema = live.dialect, live.default_schema
     if live is not None:
         dialect, default_schema = live.dialect, live.default_schema
+    if not need_replay:
+        hooks = _env_filters(config, live_url)
     models = models_spec(metadata, dialect, default_schema, exclude_tables=_exclude(config))
     for side in (live, scratch if need_replay else None):  # the server's spelling where dbops's differed
         if side is not None:
@@ -219,6 +227,15 @@ def _check_drift(
                 models.entities = side.declared
     if entities:
         models.entity_kinds = frozenset(ENTITY_KINDS[type(e).__name__] for e in entities)
+    from dbops.drift.filters import Filters, apply_filters
+
+    filters = Filters(*hooks, metadata)  # what the app's env.py keeps out of autogenerate stays out here
+    if filters:
+        models = apply_filters(models, filters, default_schema)
+        head_spec, at_live_spec = (apply_filters(head_spec, filters, default_schema),
+                                   apply_filters(at_live_spec, filters, default_schema))
+        if live is not None:
+            live = replace(live, spec=apply_filters(live.spec, filters, default_schema))
 
     if against == "migrations":
         verdicts = three_way(models, head_spec, None, None)

@@ -38,8 +38,9 @@ class Filters:
         return self.include_object is not None or self.include_name is not None
 
     def _table(self, schema: str | None, name: str, default_schema: str | None) -> tuple[Any, bool]:
-        model = self.tables.get((schema, name)) or self.tables.get((default_schema, name) if schema is None else
-                                                                   (schema, name))
+        model = self.tables.get((schema, name))
+        if model is None and schema is None:
+            model = self.tables.get((default_schema, name))
         if model is not None:
             return model, False
         key = f"{schema}.{name}" if schema else name

@@ -14,7 +14,7 @@ from typing import Any
 
 from dbops.config import Config
 from dbops.env_settings import ATTRIBUTE
-from dbops.errors import CheckFailed, MigrationFailed, RevisionError
+from dbops.errors import CheckFailed, DbopsError, MigrationFailed, RevisionError
 from dbops.migrate.runner import MULTIPLE_HEADS_HINT, Run, run_env
 from dbops.project import alembic_config, as_alembic_cli, env_settings, script_directory
 from dbops.reports import MigrationReport
@@ -190,6 +190,19 @@ def stamp(config: Config, revision: str, *, purge: bool = False, safety: Safety 
     targets = tuple(r for r in revision.split(",") if r)
     return _guarded("stamp", config, revision, acfg, script, lambda h: script._stamp_revs(targets, h),
                     safety or Safety.from_config(config), destination_rev=targets, purge=purge)
+
+
+def env_filters(config: Config) -> tuple[Any, Any]:
+    """The (include_object, include_name) hooks the project's env.py passes to context.configure(),
+    read by running it as `dbops current` does (nothing is migrated). (None, None) when it passes none,
+    or cannot run here (check-drift then compares without them, as it always did)."""
+    acfg, script = _prepare(config)
+    as_alembic_cli(acfg, "check")
+    try:
+        run = run_env(acfg, script, lambda heads: [], dont_mutate=True)
+    except DbopsError as exc:  # e.g. an env.py that connects elsewhere: its hooks were read before that
+        run = getattr(exc, "run", None) or Run()
+    return run.filters
 
 
 def read_heads(acfg: Any, script: Any) -> tuple[str, ...]:

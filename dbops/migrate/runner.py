@@ -44,6 +44,8 @@ class Run:
     step_statements: list[str] = field(default_factory=list)  # shared with EnvSettings.step_statements
     # (name, schema) of the version table env.py's last context used: an env may choose its own
     version_table: tuple[str, str | None] | None = None
+    # (include_object, include_name) env.py passed to context.configure(): check-drift applies them too
+    filters: tuple[Any, Any] = (None, None)
     _current: Any = None
     _t0: float = 0.0
     _started_at: datetime | None = None
@@ -127,6 +129,7 @@ def run_env(
     configure = env.configure
 
     def observing_configure(*args: Any, **kw: Any) -> None:
+        run.filters = (kw.get("include_object"), kw.get("include_name"))  # the app's, before dbops adds its own
         configure(*args, **_observed(kw, settings, known, check=not as_sql, on_version_apply=run.on_version_apply))
 
     env.configure = observing_configure  # type: ignore[method-assign]  # the context proxy picks it up

@@ -554,3 +554,63 @@ def test_an_env_that_takes_a_handed_in_connection_gets_one(invoke: Callable[...,
     assert _tables(decoy) == []
     leftover = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
     assert execute(_url(given), leftover)[0] == [(0,)]  # the handed connection was closed
+
+
+FILTERING_ENV = '''from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+from {module}.models import metadata
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    if type_ == "table" and (name.startswith("legacy_") or obj.info.get("managed_elsewhere")):
+        return False
+    return not (type_ == "column" and name == "search_vector")  # maintained by a trigger the app owns
+
+
+def include_name(name, type_, parent_names):
+    return not (type_ == "index" and name.startswith("pgroonga_"))
+
+
+config = context.config
+connectable = engine_from_config(config.get_section(config.config_ini_section) or {{}}, prefix="sqlalchemy.",
+                                 poolclass=pool.NullPool)
+with connectable.connect() as connection:
+    context.configure(connection=connection, target_metadata=metadata, include_object=include_object,
+                      include_name=include_name)
+    with context.begin_transaction():
+        context.run_migrations()
+'''
+
+FILTERED_MODELS = '''import sqlalchemy as sa
+
+metadata = sa.MetaData()
+sa.Table("widgets", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("color", sa.Text))
+# a table the app declares but another tool creates: no revision makes it
+sa.Table("spatial_ref_sys", metadata, sa.Column("srid", sa.Integer, primary_key=True),
+         info={"managed_elsewhere": True})
+'''
+
+
+def test_check_drift_honours_the_envs_include_object_and_include_name(invoke: Callable[..., Result],
+                                                                      tmp_path: Path,
+                                                                      databases: tuple[str, str]) -> None:
+    given, _ = databases
+    tag = uuid.uuid4().hex[:6]
+    module = f"app_{tag}"
+    app = _project(tmp_path, FILTERING_ENV.format(module=module), tag)
+    (app / module / "models.py").write_text(FILTERED_MODELS)
+    (app / "dbops.toml").write_text(f'script_location = "migrations"\nmetadata = "{module}.models:metadata"\n')
+    assert invoke("upgrade", "--database-url", _url(given), cwd=app).exit_code == 0
+    execute(_url(given), "CREATE TABLE legacy_orders (id int)",  # what the app's filters keep out
+            "ALTER TABLE widgets ADD COLUMN search_vector tsvector",
+            "CREATE INDEX pgroonga_widgets ON widgets (color)")
+    for against in ("both", "database", "migrations"):
+        result = invoke("check-drift", "--against", against, "--database-url", _url(given), "--format", "json",
+                        cwd=app)
+        assert result.exit_code == 0, (against, result.stdout, result.stderr)
+        assert json.loads(result.stdout)["items"] == []
+    execute(_url(given), "ALTER TABLE widgets ADD COLUMN hack int")  # not filtered: still caught
+    caught = invoke("check-drift", "--database-url", _url(given), "--format", "json", cwd=app)
+    assert caught.exit_code == 3
+    assert [(i["verdict"], i["name"]) for i in json.loads(caught.stdout)["items"]] == [("out_of_band", "hack")]
