@@ -195,19 +195,21 @@ def _match_named(
                          f"{kind} {extra.name or describe(extra)} on {where} is not in the reference")
 
 
-def _one_per_columns(uniques: list[Any]) -> list[Any]:
-    """A UNIQUE declared twice on the same columns (``unique=True`` and a UniqueConstraint) is one
-    guarantee; keep the named declaration."""
-    kept: dict[tuple[str, ...], Any] = {}
-    for uq in uniques:
-        if uq.columns not in kept or (kept[uq.columns].name is None and uq.name is not None):
-            kept[uq.columns] = uq
+def _one_per(items: list[Any], what: Callable[[Any], Any]) -> list[Any]:
+    """A constraint declared twice (``unique=True`` and a UniqueConstraint on the same columns; the same
+    CHECK from a type and by hand) is one guarantee; keep the named declaration."""
+    kept: dict[Any, Any] = {}
+    for item in items:
+        key = what(item)
+        if key not in kept or (kept[key].name is None and item.name is not None):
+            kept[key] = item
     return list(kept.values())
 
 
 @comparator("unique")
 def _uniques(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
-    yield from _match_named("unique", exp, act, _one_per_columns(exp.uniques), _one_per_columns(act.uniques),
+    yield from _match_named("unique", exp, act, _one_per(exp.uniques, lambda u: u.columns),
+                            _one_per(act.uniques, lambda u: u.columns),
                             lambda u: u.columns, lambda u: f"({', '.join(u.columns)})")
 
 
@@ -244,4 +246,5 @@ def _indexes(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
 
 @comparator("check")
 def _checks(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
-    yield from _match_named("check", exp, act, exp.checks, act.checks, lambda c: c.text, lambda c: c.text)
+    yield from _match_named("check", exp, act, _one_per(exp.checks, lambda c: c.text),
+                            _one_per(act.checks, lambda c: c.text), lambda c: c.text, lambda c: c.text)

@@ -157,6 +157,10 @@ CORPUS = [
     Case("Boolean(create_constraint=True) CHECK", lambda m: t(m, sa.Column("b", sa.Boolean(create_constraint=True,
                                                                                            name="ck_t_b"))),
          [T.format("b boolean")]),  # PostgreSQL has a native boolean: neither create_all nor Alembic adds it
+    Case("the same CHECK declared twice", lambda m: t(m, sa.Column("qty", sa.Integer),
+                                                    sa.CheckConstraint("qty > 0", name="ck_t_qty"),
+                                                    sa.CheckConstraint("qty > 0")),
+         [T.format("qty int, CONSTRAINT ck_t_qty CHECK (qty > 0)")]),
     # -- constraints declared twice, keys, serial/identity
     Case("unique declared twice", lambda m: t(m, sa.Column("email", sa.Text, unique=True),
                                             sa.UniqueConstraint("email", name="uq_t_email")),
