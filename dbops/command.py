@@ -110,15 +110,17 @@ def check_drift(
     ignore: tuple[str, ...] = (),
     scratch_url: str | None = None,
     locate: bool = True,
+    cache: bool = True,
 ) -> DriftReport:
     """Models vs migrations (replayed into a scratch database) vs the live database. ``locate``: find
     each item's model file and line (reading the models' source; the table output does not show them).
+    ``cache``: clone the replay from a cached template when the chain allows it (drift/cache.py).
 
     Raises DriftDetected (exit 3) carrying the report when drift is found.
     """
     from dbops.drift.check import check_drift as run
 
-    return run(config, against=against, ignore=ignore, scratch_url=scratch_url, locate=locate)
+    return run(config, against=against, ignore=ignore, scratch_url=scratch_url, locate=locate, cache=cache)
 
 
 def data_migrate(config: Config, name: str | None = None, **options: object) -> DataMigrateReport:

@@ -153,14 +153,44 @@ def as_alembic_cli(acfg: Any, verb: str, **values: Any) -> None:
         setattr(acfg.cmd_opts, name, values.get(name, defaults.get(name)))
 
 
+_SCRIPTS: dict[tuple[Any, ...], Any] = {}  # loaded ScriptDirectory by directories and their files' identity
+
+
+def _scripts_key(acfg: Any) -> tuple[Any, ...] | None:
+    """What the loaded revision map depends on: the directories, and each revision file's name, size and
+    mtime (a file added, removed or edited since is a new key). None when it cannot be told."""
+    import os
+
+    try:
+        location = acfg.get_main_option("script_location")
+        dirs = acfg.get_version_locations_list() or [os.path.join(str(location), "versions")]
+        files = []
+        for directory in dirs:
+            with os.scandir(directory) as entries:
+                files += sorted((directory, e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries
+                                if e.name.endswith(".py"))
+        return (str(location), tuple(dirs), tuple(files), acfg.get_main_option("recursive_version_locations"))
+    except (OSError, TypeError, ValueError):
+        return None
+
+
 def script_directory(acfg: Any) -> Any:
-    """Alembic's ScriptDirectory with its revision files loaded, errors made readable."""
+    """Alembic's ScriptDirectory with its revision files loaded, errors made readable. Loaded once per
+    process for the same files (check-drift and a replay would otherwise import every revision file
+    several times)."""
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
+    key = _scripts_key(acfg)
+    if key is not None and key in _SCRIPTS:
+        return _SCRIPTS[key]
     try:
         script = ScriptDirectory.from_config(acfg)
         script.revision_map.heads  # noqa: B018  (loads every revision file now)
+        if key is not None:
+            if len(_SCRIPTS) >= 8:
+                _SCRIPTS.clear()
+            _SCRIPTS[key] = script
     except SyntaxError as exc:
         raise RevisionError(
             f"Revision file {exc.filename} has a syntax error at line {exc.lineno}: {exc.msg}. "

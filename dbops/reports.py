@@ -167,6 +167,7 @@ class DriftReport(Report):
     items: tuple[DriftItem, ...]
     ignored: tuple[DriftItem, ...] = ()
     upgrade_code: str | None = None
+    replay_cache: str | None = None  # how the replay used the template cache (drift/cache.py); None: not used
     duration_ms: float = 0.0
     finished_at: datetime = field(default_factory=utcnow)
 

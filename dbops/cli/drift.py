@@ -30,10 +30,12 @@ def _valid_ignores(ctx: click.Context, param: click.Parameter, values: tuple[str
                    "check, enum, sequence, function, trigger, view, materialized_view; a bare GLOB matches any kind.")
 @click.option("--scratch-url", metavar="URL",
               help="Server to create the scratch database on (default: the database's own server).")
+@click.option("--no-cache", is_flag=True, help="Replay the whole chain, not from a cached template database "
+              "(PostgreSQL keeps the last replays as dbops_cache_* databases; an edited revision never matches).")
 @fanout_options
 @common_options(metadata=True, formats=("table", "json", "github"), env_args=True)
 def check_drift(opts: CommonOptions, against: str | None, ignore: tuple[str, ...], scratch_url: str | None,
-                fanout: dict[str, Any] | None) -> None:
+                no_cache: bool, fanout: dict[str, Any] | None) -> None:
     """Compare models, migrations and the live database; exit 3 on drift.
 
     Each difference gets a verdict: missing_migration (models differ from the replayed
@@ -52,7 +54,7 @@ def check_drift(opts: CommonOptions, against: str | None, ignore: tuple[str, ...
 
     # the models' file and line: for annotations (github) and JSON consumers; the table does not show them
     kwargs: dict[str, Any] = {"against": against, "ignore": ignore, "scratch_url": scratch_url,
-                              "locate": opts.fmt != "table"}
+                              "locate": opts.fmt != "table", "cache": not no_cache}
     if fanout:
         execute_fanout(opts, "check-drift", fanout, **kwargs)
     execute(opts, lambda config: command.check_drift(config, **kwargs))

@@ -150,13 +150,16 @@ def check_drift(
     ignore: tuple[str, ...] = (),
     scratch_url: str | None = None,
     locate: bool = True,
+    cache: bool = True,
 ) -> DriftReport:
     with gc_paused():
-        return _check_drift(config, against=against, ignore=ignore, scratch_url=scratch_url, locate=locate)
+        return _check_drift(config, against=against, ignore=ignore, scratch_url=scratch_url, locate=locate,
+                            cache=cache)
 
 
 def _check_drift(
-    config: Config, *, against: str | None, ignore: tuple[str, ...], scratch_url: str | None, locate: bool = True
+    config: Config, *, against: str | None, ignore: tuple[str, ...], scratch_url: str | None, locate: bool = True,
+    cache: bool = True,
 ) -> DriftReport:
     started = time.perf_counter()
     from dbops.drift.kinds import KINDS, unknown_kind
@@ -200,8 +203,19 @@ def _check_drift(
     head_spec = at_live_spec = None
     need_replay = against in ("migrations", "both") or behind
     scratch_label = None
+    replay_cache = None
     if need_replay:
-        with scratch_database(scratch_server, connect_timeout=config.connect_timeout) as s_url:
+        from dbops.drift import cache as replay
+
+        use_cache = cache and not behind and scratch_server is not None \
+            and scratch_server.get_backend_name() == "postgresql"
+        hit = None
+        if use_cache:
+            revisions, context = replay.chain(script), replay.context_of(config, metadata)
+            hit = replay.best(scratch_server, context, revisions, config.connect_timeout)
+        outcome: dict[str, Any] = {}
+        with scratch_database(scratch_server, connect_timeout=config.connect_timeout,
+                              template=hit.name if hit is not None else None, outcome=outcome) as s_url:
             scratch_label = mask(s_url)
             if live is not None and behind:
                 if live.heads:
@@ -212,6 +226,12 @@ def _check_drift(
             hooks = _env_filters(config, s_url)
             head_spec = scratch.spec
             dialect, default_schema = scratch.dialect, scratch.default_schema
+            if use_cache:
+                cloned = hit is not None and outcome.get("cloned")
+                if not cloned or len(hit.revisions) < len(revisions):  # a state not cached yet
+                    replay.save(s_url, context, revisions, config.connect_timeout)
+                replay_cache = (f"{len(hit.revisions)} of {len(revisions)} revision(s) from the cache {hit.name}"
+                                if cloned else "miss: replayed in full, cached for the next run")
     else:
         assert live is not None
         dialect, default_schema = live.dialect, live.default_schema
@@ -263,6 +283,7 @@ def _check_drift(
         live_revisions=live.heads if live is not None else None,
         head_revisions=head_ids,
         scratch_database=scratch_label,
+        replay_cache=replay_cache,
         items=items,
         ignored=tuple(_item(v, located) for v in ignored),
         upgrade_code=upgrade_code([v for v in kept if v.verdict in ("missing_migration", "drift")], metadata),

@@ -6,12 +6,14 @@ success, on error and on Ctrl-C (the CLI turns SIGTERM into the same path).
 """
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -19,6 +21,8 @@ from sqlalchemy.engine import URL
 from dbops.db.engine import run_with_connection
 from dbops.db.url import mask
 from dbops.errors import DbopsError
+
+log = logging.getLogger("dbops.drift")
 
 PREFIX = "dbops_scratch_"
 
@@ -40,8 +44,10 @@ def _quote(url: URL, name: str) -> str:
 
 
 @contextmanager
-def scratch_database(server_url: URL | None, *, connect_timeout: float = 5.0) -> Iterator[URL]:
-    """Yield the URL of a new empty database; drop it on exit, whatever happened."""
+def scratch_database(server_url: URL | None, *, connect_timeout: float = 5.0, template: str | None = None,
+                     outcome: dict[str, Any] | None = None) -> Iterator[URL]:
+    """Yield the URL of a new empty database (PostgreSQL: a copy of ``template`` when given and it can
+    be cloned; ``outcome["cloned"]`` says whether it was); drop it on exit, whatever happened."""
     if server_url is None or server_url.get_backend_name() == "sqlite":
         driver = server_url.drivername if server_url is not None else "sqlite"
         with tempfile.TemporaryDirectory(prefix=PREFIX) as tmp:
@@ -52,7 +58,16 @@ def scratch_database(server_url: URL | None, *, connect_timeout: float = 5.0) ->
     quoted = _quote(server_url, name)
 
     def create(conn):  # type: ignore[no-untyped-def]
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text(f"CREATE DATABASE {quoted}"))
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        if template is not None:
+            try:
+                conn.execute(text(f"CREATE DATABASE {quoted} TEMPLATE {_quote(server_url, template)}"))
+                if outcome is not None:
+                    outcome["cloned"] = True
+                return
+            except Exception as exc:  # noqa: BLE001  in use, or dropped meanwhile: an empty one instead
+                log.debug("could not clone %s: %s", template, exc)
+        conn.execute(text(f"CREATE DATABASE {quoted}"))
 
     try:
         run_with_connection(admin, create, connect_timeout=connect_timeout, application_name="dbops-scratch")

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import Result
 
-from tests.helpers import REPO, execute
+from tests.helpers import REPO, REVISION_TEMPLATE, execute
 
 
 def _scratch_databases(pid: int | None = None) -> list[str]:
@@ -213,3 +214,30 @@ def test_ignore_patterns_are_validated(invoke: Callable[..., Result], mini_app: 
     assert typo.exit_code == 1
     assert json.loads(typo.stdout)["error"]["message"].startswith(
         "Unknown setting(s) ignor under [drift] in ") and "(did you mean ignore?)" in typo.stdout
+
+
+def test_replay_cache_clones_the_chain_and_applies_only_new_revisions(invoke: Callable[..., Result],
+                                                                      mini_app: Path, pg_psycopg_url: str) -> None:
+    env_py = mini_app / "migrations" / "env.py"
+    env_py.write_text(env_py.read_text() + f"# {uuid.uuid4().hex}\n")  # this test's own cache context
+
+    def run(*extra: str) -> dict[str, object]:
+        result = invoke("check-drift", "--against", "migrations", "--database-url", pg_psycopg_url, "--format",
+                        "json", *extra, cwd=mini_app)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
+    first = run()
+    assert first["replay_cache"] == "miss: replayed in full, cached for the next run"
+    second = run()
+    assert str(second["replay_cache"]).startswith("3 of 3 revision(s) from the cache dbops_cache_")
+    assert run("--no-cache")["replay_cache"] is None
+    (mini_app / "migrations" / "versions" / "0004.py").write_text(REVISION_TEMPLATE.format(
+        doc="noop", rev="0004", down="0003", up="    op.execute('SELECT 1')", down_body="    pass"))
+    assert str(run()["replay_cache"]).startswith("3 of 4 revision(s) from the cache")
+    assert str(run()["replay_cache"]).startswith("4 of 4 revision(s) from the cache")
+    edited = mini_app / "migrations" / "versions" / "0001.py"  # an applied revision edited: no cache fits
+    source = edited.read_text()
+    assert "def upgrade():\n" in source
+    edited.write_text(source.replace("def upgrade():\n", "def upgrade():\n    op.execute('SELECT 2')\n"))
+    assert run()["replay_cache"] == "miss: replayed in full, cached for the next run"
