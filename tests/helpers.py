@@ -167,6 +167,20 @@ def dbops_app(root: Path, name: str, revisions: list[tuple[str, str | None, str,
     return app
 
 
+def models_app(root: Path, prefix: str, models: str, revisions: list[tuple[str, str | None, str, str, str]],
+               toml: str = "") -> tuple[Path, str]:
+    """``dbops_app`` with a models package of its own (``<prefix>_<random>.models``, a unique name: the
+    tests import it in-process) named as the project's metadata. Returns (app, module)."""
+    import uuid
+
+    module = f"{prefix}_{uuid.uuid4().hex[:6]}"
+    app = dbops_app(root, "app", revisions, toml=f'metadata = "{module}.models:metadata"\n' + toml)
+    (app / module).mkdir()
+    (app / module / "__init__.py").write_text("")
+    (app / module / "models.py").write_text(models)
+    return app, module
+
+
 # A revision whose autocommit statement sleeps SECONDS and records when it started and finished.
 SLOW_AUTOCOMMIT_UP = """    op.execute("CREATE TABLE IF NOT EXISTS marks (started timestamptz, finished timestamptz)")
     with op.get_context().autocommit_block():

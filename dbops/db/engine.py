@@ -78,15 +78,21 @@ def run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(_as_coro(factory))
+    return in_thread(lambda: asyncio.run(_as_coro(factory)), "dbops-async-bridge")
+
+
+def in_thread(call: Callable[[], T], name: str) -> T:
+    """``call()`` in a thread of its own (one with no event loop running), its result or exception
+    handed back to the caller's thread."""
     box: dict[str, Any] = {}
 
     def worker() -> None:
         try:
-            box["value"] = asyncio.run(_as_coro(factory))
-        except BaseException as exc:  # re-raised in the caller's thread
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001  re-raised in the caller's thread
             box["error"] = exc
 
-    thread = threading.Thread(target=worker, name="dbops-async-bridge", daemon=True)
+    thread = threading.Thread(target=worker, name=name, daemon=True)
     thread.start()
     thread.join()
     if "error" in box:

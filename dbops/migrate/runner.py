@@ -262,7 +262,9 @@ def in_env_thread(call: Callable[[], Any], known: dict[str, Any]) -> Any:
     except RuntimeError:
         pass
     else:
-        return _in_thread(call)
+        from dbops.db.engine import in_thread
+
+        return in_thread(call, "dbops-env")
     try:
         return call()
     except Exception as exc:
@@ -281,25 +283,6 @@ def _wants_worker_thread(exc: BaseException) -> bool:
     """anyio's "not running inside an AnyIO worker thread" (NoEventLoopError in anyio 4)."""
     return isinstance(exc, RuntimeError) and (
         type(exc).__name__ == "NoEventLoopError" or "AnyIO worker thread" in str(exc))
-
-
-def _in_thread(call: Callable[[], Any]) -> Any:
-    import threading
-
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:  # noqa: BLE001  re-raised in the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, name="dbops-env", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
 
 
 def entered(settings: EnvSettings) -> Any:

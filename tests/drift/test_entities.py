@@ -4,14 +4,13 @@ with alembic_utils reports it too)."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
-from tests.helpers import REVISION_TEMPLATE, execute
+from tests.helpers import execute, models_app
 
 pytestmark = pytest.mark.postgres
 
@@ -52,17 +51,9 @@ $$ LANGUAGE plpgsql''')
 
 @pytest.fixture
 def app(tmp_path: Path) -> Path:
-    module = f"ent_{uuid.uuid4().hex[:6]}"
-    app = tmp_path / "app"
-    (app / module).mkdir(parents=True)
-    (app / module / "__init__.py").write_text("")
-    (app / module / "models.py").write_text(ENTITIES)
-    (app / "migrations" / "versions").mkdir(parents=True)
-    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
-    (app / "migrations" / "versions" / "0001.py").write_text(REVISION_TEMPLATE.format(
-        doc="account", rev="0001", down=None, up=UP, down_body="    op.drop_table('account')"))
-    (app / "dbops.toml").write_text(f'metadata = "{module}.models:metadata"\nentities = "{module}.models:entities"\n'
-                                    'script_location = "migrations"\n')
+    app, module = models_app(tmp_path, "ent", ENTITIES, [("0001", None, "account", UP, "    op.drop_table('account')")])
+    with (app / "dbops.toml").open("a") as toml:
+        toml.write(f'entities = "{module}.models:entities"\n')
     return app
 
 

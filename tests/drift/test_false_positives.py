@@ -265,20 +265,11 @@ def test_check_drift_three_ways_on_a_chain_that_spells_it_differently(invoke: Ca
                                                                      pg_psycopg_url: str) -> None:
     """The whole command, models vs replayed chain vs live: nothing to report; then one real change."""
     import json
-    import uuid
 
-    from tests.helpers import REVISION_TEMPLATE, execute
+    from tests.helpers import execute, models_app
 
-    module = f"fp_{uuid.uuid4().hex[:6]}"
-    app = tmp_path / "app"
-    (app / module).mkdir(parents=True)
-    (app / module / "__init__.py").write_text("")
-    (app / module / "models.py").write_text(CHAIN_MODELS)
-    (app / "migrations" / "versions").mkdir(parents=True)
-    (app / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
-    (app / "migrations" / "versions" / "0001.py").write_text(REVISION_TEMPLATE.format(
-        doc="events", rev="0001", down=None, up=CHAIN_UP, down_body="    op.drop_table('events')"))
-    (app / "dbops.toml").write_text(f'metadata = "{module}.models:metadata"\nscript_location = "migrations"\n')
+    app, _ = models_app(tmp_path, "fp", CHAIN_MODELS, [("0001", None, "events", CHAIN_UP,
+                                                        "    op.drop_table('events')")])
     up = invoke("upgrade", "--database-url", pg_psycopg_url, cwd=app)
     assert up.exit_code == 0, up.stdout + up.stderr
     clean = invoke("check-drift", "--database-url", pg_psycopg_url, "--format", "json", cwd=app)
