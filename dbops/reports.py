@@ -151,6 +151,7 @@ class DriftItem(Report):
     actual: Any
     file: str | None = None
     line: int | None = None
+    severity: str = "error"  # "warning": reported, never fails the gate (a length on one side, a PK's order)
 
 
 @dataclass(frozen=True)

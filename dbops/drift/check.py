@@ -279,7 +279,7 @@ def _check_drift(
         target=config.target,
         against=against,
         dialect=dialect.name,
-        clean=not any(i.verdict in FAILING for i in items),
+        clean=not any(i.verdict in FAILING and i.severity == "error" for i in items),
         live_revisions=live.heads if live is not None else None,
         head_revisions=head_ids,
         scratch_database=scratch_label,
@@ -309,7 +309,7 @@ def _item(v: Verdict, located: dict[tuple[str | None, str, str | None], tuple[st
     return DriftItem(
         verdict=v.verdict, kind=d.kind, change=d.change, schema=d.schema, table=d.table, name=d.name,
         detail=d.detail, expected=d.expected, actual=d.actual,
-        file=where[0] if where else None, line=where[1] if where else None,
+        file=where[0] if where else None, line=where[1] if where else None, severity=d.severity,
     )
 
 
@@ -325,7 +325,7 @@ _MEANING = {
 def _summary(report: DriftReport) -> str:
     counts: dict[str, int] = {}
     for item in report.items:
-        if item.verdict in FAILING:
+        if item.verdict in FAILING and item.severity == "error":
             counts[item.verdict] = counts.get(item.verdict, 0) + 1
     parts = [f"{n} {verdict} ({_MEANING[verdict]})" for verdict, n in counts.items()]
     return f"Drift found: {'; '.join(parts)}."

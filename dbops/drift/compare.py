@@ -22,6 +22,9 @@ class Difference:
     expected: Any
     actual: Any
     detail: str
+    # "warning": real but minor (VARCHAR with and without a length, a primary key's column order): reported,
+    # never what fails the gate
+    severity: str = "error"
 
     @property
     def key(self) -> tuple[str, str, str | None, str | None, str]:
@@ -131,7 +134,7 @@ def _columns(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
         e, a = exp.columns[name], act.columns[name]
         if e.type != a.type:
             yield Difference("type", "changed", exp.schema, exp.name, name, e.type, a.type,
-                             f"column {where}.{name} type {e.type} != {a.type}")
+                             f"column {where}.{name} type {e.type} != {a.type}", _type_severity(e.type, a.type))
         if e.nullable != a.nullable:
             yield Difference("nullable", "changed", exp.schema, exp.name, name, e.nullable, a.nullable,
                              f"column {where}.{name} is {'NULL' if a.nullable else 'NOT NULL'}, expected "
@@ -151,12 +154,21 @@ def _table_comment(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
                          f"table {_qual(exp.schema, exp.name)} comment differs")
 
 
+def _type_severity(expected: str, actual: str) -> str:
+    """A length given on one side only (``VARCHAR`` vs ``VARCHAR(255)``) is minor: same type, a limit."""
+    base_e, base_a = expected.split("(", 1)[0], actual.split("(", 1)[0]
+    return "warning" if base_e == base_a and ("(" in expected) != ("(" in actual) else "error"
+
+
 @comparator("primary_key")
 def _pk(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
     if exp.primary_key != act.primary_key:
+        reordered = sorted(exp.primary_key) == sorted(act.primary_key)
         yield Difference("primary_key", "changed", exp.schema, exp.name, exp.name, list(exp.primary_key),
                          list(act.primary_key), f"primary key of {_qual(exp.schema, exp.name)} "
-                         f"({', '.join(exp.primary_key)}) != ({', '.join(act.primary_key)})")
+                         f"({', '.join(exp.primary_key)}) != ({', '.join(act.primary_key)})"
+                         + (" (the same columns in another order)" if reordered else ""),
+                         "warning" if reordered else "error")
 
 
 def _match_named(

@@ -20,7 +20,8 @@ def render_github(report: Any, out: TextIO, *, error: Any = None) -> None:
         out.write(redact(f"::error {where}::{_escape(f'{finding.message}. {finding.rationale}')}") + "\n")
     items = getattr(report, "items", ()) if report is not None else ()
     for item in items:
-        level = "notice" if item.verdict == "pending_migration" else "error"
+        level = "notice" if item.verdict == "pending_migration" else \
+            "warning" if getattr(item, "severity", "error") == "warning" else "error"
         props = []
         if item.file:
             path = os.path.relpath(item.file) if os.path.isabs(item.file) else item.file

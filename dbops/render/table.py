@@ -228,15 +228,18 @@ def _drift(r: DriftReport, console: Out) -> None:
     if r.items:
         table = new_table("verdict", "kind", "object", "detail")
         for item in r.items:
-            table.add_row(item.verdict, item.kind, _object(item), item.detail)
+            verdict = item.verdict + (" (minor)" if item.severity == "warning" else "")
+            table.add_row(verdict, item.kind, _object(item), item.detail)
         console.table(table)
     pending = sum(1 for i in r.items if i.verdict == "pending_migration")
-    failing = len(r.items) - pending
+    minor = sum(1 for i in r.items if i.verdict != "pending_migration" and i.severity == "warning")
+    failing = len(r.items) - pending - minor
     ignored = f", {len(r.ignored)} ignored" if r.ignored else ""
+    also = f", {minor} minor" if minor else ""
     if r.clean:
-        console.line(f"Clean: no drift ({pending} pending{ignored}) in {_ms(r.duration_ms)}.")
+        console.line(f"Clean: no drift ({pending} pending{also}{ignored}) in {_ms(r.duration_ms)}.")
     else:
-        console.line(f"{failing} difference(s), {pending} pending{ignored}, in {_ms(r.duration_ms)}.")
+        console.line(f"{failing} difference(s), {pending} pending{also}{ignored}, in {_ms(r.duration_ms)}.")
 
 
 @renders(DataMigrateReport)

@@ -241,3 +241,18 @@ def test_replay_cache_clones_the_chain_and_applies_only_new_revisions(invoke: Ca
     assert "def upgrade():\n" in source
     edited.write_text(source.replace("def upgrade():\n", "def upgrade():\n    op.execute('SELECT 2')\n"))
     assert run()["replay_cache"] == "miss: replayed in full, cached for the next run"
+
+
+def test_a_minor_difference_is_reported_and_does_not_fail_the_gate(invoke: Callable[..., Result], mini_app: Path,
+                                                                   pg_psycopg_url: str) -> None:
+    assert invoke("upgrade", "--database-url", pg_psycopg_url, cwd=mini_app).exit_code == 0
+    execute(pg_psycopg_url, "ALTER TABLE widgets ALTER COLUMN color TYPE varchar")  # the limit dropped
+    result = invoke("check-drift", "--database-url", pg_psycopg_url, "--format", "json", cwd=mini_app)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["clean"] is True
+    assert [(i["verdict"], i["kind"], i["severity"]) for i in report["items"]] == [("out_of_band", "type", "warning")]
+    github = invoke("check-drift", "--database-url", pg_psycopg_url, "--format", "github", cwd=mini_app)
+    assert github.exit_code == 0 and github.stdout.startswith("::warning ")
+    table = invoke("check-drift", "--database-url", pg_psycopg_url, cwd=mini_app)
+    assert "out_of_band (minor)" in table.stdout and "Clean: no drift (0 pending, 1 minor)" in table.stdout

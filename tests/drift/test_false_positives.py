@@ -226,10 +226,25 @@ TRUE_POSITIVES = [
 ]
 
 
+MINOR = [
+    Case("VARCHAR without a length", lambda m: t(m, sa.Column("s", sa.String)), [T.format("s varchar(255)")]),
+    Case("composite primary key order", lambda m: sa.Table("t", m, sa.Column("b", sa.Integer, primary_key=True),
+                                                         sa.Column("a", sa.Integer, primary_key=True)),
+         ["CREATE TABLE t (a int, b int, PRIMARY KEY (a, b))"]),
+]
+
+
+@pytest.mark.parametrize("case", MINOR, ids=[c.name for c in MINOR])
+def test_minor_differences_are_warnings(pg_psycopg_url: str, case: Case) -> None:
+    """Real but minor: reported with severity "warning", which never fails the gate."""
+    diffs = _diff(pg_psycopg_url, case)
+    assert [d.severity for d in diffs] == ["warning"], [d.detail for d in diffs]
+
+
 @pytest.mark.parametrize(("case", "expected"), TRUE_POSITIVES, ids=[c[0].name for c in TRUE_POSITIVES])
 def test_real_differences_stay_caught(pg_psycopg_url: str, case: Case, expected: tuple[str, str]) -> None:
     diffs = _diff(pg_psycopg_url, case)
-    assert [(d.kind, d.change) for d in diffs] == [expected], [d.detail for d in diffs]
+    assert [(d.kind, d.change, d.severity) for d in diffs] == [(*expected, "error")], [d.detail for d in diffs]
 
 
 CHAIN_MODELS = '''import sqlalchemy as sa
