@@ -303,7 +303,7 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
                     "or \"env:VAR\"); dbops refuses to run an env.py that connects elsewhere than the URL it has")
     else:
         ini_url = _ini_option(parser, "sqlalchemy.url")
-        placeholder = ini_url is None or ini_url.startswith("driver://")
+        placeholder = ini_url is None or ini_url.startswith("driver://") or not ini_url.strip("'\"")
         found.append("URL: env.py reads sqlalchemy.url, which dbops sets to the URL it is given"
                      + ("" if placeholder else " (alembic.ini has one: dbops uses it when given none)"))
         lines.append('# url = "env:DATABASE_URL"   # or --database-url; with none, '

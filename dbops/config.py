@@ -419,7 +419,9 @@ def _read_alembic_ini(path: Path, name: str = "alembic") -> dict[str, str]:
         if section:
             for key in ("script_location", "sqlalchemy.url", "databases"):
                 if parser.has_option(section, key):
-                    out[key] = parser.get(section, key)
+                    value = parser.get(section, key)
+                    if value.strip().strip("'\"") or key != "sqlalchemy.url":  # `sqlalchemy.url = ""`: none
+                        out[key] = value
         if parser.has_option("dbops", "metadata") if parser.has_section("dbops") else False:
             out["dbops_metadata"] = parser.get("dbops", "metadata")
         return out

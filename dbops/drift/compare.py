@@ -197,6 +197,11 @@ def _match_named(
         if same_name is not None:
             remaining.remove(same_name)
             label = item.name or same_name.name or describe(item)
+            if describe(item) == describe(same_name) and item.name != same_name.name:  # the name alone differs
+                yield Difference(kind, "changed", exp.schema, exp.name, label, item.name, same_name.name,
+                                 f"{kind} {label} on {where} is named {same_name.name} here (same definition: "
+                                 f"{describe(item)}); revisions that drop or alter it by name will fail")
+                continue
             yield Difference(kind, "changed", exp.schema, exp.name, label, describe(item), describe(same_name),
                              f"{kind} {label} on {where}: {describe(same_name)}, expected {describe(item)}")
             continue
