@@ -216,6 +216,28 @@ def load_scripts(config: Config) -> Any:
     return script_directory(alembic_config(config, env_settings(config, with_metadata=False)))
 
 
+def require_known(script: Any, heads: tuple[str, ...], config: Config, *, purge_hint: bool = False) -> None:
+    # purge_hint: a verb that would have run something (upgrade, downgrade, stamp) says nothing was
+    """Refuse, in one paragraph, a database whose version table names revisions that have no file here."""
+    unknown = []
+    for head in heads:
+        try:
+            if script.get_revision(head) is None:
+                unknown.append(head)
+        except Exception:  # noqa: BLE001  Alembic's ResolutionError / KeyError for an unknown id
+            unknown.append(head)
+    if unknown:
+        hint = "Check out the code that matches the database, or see: dbops history"
+        if purge_hint:
+            hint += ("; if you know what the database holds, record it with: dbops stamp <revision> --purge")
+        raise RevisionError(
+            f"The database is at revision {', '.join(unknown)}, which is not among the revision files in "
+            f"{config.script_location}. Usually the database was migrated from another branch or a newer release "
+            "of the app" + ("; nothing was run." if purge_hint else "."),
+            hint=hint,
+        )
+
+
 def uses_dbops_env(config: Config) -> bool:
     """Whether the project's env.py is dbops's (it imports dbops.alembic_env) rather than its own."""
     env = Path(config.script_location) / "env.py"

@@ -5,12 +5,12 @@ from typing import Any
 
 import click
 
-from dbops.cli.options import CommonOptions, common_options, fanout_options, safety_options
+from dbops.cli.options import CommonOptions, common_options, fanout_options, revision_argument, safety_options
 from dbops.cli.run import execute, execute_fanout
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("revision", default="head")
+@click.argument("revision", default="head", callback=revision_argument)
 @click.option("--sql", is_flag=True, help="Print the SQL instead of running it, starting from the "
               "database's real current revision.")
 @click.option("--wait", type=click.FloatRange(min=0), metavar="SECONDS",
@@ -41,7 +41,7 @@ def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, s
 
 # ignore_unknown_options: `dbops downgrade -1` must read -1 as the revision, as in Alembic.
 @click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("revision")
+@click.argument("revision", callback=revision_argument)
 @safety_options()
 @fanout_options
 @common_options(env_args=True)

@@ -23,6 +23,14 @@ class CommonOptions(NamedTuple):
     x: tuple[str, ...] = ()  # -x KEY=VALUE for the project's env.py
 
 
+def revision_argument(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """REVISION of upgrade/downgrade: ``-1`` is a relative revision (as in Alembic), but ``--sqll`` or
+    ``-z`` is a mistyped option, not a revision id (unknown options are let through for ``-1``)."""
+    if value.startswith("-") and not value[1:].isdigit():
+        raise click.NoSuchOption(value.split("=", 1)[0], ctx=ctx)
+    return value
+
+
 TARGET_OPTION = click.option(
     "--target", metavar="NAME", help="A named target from [tool.dbops.targets], or GROUP:NAME for one target "
     "of a group (e.g. tenants:tenant_42).")

@@ -65,12 +65,17 @@ def execute(
         sys.stderr.write("Interrupted; the current revision's transaction was rolled back. "
                          "See where the database stands with: dbops current\n")
         code = 130
+    except BrokenPipeError:  # `dbops history | head -1`: the reader has what it wanted
+        _quiet_broken_pipe()
+        code = 0
     except Exception as exc:  # a bug or an unforeseen driver error: still one paragraph
-        render_error(
-            _Unexpected(f"Unexpected {type(exc).__name__}: {exc}. This is probably a dbops bug or an "
-                        "unusual driver error.", "Re-run with -v for the traceback and report it."),
-            sys.stderr,
-        )
+        unexpected = _Unexpected(f"Unexpected {type(exc).__name__}: {exc}. This is probably a dbops bug or an "
+                                 "unusual driver error.", "Re-run with -v for the traceback and report it.")
+        if opts.fmt == "json":  # the promise holds on every path: one JSON object with `error`
+            from dbops.render import render
+
+            render(None, "json", sys.stdout, error=unexpected)
+        render_error(unexpected, sys.stderr)
         if opts.verbose:
             import traceback
 
@@ -90,6 +95,21 @@ class _Unexpected(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "unexpected", "type": "Unexpected", "message": self.message, "hint": self.hint}
+
+
+def _quiet_broken_pipe() -> None:
+    """stdout's reader went away: point stdout at /dev/null so the interpreter's final flush does not
+    print a second BrokenPipeError."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _sigterm_as_interrupt() -> Any:

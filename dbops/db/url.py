@@ -26,6 +26,15 @@ def parse_url(raw: str) -> URL:
     """
     try:
         url = make_url(raw.strip())
+    except ValueError as exc:  # e.g. a port that is not a number
+        scheme = raw.split("://", 1)[0] if "://" in raw else "(none)"
+        detail = "its port is not a number" if "int()" in str(exc) else "it cannot be parsed"
+        raise ConfigError(
+            f"The database URL is malformed ({detail}; scheme {scheme!r}); it must look like {_EXAMPLE}. This "
+            "usually means a typo in the host:port part or an unescaped special character in the password "
+            "(write it %-encoded).",
+            hint="Check --database-url, DBOPS_DATABASE_URL, DATABASE_URL and the url in the config.",
+        ) from None
     except ArgumentError:
         # the raw text may hold a password: show only the scheme part
         scheme = raw.split("://", 1)[0] if "://" in raw else "(none)"

@@ -234,6 +234,10 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
 
         settings.application_name = migration_application_name(config)
         current = guard.heads(config)
+        if command != "stamp" or not env_kw.get("purge"):  # stamp --purge is the way out of this state
+            from dbops.project import require_known
+
+            require_known(script, current, config, purge_hint=True)
         if command == "upgrade" and not current and config.bootstrap:
             _bootstrap(config, guard)
         warnings: list[str] = list(model_warnings)

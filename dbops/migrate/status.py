@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from dbops.config import Config
-from dbops.errors import MultipleHeads, NotAtHead, RevisionError
+from dbops.errors import MultipleHeads, NotAtHead
 from dbops.migrate.apply import _prepare, read_heads
 from dbops.migrate.runner import MULTIPLE_HEADS_HINT, revision_ids
-from dbops.project import as_alembic_cli
+from dbops.project import as_alembic_cli, require_known
 from dbops.reports import CurrentReport, HeadsReport, HistoryReport, RevisionInfo
 
 
@@ -29,16 +29,9 @@ def current(config: Config, *, check: bool = False) -> CurrentReport:
     as_alembic_cli(acfg, "current")
     on_db = read_heads(acfg, script)
     heads = tuple(sorted(script.get_heads()))
-    try:
-        lower = on_db if on_db else "base"
-        pending_scripts = [s for s in script.iterate_revisions("heads", lower) if s.revision not in on_db]
-    except Exception as exc:  # the database names a revision we do not have
-        raise RevisionError(
-            f"The database is at revision {', '.join(on_db)}, which is not among the revision "
-            f"files in {config.script_location}. Usually the database was migrated from another "
-            "branch or a newer release of the app.",
-            hint="Check out the code that matches the database, or see: dbops history",
-        ) from exc
+    require_known(script, on_db, config)
+    lower = on_db if on_db else "base"
+    pending_scripts = [s for s in script.iterate_revisions("heads", lower) if s.revision not in on_db]
     report = CurrentReport(
         command="current",
         database=config.masked_url,

@@ -142,3 +142,49 @@ def test_plain_alembic_without_a_url_fails_with_one_line_instead_of_an_embedded_
                         env={**env, "DATABASE_URL": f"sqlite:///{db}"})
     assert ok.returncode == 0, ok.stderr  # an alembic.ini without [loggers]/[handlers]/[formatters] is fine
     assert schema_of(f"sqlite:///{db}")["version"] == ["0002"]
+
+
+def test_faults_get_one_paragraph_and_the_documented_exit_code(tmp_path: Path) -> None:
+    """A few faults that used to end as "Unexpected ... probably a dbops bug" or in a wrong exit code."""
+    import json
+
+    from tests.helpers import dbops_app
+
+    bad_port = run_cli("current", "--database-url", "postgresql+psycopg://u:secret@localhost:99999x/db",
+                       "--format", "json", cwd=tmp_path)
+    assert bad_port.returncode == 1
+    error = json.loads(bad_port.stdout)["error"]  # JSON on this path too
+    assert error["kind"] == "config_error"
+    assert error["message"].startswith("The database URL is malformed (its port is not a number")
+    assert "secret" not in bad_port.stdout + bad_port.stderr and "Traceback" not in bad_port.stderr
+
+    typo = run_cli("upgrade", "--sqll", "--database-url", f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
+    assert typo.returncode == 2 and "No such option '--sqll'" in typo.stderr  # not read as a revision id
+
+    # a database whose recorded revision has no file here: the same paragraph for every verb
+    app = dbops_app(tmp_path, "gone", [("r1", None, "one", "    pass", "    pass")])
+    db = f"sqlite:///{tmp_path / 'gone.db'}"
+    assert run_cli("upgrade", "--database-url", db, cwd=app).returncode == 0
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "gone.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'gone123'")
+    for verb in (("upgrade",), ("downgrade", "-1"), ("stamp", "head"), ("current",)):
+        result = run_cli(*verb, "--database-url", db, "--format", "json", cwd=app)
+        assert result.returncode == 1, (verb, result.stderr)
+        message = json.loads(result.stdout)["error"]["message"]
+        assert message.startswith("The database is at revision gone123, which is not among the revision files"), verb
+    assert run_cli("stamp", "r1", "--purge", "--database-url", db, cwd=app).returncode == 0  # the way out
+
+    # a closed stdout (`dbops history | head -1`) with more output than a pipe holds: exit 0, no traceback
+    revisions = [(f"r{i:04d}", f"r{i - 1:04d}" if i else None, f"revision number {i} " + "x" * 60, "    pass",
+                  "    pass") for i in range(1200)]
+    app = dbops_app(tmp_path, "long", revisions)
+    exe = Path(sys.executable).with_name("dbops")
+    proc = subprocess.Popen([str(exe), "history"], cwd=app, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 0
+    err = proc.stderr.read().decode()
+    assert "BrokenPipe" not in err and "Unexpected" not in err, err
