@@ -141,7 +141,7 @@ def list_data_migrations(config: Config) -> DataMigrationListReport:
     return run(config)
 
 
-def applied_history(config: Config, *, limit: int = 200) -> AppliedHistoryReport:
+def applied_history(config: Config, *, limit: int | None = 200) -> AppliedHistoryReport:
     """The dbops_history audit rows, newest first."""
     from dbops.safety import audit
 

@@ -252,6 +252,7 @@ class AppliedHistoryReport(Report):
     database: str
     target: str | None
     rows: tuple[AppliedRow, ...]
+    total: int = 0  # rows in dbops_history; more than len(rows) when --limit cut the list
 
 
 @dataclass(frozen=True)

@@ -103,20 +103,23 @@ def heads(opts: CommonOptions, check: bool) -> None:
 @click.option("--indicate-current", is_flag=True, help="Also read the database and mark its revision.")
 @click.option("--applied", is_flag=True, help="Show the dbops_history audit table instead: who applied what, "
               "when, how long, outcome, error.")
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True,
+              help="With --applied: the newest N rows (it says when there are more).")
+@click.option("--all", "all_rows", is_flag=True, help="With --applied: every row.")
 @common_options(env_args=True)
-def history(opts: CommonOptions, indicate_current: bool, applied: bool) -> None:
+def history(opts: CommonOptions, indicate_current: bool, applied: bool, limit: int, all_rows: bool) -> None:
     """List every revision, newest first (or, with --applied, what was run on this database).
 
     \b
     Example:
       dbops history
       dbops history --indicate-current --format json
-      dbops history --applied
+      dbops history --applied            # the newest 200 rows; --all for every row
     """
     from dbops import command
 
     if applied:
-        execute(opts, command.applied_history)
+        execute(opts, lambda config: command.applied_history(config, limit=None if all_rows else limit))
     execute(opts, lambda config: command.history(config, indicate_current=indicate_current),
             uses_database=indicate_current)
 

@@ -284,6 +284,8 @@ def _applied(r: AppliedHistoryReport, console: Out) -> None:
                       f"{row.to_revisions or 'base'}", _ms(row.duration_ms) if row.duration_ms is not None else "",
                       outcome, f"{row.os_user}@{row.host}")
     console.table(table)
+    if r.total > len(r.rows):
+        console.line(f"The newest {len(r.rows)} of {r.total} rows; see them all with: dbops history --applied --all")
 
 
 @renders(VerifyReport)

@@ -31,11 +31,13 @@ class LintFailed(CheckFailed):
     kind = "lint_findings"
 
 
-def applied_history(config: Config, *, limit: int = 200) -> AppliedHistoryReport:
-    rows = run_with_connection(parse_url(config.url), lambda c: history.read(c, limit=limit),
-                               connect_timeout=config.connect_timeout)
+def applied_history(config: Config, *, limit: int | None = 200) -> AppliedHistoryReport:
+    """The newest ``limit`` audit rows (None: all), and how many there are."""
+    rows, total = run_with_connection(parse_url(config.url), lambda c: history.read(c, limit=limit),
+                                      connect_timeout=config.connect_timeout)
     return AppliedHistoryReport(command="history", database=config.masked_url, target=config.target,
-                                rows=tuple(AppliedRow(**{k: v for k, v in r.items() if k != "id"}) for r in rows))
+                                rows=tuple(AppliedRow(**{k: v for k, v in r.items() if k != "id"}) for r in rows),
+                                total=total)
 
 
 def verify(config: Config, *, baseline: bool = False) -> VerifyReport:

@@ -62,11 +62,17 @@ def write(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(table.insert(), rows)
 
 
-def read(conn: sa.Connection, *, limit: int = 200) -> list[dict[str, Any]]:
+def read(conn: sa.Connection, *, limit: int | None = 200) -> tuple[list[dict[str, Any]], int]:
+    """The newest ``limit`` rows (all with None), and how many there are in all."""
     if not sa.inspect(conn).has_table(TABLE_NAME):
-        return []
-    stmt = sa.select(table).order_by(table.c.id.desc()).limit(limit)
-    return [dict(r._mapping) for r in conn.execute(stmt)]
+        return [], 0
+    stmt = sa.select(table).order_by(table.c.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    total = len(rows) if limit is None or len(rows) < limit else \
+        int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
+    return rows, total
 
 
 def latest_checksums(conn: sa.Connection, *, schema: str | None = None) -> dict[str, str | None]:

@@ -176,6 +176,14 @@ def test_faults_get_one_paragraph_and_the_documented_exit_code(tmp_path: Path) -
         assert message.startswith("The database is at revision gone123, which is not among the revision files"), verb
     assert run_cli("stamp", "r1", "--purge", "--database-url", db, cwd=app).returncode == 0  # the way out
 
+    # history --applied says when it shows only the newest rows
+    cut = run_cli("history", "--applied", "--limit", "1", "--database-url", db, cwd=app)
+    assert cut.returncode == 0 and "The newest 1 of 2 rows; see them all with: dbops history --applied --all" \
+        in cut.stdout
+    every = json.loads(run_cli("history", "--applied", "--all", "--format", "json", "--database-url", db,
+                               cwd=app).stdout)
+    assert len(every["rows"]) == every["total"] == 2
+
     # a closed stdout (`dbops history | head -1`) with more output than a pipe holds: exit 0, no traceback
     revisions = [(f"r{i:04d}", f"r{i - 1:04d}" if i else None, f"revision number {i} " + "x" * 60, "    pass",
                   "    pass") for i in range(1200)]
