@@ -58,7 +58,21 @@ class Guard:
     def prepare_history(self) -> None:
         """Create dbops_history (in the tenant's schema for a tenant) before any revision runs, and
         pin its schema: an env.py that sets its own search_path (a tenant loop) must still reach it."""
-        history.ensure(self.history_conn)
+        try:
+            history.ensure(self.history_conn)
+        except sa.exc.DBAPIError as exc:
+            if self.conn.in_transaction():
+                self.conn.rollback()
+            from dbops.errors import DbopsError
+
+            first = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc).splitlines()[0]
+            raise DbopsError(
+                f"dbops could not create its audit table {history.TABLE_NAME} ({first}), so nothing was migrated. "
+                f"Usually the database user ({self.db_user or 'this user'}) may not create tables in that schema "
+                "(PostgreSQL 15 and later no longer let every user create in public).",
+                hint="Grant it (GRANT CREATE ON SCHEMA public TO <user>), or run dbops once as the schema's owner "
+                "to create the table, then grant INSERT, SELECT on it.",
+            ) from exc
         self.history_schema = self.schema
         if self.schema is None and self.conn.dialect.name == "postgresql":
             self.history_schema = self.conn.execute(sa.text("SELECT current_schema()")).scalar()

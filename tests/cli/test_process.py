@@ -196,3 +196,26 @@ def test_faults_get_one_paragraph_and_the_documented_exit_code(tmp_path: Path) -
     assert proc.wait(timeout=120) == 0
     err = proc.stderr.read().decode()
     assert "BrokenPipe" not in err and "Unexpected" not in err, err
+
+
+@pytest.mark.postgres
+def test_no_permission_to_create_the_audit_table_is_one_paragraph(pg_psycopg_url: str, tmp_path: Path) -> None:
+    import json
+    import uuid
+
+    from tests.helpers import dbops_app, execute
+
+    role = f"dbops_lowly_{uuid.uuid4().hex[:6]}"
+    execute(pg_psycopg_url, f"CREATE ROLE {role} LOGIN", "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    try:
+        app = dbops_app(tmp_path, "perm", [("r1", None, "one", "    op.execute('SELECT 1')", "    pass")])
+        url = pg_psycopg_url.replace("postgres@", f"{role}@", 1)
+        result = run_cli("upgrade", "--database-url", url, "--format", "json", cwd=app)
+        assert result.returncode == 1, result.stdout + result.stderr
+        message = json.loads(result.stdout)["error"]["message"]
+        assert message.startswith("dbops could not create its audit table dbops_history (permission denied for "
+                                  "schema public), so nothing was migrated.")
+        assert "Traceback" not in result.stderr and "Unexpected" not in result.stderr
+        assert execute(pg_psycopg_url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")[0] == [(0,)]
+    finally:
+        execute(pg_psycopg_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
