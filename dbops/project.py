@@ -174,6 +174,36 @@ def _scripts_key(acfg: Any) -> tuple[Any, ...] | None:
         return None
 
 
+def _refuse_broken_graph(script: Any, warnings_: list[str]) -> None:
+    """A revision id in two files, or a down_revision that names no file: one paragraph naming the
+    files (Alembic only warns, keeps one of the two, and fails later with a KeyError)."""
+    import re
+
+    duplicated = sorted({m.group(1) for w in warnings_ for m in [re.match(r"Revision (\S+) is present more than once",
+                                                                           w)] if m})
+    missing = [m.groups() for w in warnings_ for m in [re.match(r"Revision (\S+) referenced from \S+ -> (\S+)", w)]
+               if m and w.endswith("is not present")]
+    if not duplicated and not missing:
+        return
+    files: dict[str, list[str]] = {}
+    for found in script._load_revisions():  # every file, duplicates included
+        files.setdefault(found.revision, []).append(Path(found.path).name)
+    if duplicated:
+        rev = duplicated[0]
+        raise RevisionError(
+            f"Revision id {rev} is in {len(files.get(rev, []))} files ({', '.join(sorted(files.get(rev, [])))}); "
+            "each revision needs an id of its own. Usually a file was copied to start a new revision.",
+            hint="Give the copy a new id (revision = '...') and point its down_revision where it belongs, then: "
+            "dbops heads --check",
+        )
+    absent, child = missing[0]
+    raise RevisionError(
+        f"Revision {child} ({', '.join(files.get(child, [])) or 'its file'}) names down_revision {absent}, which is "
+        "in no revision file. Usually the file it followed was deleted or renamed, or the id has a typo.",
+        hint=f"Fix down_revision in {', '.join(files.get(child, [])) or child}, then: dbops history",
+    )
+
+
 def script_directory(acfg: Any) -> Any:
     """Alembic's ScriptDirectory with its revision files loaded, errors made readable. Loaded once per
     process for the same files (check-drift and a replay would otherwise import every revision file
@@ -185,12 +215,23 @@ def script_directory(acfg: Any) -> Any:
     if key is not None and key in _SCRIPTS:
         return _SCRIPTS[key]
     try:
+        import warnings
+
         script = ScriptDirectory.from_config(acfg)
-        script.revision_map.heads  # noqa: B018  (loads every revision file now)
+        with warnings.catch_warnings(record=True) as caught:  # Alembic warns, then fails obscurely later
+            warnings.simplefilter("always")
+            try:
+                script.revision_map.heads  # noqa: B018  (loads every revision file now)
+            except Exception:
+                _refuse_broken_graph(script, [str(w.message) for w in caught])
+                raise
+        _refuse_broken_graph(script, [str(w.message) for w in caught])
         if key is not None:
             if len(_SCRIPTS) >= 8:
                 _SCRIPTS.clear()
             _SCRIPTS[key] = script
+    except RevisionError:
+        raise
     except SyntaxError as exc:
         raise RevisionError(
             f"Revision file {exc.filename} has a syntax error at line {exc.lineno}: {exc.msg}. "

@@ -176,6 +176,24 @@ def test_faults_get_one_paragraph_and_the_documented_exit_code(tmp_path: Path) -
         assert message.startswith("The database is at revision gone123, which is not among the revision files"), verb
     assert run_cli("stamp", "r1", "--purge", "--database-url", db, cwd=app).returncode == 0  # the way out
 
+    # the revision graph diagnosed exactly: a duplicated id, a down_revision that names no file
+    from tests.helpers import REVISION_TEMPLATE
+
+    graph = dbops_app(tmp_path, "graph", [("r4", None, "four", "    pass", "    pass"),
+                                          ("r5", "r4", "five", "    pass", "    pass")])
+    copy = graph / "migrations" / "versions" / "r5_copy.py"
+    copy.write_text(REVISION_TEMPLATE.format(doc="five again", rev="r5", down="r4", up="    pass",
+                                             down_body="    pass"))
+    dup = run_cli("heads", "--format", "json", cwd=graph)
+    assert dup.returncode == 1 and "UserWarning" not in dup.stderr
+    assert json.loads(dup.stdout)["error"]["message"].startswith(
+        "Revision id r5 is in 2 files (r5.py, r5_copy.py); each revision needs an id of its own.")
+    copy.write_text(REVISION_TEMPLATE.format(doc="six", rev="r6", down="r3x", up="    pass", down_body="    pass"))
+    orphan = run_cli("upgrade", "--database-url", f"sqlite:///{tmp_path / 'g.db'}", cwd=graph)
+    assert orphan.returncode == 1 and "KeyError" not in orphan.stderr
+    assert orphan.stderr.startswith("Error: Revision r6 (r5_copy.py) names down_revision r3x, which is in no "
+                                    "revision file.")
+
     # history --applied says when it shows only the newest rows
     cut = run_cli("history", "--applied", "--limit", "1", "--database-url", db, cwd=app)
     assert cut.returncode == 0 and "The newest 1 of 2 rows; see them all with: dbops history --applied --all" \
