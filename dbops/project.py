@@ -174,6 +174,20 @@ def _scripts_key(acfg: Any) -> tuple[Any, ...] | None:
         return None
 
 
+def _raising_file(exc: BaseException, acfg: Any) -> tuple[str, int] | None:
+    """(file, line) of the revision file the exception was raised in, from its traceback."""
+    import os
+    import traceback
+
+    location = str(acfg.get_main_option("script_location") or "")
+    dirs = [os.path.realpath(d) for d in (acfg.get_version_locations_list() or [os.path.join(location, "versions")])]
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = os.path.realpath(frame.filename)
+        if any(path.startswith(d + os.sep) for d in dirs):
+            return frame.filename, frame.lineno or 0
+    return None
+
+
 def _refuse_broken_graph(script: Any, warnings_: list[str]) -> None:
     """A revision id in two files, or a down_revision that names no file: one paragraph naming the
     files (Alembic only warns, keeps one of the two, and fails later with a KeyError)."""
@@ -244,6 +258,13 @@ def script_directory(acfg: Any) -> Any:
             hint="Check script_location, or run: dbops init",
         ) from exc
     except Exception as exc:
+        where = _raising_file(exc, acfg)
+        if where is not None:
+            raise RevisionError(
+                f"Revision file {where[0]} raised {type(exc).__name__}: {exc} at line {where[1]} while Alembic "
+                "imported it. Alembic imports every revision file, so one broken file stops every command.",
+                hint=f"Fix {Path(where[0]).name} (run with -v for the traceback), then: dbops history",
+            ) from exc
         raise RevisionError(
             f"Loading the revision files failed: {type(exc).__name__}: {exc}. A revision file "
             "raises on import or its revision identifiers are inconsistent.",

@@ -75,9 +75,10 @@ def describe_connect_error(exc: BaseException, masked_url: str, connect_timeout:
     if len(first_line) > 200:
         first_line = first_line[:197] + "..."
     timeout_note = f" (connect timeout {connect_timeout:g}s)" if "timed out" in cause else ""
+    server = not str(masked_url).startswith("sqlite")  # waiting helps a starting server, never a file
     return ConnectionFailed(
         f"Could not connect to {masked_url}: {cause}{timeout_note}. This usually means {meaning}. "
         f"Driver said: {first_line}",
-        hint="Check the URL (--database-url, then DBOPS_DATABASE_URL, DATABASE_URL, the config file); "
-        "to wait for a starting server run: dbops upgrade --wait 30",
+        hint="Check the URL (--database-url, then DBOPS_DATABASE_URL, DATABASE_URL, the config file)"
+        + ("; to wait for a starting server run: dbops upgrade --wait 30" if server else "."),
     )

@@ -35,9 +35,11 @@ def wait_for_database(
         except ConnectionFailed as exc:
             remaining = deadline - clock()
             if remaining <= 0:
+                tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
                 raise ConnectionFailed(
-                    f"Gave up after waiting {seconds:g}s ({attempts} attempts). Last error: {exc.message}",
-                    hint=exc.hint,
+                    f"Gave up after waiting {seconds:g}s ({tries}). Last error: {exc.message}",
+                    hint="Check the URL (--database-url, then DBOPS_DATABASE_URL, DATABASE_URL, the config file) "
+                    "and that the server is up; wait longer with a larger --wait.",
                 ) from exc
             sleep(min(delay, remaining))
             delay = min(delay * 2, 2.0)

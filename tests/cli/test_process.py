@@ -194,6 +194,11 @@ def test_faults_get_one_paragraph_and_the_documented_exit_code(tmp_path: Path) -
     assert orphan.stderr.startswith("Error: Revision r6 (r5_copy.py) names down_revision r3x, which is in no "
                                     "revision file.")
 
+    copy.write_text('revision = "r6"\ndown_revision = "r5"\nimport os\nos.environ["NO_SUCH_SETTING"]\n')
+    raising = run_cli("heads", cwd=graph)
+    assert raising.returncode == 1
+    assert raising.stderr.startswith(f"Error: Revision file {copy} raised KeyError: 'NO_SUCH_SETTING' at line 4")
+
     # history --applied says when it shows only the newest rows
     cut = run_cli("history", "--applied", "--limit", "1", "--database-url", db, cwd=app)
     assert cut.returncode == 0 and "The newest 1 of 2 rows; see them all with: dbops history --applied --all" \
