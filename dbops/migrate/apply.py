@@ -341,13 +341,20 @@ def _state_after_failure(exc: Any, guard: Any, config: Config, run: Run) -> bool
     ran = [s.revision for s in run.steps if s.schema == schema]  # an env's loop over schemas: this one
     if not moved:
         fact = (f" The version table still says {at} (read after the failure)"
-                + (f": the {len(ran)} revision(s) this run applied before it ({', '.join(ran)}) were rolled "
+                + (f": the {len(ran)} revision(s) this run applied before it ({_some(ran)}) were rolled "
                    "back with it, as env.py runs them in one transaction." if ran else "."))
     else:
-        fact = f" The version table now says {at} (read after the failure): {', '.join(ran)} stayed applied."
+        fact = f" The version table now says {at} (read after the failure): {_some(ran)} stayed applied."
     exc.message = exc.message + fact
     exc.args = (exc.message,)
     return moved
+
+
+def _some(revisions: list[str], most: int = 6) -> str:
+    """A list of revision ids for a sentence: all of a short one; the first and last few of a long one."""
+    if len(revisions) <= most:
+        return ", ".join(revisions)
+    return f"{', '.join(revisions[:3])}, ... {', '.join(revisions[-2:])}: {len(revisions)} in all"
 
 
 def _refuse_if_strict(warnings: list[str], safety: Safety) -> None:

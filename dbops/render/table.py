@@ -323,6 +323,14 @@ def _fan_out_sql(r: FanOutReport, console: Out) -> None:
                  f"{len(r.targets)} target(s), {counts}; a preview: nothing was applied.")
 
 
+def _clip(text: str, width: int) -> str:
+    """At most ``width`` characters, cut at a word boundary with an ellipsis (JSON has the whole text)."""
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(",.;:") + "…"
+
+
 def _object(item: Any) -> str:
     """schema.table.name of a drift item (the name once when it is the table's)."""
     return ".".join(p for p in (item.schema, item.table, item.name if item.name != item.table else None) if p) \
@@ -339,7 +347,7 @@ def _fan_out(r: FanOutReport, console: Out) -> None:
         revs = f"{_revs(t.from_revisions)} -> {_revs(t.to_revisions)}" if t.from_revisions is not None \
             or t.to_revisions is not None else ""
         table.add_row(t.target, t.outcome, revs, _ms(t.duration_ms) if t.outcome != "skipped" else "",
-                      (t.error or t.summary or "")[:100])
+                      _clip(t.error or t.summary or "", 100))
     console.table(table)
     drift = [(t.target, i) for t in r.targets for i in t.items or ()]
     if drift or r.shared_items:  # check-drift: what each target reported, then what all of them did

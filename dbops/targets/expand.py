@@ -70,7 +70,12 @@ def select_targets(config: Config, *, group: str | None, all_targets: bool, shar
     else:
         refs = [TargetRef(name, for_target(config, spec)) for name, spec in sorted(config.targets.items())]
         if all_targets and not refs:
-            raise ConfigError("--all: no targets are configured.", hint="Declare [tool.dbops.targets.<name>].")
+            raise ConfigError(
+                "No targets are configured, so there is nothing to run on every target of (--all, and `dbops status` "
+                "without --group). A project with one database needs no targets.",
+                hint="For the one database: dbops current. For many: declare [tool.dbops.targets.<name>] or "
+                "[tool.dbops.groups.<name>] (see the README's 'Many databases').",
+            )
     return shard_of(refs, shard) if shard else refs
 
 
