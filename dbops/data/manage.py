@@ -32,6 +32,27 @@ def _migrations(config: Config) -> list[DataMigration]:
     return found
 
 
+def _in_tenant(conn: sa.Connection, config: Config, *, pooled: bool = False) -> sa.Connection:
+    """A tenant of a schema group: its tables, version table and checkpoints are in its schema. The
+    schema translate map qualifies what SQLAlchemy builds; search_path covers raw SQL fragments and
+    reflection (per transaction behind a pooler, where a session setting would stay on a server
+    connection other clients get)."""
+    schema = config.tenant_schema
+    if not schema:
+        return conn
+    if conn.dialect.name == "postgresql":
+        statement = f"SET search_path TO {conn.dialect.identifier_preparer.quote_identifier(schema)}, public"
+        if pooled:  # behind a transaction pooler: SET LOCAL in each transaction
+            from dbops.db.migration_session import per_transaction
+
+            per_transaction(conn, [statement])
+        else:
+            conn.execute(sa.text(statement))
+            if conn.in_transaction():
+                conn.commit()
+    return conn.execution_options(schema_translate_map={None: schema})
+
+
 def _applied_revisions(conn: sa.Connection, config: Config) -> tuple[set[str], tuple[str, ...]]:
     from dbops.project import database_heads, load_scripts
 
@@ -103,7 +124,7 @@ def data_migrate(
                                      hint="A schema migration is running; wait for it, or raise lock_wait."):
             if conn.in_transaction():
                 conn.commit()
-            return work(conn)
+            return work(_in_tenant(conn, config, pooled=options["lock_mode"] == "lease"))
 
     url = parse_url(config.url)
     pooled = pooled_url(url, config.lock_mode, connect_timeout=config.connect_timeout)
@@ -119,6 +140,7 @@ def list_data_migrations(config: Config) -> DataMigrationListReport:
     migrations = _migrations(config)
 
     def read(conn: sa.Connection) -> DataMigrationListReport:
+        conn = _in_tenant(conn, config)
         applied, _ = _applied_revisions(conn, config)
         states = checkpoint.read_all(conn)
         infos = []

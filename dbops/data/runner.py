@@ -136,11 +136,13 @@ def run_data_migration(
         checkpoint.ensure(conn)
     hint = ("Wait for it to finish (its progress: dbops data-migrate --list), or stop that process; a killed "
             "holder releases the lock with its session (behind a pooler: when its lease expires).")
-    # inside a revision: a transaction-scoped lock (safe behind poolers); alone: a session lock or a lease
-    held = named_lock(conn, f"dbops-data:{m.name}", transaction_scoped=True, what=f"data migration {m.name!r}",
+    # inside a revision: a transaction-scoped lock (safe behind poolers); alone: a session lock or a lease.
+    # One per schema: the tenants of a schema group each run the same migration on their own rows.
+    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None) or m.schema
+    name = f"dbops-data:{schema + '.' if schema else ''}{m.name}"
+    held = named_lock(conn, name, transaction_scoped=True, what=f"data migration {m.name!r}",
                       hint=hint) if inline else migration_or_lease_lock(
-        conn, f"dbops-data:{m.name}", lock_mode=lock_mode, ttl=lease_seconds, what=f"data migration {m.name!r}",
-        hint=hint)
+        conn, name, lock_mode=lock_mode, ttl=lease_seconds, what=f"data migration {m.name!r}", hint=hint)
     with held:
         if not inline and conn.in_transaction():
             conn.commit()
