@@ -265,7 +265,7 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
     if len(heads) > 1:
         found.append(f"{len(heads)} heads ({', '.join(heads)}): dbops upgrade (to head) refuses until they are "
                      "merged, as alembic does")
-        todo.append("Merge them (alembic merge heads -m 'merge'), or apply every head with: dbops upgrade heads")
+        todo.append("Merge them (dbops merge -m 'merge'), or apply every head with: dbops upgrade heads")
     version_locations = _ini_option(parser, "version_locations")
     if version_locations:
         found.append(f"version_locations (alembic.ini): {version_locations}; dbops reads the same directories")

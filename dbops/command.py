@@ -86,12 +86,24 @@ def history(config: Config, *, indicate_current: bool = False) -> HistoryReport:
 
 
 def revision(
-    config: Config, message: str, *, autogenerate: bool = False, head: str = "head", rev_id: str | None = None
+    config: Config, message: str, *, autogenerate: bool = False, head: str = "head", rev_id: str | None = None,
+    branch_label: str | None = None, depends_on: str | None = None, splice: bool = False,
+    version_path: str | None = None,
 ) -> RevisionReport:
-    """Create a revision file; ``autogenerate`` fills it from models vs database."""
+    """Create a revision file; ``autogenerate`` fills it from models vs database. Branch options as
+    Alembic's: ``branch_label``, ``depends_on``, ``splice`` (build on a non-head), ``version_path``."""
     from dbops.migrate import author
 
-    return author.revision(config, message, autogenerate=autogenerate, head=head, rev_id=rev_id)
+    return author.revision(config, message, autogenerate=autogenerate, head=head, rev_id=rev_id,
+                           branch_label=branch_label, depends_on=depends_on, splice=splice, version_path=version_path)
+
+
+def merge(config: Config, revisions: tuple[str, ...] = ("heads",), *, message: str | None = None,
+          rev_id: str | None = None, branch_label: str | None = None) -> RevisionReport:
+    """Write a merge revision joining ``revisions`` (default: every head); nothing is migrated."""
+    from dbops.migrate import author
+
+    return author.merge(config, revisions, message=message, rev_id=rev_id, branch_label=branch_label)
 
 
 def init(

@@ -189,19 +189,50 @@ def stamp(opts: CommonOptions, revision: str, purge: bool, safety: dict[str, Any
 @click.option("--autogenerate", is_flag=True, help="Fill the revision from models vs database.")
 @click.option("--head", default="head", show_default=True, help="Revision to build upon.")
 @click.option("--rev-id", help="Use this revision id instead of a generated one.")
+@click.option("--branch-label", help="Start a named branch with this revision.")
+@click.option("--depends-on", help="Revision(s) this one depends on (comma-separated), besides its parent.")
+@click.option("--splice", is_flag=True, help="Allow --head to be a revision that is not a head (a new branch).")
+@click.option("--version-path", help="Write the file to this version directory.")
 @common_options(metadata=True, env_args=True)
-def revision(opts: CommonOptions, message: str, autogenerate: bool, head: str, rev_id: str | None) -> None:
+def revision(opts: CommonOptions, message: str, autogenerate: bool, head: str, rev_id: str | None,
+             branch_label: str | None, depends_on: str | None, splice: bool, version_path: str | None) -> None:
     """Create a new revision file.
 
     \b
     Example:
       dbops revision --autogenerate -m "add orders.total"
       dbops revision -m "backfill orders.total"
+      dbops revision -m "reports" --head base --branch-label reports --version-path migrations/reports
     """
     from dbops import command
 
     execute(opts, lambda config: command.revision(
-        config, message, autogenerate=autogenerate, head=head, rev_id=rev_id), uses_database=autogenerate)
+        config, message, autogenerate=autogenerate, head=head, rev_id=rev_id, branch_label=branch_label,
+        depends_on=depends_on, splice=splice, version_path=version_path), uses_database=autogenerate)
+
+
+@click.command()
+@click.argument("revisions", nargs=-1)
+@click.option("-m", "--message", help="What the merge is for.")
+@click.option("--rev-id", help="Use this revision id instead of a generated one.")
+@click.option("--branch-label", help="A label for the merged branch.")
+@common_options(database=False)
+def merge(opts: CommonOptions, revisions: tuple[str, ...], message: str | None, rev_id: str | None,
+          branch_label: str | None) -> None:
+    """Write a merge revision joining REVISIONS (default: every head) into one head.
+
+    Two branches that each added a revision on the same parent leave two heads; `dbops upgrade`
+    (to head) refuses until they are merged. Nothing is migrated: run dbops upgrade after.
+
+    \b
+    Example:
+      dbops merge -m "merge feature branches"
+      dbops merge 3f2a 9c1d -m "merge"
+    """
+    from dbops import command
+
+    execute(opts, lambda config: command.merge(config, revisions or ("heads",), message=message, rev_id=rev_id,
+                                               branch_label=branch_label), uses_database=False)
 
 
 @click.command()
@@ -254,7 +285,7 @@ def status(opts: CommonOptions, fanout: dict[str, Any] | None) -> None:
 
 
 def register(group: click.Group) -> None:
-    for cmd in (upgrade, downgrade, current, heads, history, stamp, revision, init, verify, lint, status):
+    for cmd in (upgrade, downgrade, current, heads, history, stamp, revision, merge, init, verify, lint, status):
         group.add_command(cmd)
 
 

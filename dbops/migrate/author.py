@@ -5,7 +5,7 @@ from typing import Any
 
 from dbops.config import Config
 from dbops.env_settings import ATTRIBUTE
-from dbops.errors import ConfigError, DbopsError
+from dbops.errors import ConfigError, DbopsError, RevisionError
 from dbops.migrate.apply import _prepare
 from dbops.migrate.runner import Run, hand_connection, observing_env, revision_ids, translate_error
 from dbops.project import as_alembic_cli, uses_dbops_env
@@ -44,6 +44,10 @@ def revision(
     autogenerate: bool = False,
     head: str = "head",
     rev_id: str | None = None,
+    branch_label: str | None = None,
+    depends_on: str | None = None,
+    splice: bool = False,
+    version_path: str | None = None,
 ) -> RevisionReport:
     from alembic import command as alembic_command
 
@@ -54,7 +58,8 @@ def revision(
             hint="Set metadata = 'app.models:SQLModel.metadata' in [tool.dbops] or pass --metadata.",
         )
     acfg, script = _prepare(config, with_metadata=autogenerate, runs_env=autogenerate)
-    as_alembic_cli(acfg, "revision", message=message, autogenerate=autogenerate, head=head, rev_id=rev_id)
+    branch = {"branch_label": branch_label, "depends_on": depends_on, "splice": splice, "version_path": version_path}
+    as_alembic_cli(acfg, "revision", message=message, autogenerate=autogenerate, head=head, rev_id=rev_id, **branch)
     changes: list[str] = []
 
     def capture(context: Any, revision: Any, directives: Any) -> None:
@@ -68,7 +73,7 @@ def revision(
         with observing_env(acfg.attributes[ATTRIBUTE]) as run_env:
             created = run_env(lambda: alembic_command.revision(
                 acfg, message=message, autogenerate=autogenerate, head=head, rev_id=rev_id,
-                process_revision_directives=capture if autogenerate else None,
+                process_revision_directives=capture if autogenerate else None, **branch,
             ))
     except DbopsError:
         raise
@@ -91,3 +96,28 @@ def revision(
         autogenerate=autogenerate,
         changes=tuple(changes),
     )
+
+
+def merge(config: Config, revisions: tuple[str, ...] = ("heads",), *, message: str | None = None,
+          rev_id: str | None = None, branch_label: str | None = None) -> RevisionReport:
+    """A merge revision joining ``revisions`` (default: every head) into one; nothing is migrated."""
+    from alembic import command as alembic_command
+
+    acfg, script = _prepare(config, runs_env=False)
+    heads = tuple(sorted(script.get_heads()))
+    if list(revisions) == ["heads"] and len(heads) < 2:
+        raise RevisionError(
+            f"There is nothing to merge: the revisions have {len(heads)} head ({', '.join(heads) or 'none'}).",
+            hint="See them with: dbops heads",
+        )
+    as_alembic_cli(acfg, "merge", revisions=list(revisions), message=message, rev_id=rev_id,
+                   branch_label=branch_label)
+    try:
+        made = alembic_command.merge(acfg, list(revisions), message=message, branch_label=branch_label,
+                                     rev_id=rev_id)
+    except DbopsError:
+        raise
+    except Exception as exc:
+        raise translate_error(exc, Run()) from exc
+    return RevisionReport(command="merge", revision=made.revision, message=message, path=made.path,
+                          down_revisions=revision_ids(made.down_revision), autogenerate=False)

@@ -22,7 +22,7 @@ from dbops.redact import redact
 from dbops.reports import StepTiming
 
 MULTIPLE_HEADS_HINT = (
-    "Run: dbops heads to see them; merge them with: alembic merge heads -m 'merge heads', "
+    "Run: dbops heads to see them; merge them with: dbops merge -m 'merge heads', "
     "or apply every head with: dbops upgrade heads"
 )
 

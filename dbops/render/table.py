@@ -194,6 +194,9 @@ def _revision(r: RevisionReport, console: Out) -> None:
         console.line("No revision file was written: the project's env.py (its process_revision_directives) "
                      "dropped it, which such hooks do when autogenerate found no change.")
         return
+    if r.command == "merge":
+        console.line(f"Created merge revision {r.revision} of {', '.join(r.down_revisions)} -> {r.path}")
+        return
     console.line(f"Created revision {r.revision} ({r.message}) -> {r.path}")
     if r.autogenerate:
         if r.changes:

@@ -35,7 +35,7 @@ def check_single_head(config: Config) -> None:
         raise MigrationTestFailure(
             "The migration history has several heads.", failed=exc.message,
             meaning="Two branches each added a revision on the same parent; deploys would need to pick one.",
-            fix="alembic merge heads -m 'merge heads'  (then review the merge revision)",
+            fix="dbops merge -m 'merge heads'  (then review the merge revision)",
         ) from None
 
 

@@ -212,7 +212,7 @@ def test_several_heads_on_upgrade_head(invoke: Callable[..., Result], project: P
     assert result.stderr == (
         "Error: There are several head revisions (0002, 0003b), so 'head' is ambiguous. Usually two "
         "branches each added a revision on the same parent.\nRun: dbops heads to see them; merge them "
-        "with: alembic merge heads -m 'merge heads', or apply every head with: dbops upgrade heads\n"
+        "with: dbops merge -m 'merge heads', or apply every head with: dbops upgrade heads\n"
     )
     assert schema_of(sqlite_url)["tables"] == []
 

@@ -242,3 +242,33 @@ def test_no_permission_to_create_the_audit_table_is_one_paragraph(pg_psycopg_url
         assert execute(pg_psycopg_url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")[0] == [(0,)]
     finally:
         execute(pg_psycopg_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
+
+
+def test_merge_and_branch_options(tmp_path: Path) -> None:
+    import json
+
+    from tests.helpers import dbops_app
+
+    app = dbops_app(tmp_path, "branches", [("r1", None, "one", "    pass", "    pass"),
+                                           ("r2a", "r1", "a", "    pass", "    pass"),
+                                           ("r2b", "r1", "b", "    pass", "    pass")])
+    (app / "migrations" / "script.py.mako").write_text((REPO / "migrations" / "script.py.mako").read_text())
+    assert run_cli("heads", "--check", cwd=app).returncode == 3
+    merged = run_cli("merge", "-m", "join", "--format", "json", cwd=app)
+    assert merged.returncode == 0, merged.stderr
+    report = json.loads(merged.stdout)
+    assert report["command"] == "merge" and sorted(report["down_revisions"]) == ["r2a", "r2b"]
+    assert run_cli("heads", "--check", cwd=app).returncode == 0
+    db = f"sqlite:///{tmp_path / 'b.db'}"
+    assert run_cli("upgrade", "--database-url", db, cwd=app).returncode == 0
+    nothing = run_cli("merge", cwd=app)
+    assert nothing.returncode == 1 and "There is nothing to merge" in nothing.stderr
+    # a labelled branch from base, in a version directory of its own
+    (app / "migrations" / "reports").mkdir()
+    (app / "dbops.toml").write_text('script_location = "migrations"\n'
+                                    'version_locations = ["migrations/versions", "migrations/reports"]\n')
+    branch = run_cli("revision", "-m", "reports", "--head", "base", "--branch-label", "reports", "--version-path",
+                     str(app / "migrations" / "reports"), "--rev-id", "rep1", "--format", "json", cwd=app)
+    assert branch.returncode == 0, branch.stderr
+    assert Path(json.loads(branch.stdout)["path"]).parent == app / "migrations" / "reports"
+    assert run_cli("upgrade", "reports@head", "--database-url", db, cwd=app).returncode == 0

@@ -84,7 +84,7 @@ def test_two_heads_fail(pytester: pytest.Pytester) -> None:
     make(pytester, [*GOOD, branch])
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "single_head")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*The migration history has several heads.*", "*alembic merge heads*"])
+    result.stdout.fnmatch_lines(["*The migration history has several heads.*", "*dbops merge*"])
 
 
 def test_skip_and_minimum_revision_options(pytester: pytest.Pytester) -> None:
