@@ -82,3 +82,11 @@ def describe_connect_error(exc: BaseException, masked_url: str, connect_timeout:
         hint="Check the URL (--database-url, then DBOPS_DATABASE_URL, DATABASE_URL, the config file)"
         + ("; to wait for a starting server run: dbops upgrade --wait 30" if server else "."),
     )
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """The database refused a write because it is read-only for this connection (SQLite, PostgreSQL and
+    MariaDB wordings): a replica or standby, default_transaction_read_only, a file it may not write."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return any(words in text for words in ("readonly database", "read-only transaction", "--read-only option",
+                                           "read only database"))

@@ -108,9 +108,11 @@ def _describe_pg(row: Any) -> str:
 
 
 def _sqlite_path(conn: Connection, name: str) -> Path:
-    database = conn.engine.url.database or ""
+    from dbops.db.url import sqlite_file
+
+    database = sqlite_file(conn.engine.url)
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-    base = Path(database) if database and database != ":memory:" else Path(os.getcwd()) / "dbops-memory"
+    base = Path(database) if database else Path(os.getcwd()) / "dbops-memory"
     return base.with_name(f"{base.name}.{safe}.lock")
 
 
@@ -126,7 +128,15 @@ def named_lock(conn: Connection, name: str, *, wait: float = 0.0, transaction_sc
     deadline = time.monotonic() + wait
     if dialect == "sqlite":
         path = _sqlite_path(conn, name)
-        fh = path.open("a+")
+        try:
+            fh = path.open("a+")
+        except OSError as exc:
+            raise DbopsError(
+                f"dbops could not create its lock file {path} ({exc.strerror or exc}), so nothing was run. On "
+                "SQLite the migration lock is a file beside the database, and this user may not write in "
+                f"{path.parent}.",
+                hint="Make that directory writable for this user (the database's journal needs it too).",
+            ) from exc
         while True:
             try:
                 fcntl.flock(fh, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)

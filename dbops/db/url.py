@@ -85,6 +85,15 @@ def sync_url(url: URL) -> URL:
     return url
 
 
+def sqlite_file(url: URL) -> str | None:
+    """The file a SQLite URL names: ``database``, or the path of a ``file:`` URI (``?uri=true``,
+    e.g. ``file:app.db?mode=ro``); None for an in-memory database."""
+    database = url.database or ""
+    if database.startswith("file:"):
+        database = database[len("file:"):].split("?", 1)[0]
+    return None if database in ("", ":memory:") or "mode=memory" in (url.database or "") else database
+
+
 def sqlite_file_missing(url: URL) -> bool:
     """A SQLite URL naming a file that does not exist yet: connecting would create it, so a read that
     must not write (a preview, an identity check) answers without connecting."""

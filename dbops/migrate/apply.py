@@ -271,7 +271,14 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
                     partial.steps = [s for s in partial.steps if s.schema != failed_in]
                 steps += partial.steps
                 # the committed revisions' rows were written in their own transactions
-                guard.record([_failed_row(run_id, command, partial, exc, started)], success=False)
+                try:
+                    guard.record([_failed_row(run_id, command, partial, exc, started)], success=False)
+                except Exception as unrecorded:  # noqa: BLE001  the failure itself is what must be reported
+                    from dbops.migrate.runner import _first_line
+                    from dbops.redact import redact
+
+                    exc.message += f" (Its audit row could not be written either: {redact(_first_line(unrecorded))}.)"
+                    exc.args = (exc.message,)
                 if getattr(exc, "retryable", False) and attempt < safety.retries:
                     attempt += 1
                     safety.sleep(min(0.5 * 2 ** attempt, 10.0))

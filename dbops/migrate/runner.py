@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from dbops.db.connect_errors import is_read_only
 from dbops.env_settings import ATTRIBUTE, EnvSettings, without_bookkeeping
 from dbops.errors import DbopsError, MigrationFailed, RevisionError
 from dbops.logs import enable_dbops_loggers
@@ -438,6 +439,14 @@ def translate_error(exc: Exception, run: Run, *, dialect: str = "") -> DbopsErro
             hint=f"Either undo those statements by hand and re-run dbops upgrade after fixing "
             f"{failing.path.rsplit('/', 1)[-1]}, or finish the revision by hand and record it with: "
             f"dbops stamp {failing.revision}",
+        )
+    if failing is not None and is_read_only(exc):
+        return MigrationFailed(
+            f"Revision {failing.revision} ({failing.doc or 'no message'}) could not be applied: the database "
+            f"refused to write ({redact(_first_line(exc))}). It is read-only for this connection: a SQLite file or "
+            "directory this user may not write, a replica or standby, or default_transaction_read_only.",
+            hint="Point dbops at the writable primary, or make the file and its directory writable for this user; "
+            "see where the database stands with: dbops current",
         )
     if failing is not None:
         detail = redact(f"{type(exc).__name__}: {_first_line(exc)}")

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dbops.config import Config
-from dbops.db.connect_errors import translate_connect_error
+from dbops.db.connect_errors import is_read_only, translate_connect_error
 from dbops.db.engine import connect_args
 from dbops.db.lease import choose_mode, lease_lock
 from dbops.db.lock import LockHeld, migration_lock_name, named_lock, poll, session_lock_name
@@ -66,6 +66,13 @@ class Guard:
             from dbops.errors import DbopsError
 
             first = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc).splitlines()[0]
+            if is_read_only(exc):
+                raise DbopsError(
+                    f"dbops could not create its audit table {history.TABLE_NAME} ({first}), so nothing was "
+                    "migrated: the database is read-only for this connection (a replica or standby, "
+                    "default_transaction_read_only, or a SQLite file this user may not write).",
+                    hint="Point dbops at the writable primary.",
+                ) from exc
             raise DbopsError(
                 f"dbops could not create its audit table {history.TABLE_NAME} ({first}), so nothing was migrated. "
                 f"Usually the database user ({self.db_user or 'this user'}) may not create tables in that schema "

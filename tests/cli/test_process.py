@@ -272,3 +272,28 @@ def test_merge_and_branch_options(tmp_path: Path) -> None:
     assert branch.returncode == 0, branch.stderr
     assert Path(json.loads(branch.stdout)["path"]).parent == app / "migrations" / "reports"
     assert run_cli("upgrade", "reports@head", "--database-url", db, cwd=app).returncode == 0
+
+
+@pytest.mark.postgres
+def test_a_read_only_database_is_said_so(pg_psycopg_url: str, tmp_path: Path) -> None:
+    """The write the database refused is the error (not the failed audit write that followed it)."""
+    import json
+
+    from tests.helpers import dbops_app, execute
+
+    app = dbops_app(tmp_path, "ro", [("r1", None, "one", "    op.execute('CREATE TABLE a (id int)')", "    pass"),
+                                     ("r2", "r1", "two", "    op.execute('CREATE TABLE b (id int)')", "    pass")])
+    lite = tmp_path / "ro.db"
+    assert run_cli("upgrade", "r1", "--database-url", f"sqlite:///{lite}", cwd=app).returncode == 0
+    read_only = f"sqlite:///file:{lite}?mode=ro&uri=true"
+    result = run_cli("upgrade", "--database-url", read_only, "--format", "json", cwd=app)
+    assert result.returncode == 1
+    message = json.loads(result.stdout)["error"]["message"]
+    assert message.startswith("Revision r2 (two) could not be applied: the database refused to write")
+    assert "(Its audit row could not be written either" in message and "INSERT INTO" not in message
+
+    execute(pg_psycopg_url, "ALTER DATABASE " + pg_psycopg_url.rsplit("/", 1)[1] +
+            " SET default_transaction_read_only = on")
+    standby = run_cli("upgrade", "--database-url", pg_psycopg_url, "--format", "json", cwd=app)
+    assert standby.returncode == 1
+    assert "the database is read-only for this connection" in json.loads(standby.stdout)["error"]["message"]
