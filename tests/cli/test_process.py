@@ -297,3 +297,26 @@ def test_a_read_only_database_is_said_so(pg_psycopg_url: str, tmp_path: Path) ->
     standby = run_cli("upgrade", "--database-url", pg_psycopg_url, "--format", "json", cwd=app)
     assert standby.returncode == 1
     assert "the database is read-only for this connection" in json.loads(standby.stdout)["error"]["message"]
+
+
+def test_a_lock_file_that_cannot_be_created_is_one_paragraph(tmp_path: Path) -> None:
+    import json
+
+    from tests.helpers import dbops_app
+
+    app = dbops_app(tmp_path, "locked", [("r1", None, "one", "    pass", "    pass"),
+                                         ("r2", "r1", "two", "    pass", "    pass")])
+    data = tmp_path / "data"
+    data.mkdir()
+    db = f"sqlite:///{data / 'app.db'}"
+    assert run_cli("upgrade", "r1", "--database-url", db, cwd=app).returncode == 0
+    for lock in data.glob("*.lock"):
+        lock.unlink()
+    subprocess.run(["chattr", "+i", str(data)], check=True)  # not even root may create files there
+    try:
+        result = run_cli("upgrade", "--database-url", db, "--format", "json", cwd=app)
+    finally:
+        subprocess.run(["chattr", "-i", str(data)], check=True)
+    assert result.returncode == 1
+    message = json.loads(result.stdout)["error"]["message"]
+    assert message.startswith(f"dbops could not create its lock file {data}/app.db.") and "nothing was run" in message
