@@ -17,17 +17,22 @@ class DbopsError(Exception):
     exit_code = EXIT_FAILURE
     kind = "error"
 
-    def __init__(self, message: str, *, hint: str | None = None, report: Any = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, report: Any = None,
+                 details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.report = report
+        # structured facts for --format json (e.g. the revisions a failed run left applied), complete where
+        # the message summarises them
+        self.details: dict[str, Any] = dict(details or {})
 
     def __str__(self) -> str:
         return f"{self.message} {self.hint}" if self.hint else self.message
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "type": type(self).__name__, "message": self.message, "hint": self.hint}
+        return {"kind": self.kind, "type": type(self).__name__, "message": self.message, "hint": self.hint,
+                **self.details}
 
 
 class ConfigError(DbopsError):

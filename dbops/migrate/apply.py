@@ -354,6 +354,8 @@ def _state_after_failure(exc: Any, guard: Any, config: Config, run: Run) -> bool
         fact = f" The version table now says {at} (read after the failure): {_some(ran)} stayed applied."
     exc.message = exc.message + fact
     exc.args = (exc.message,)
+    exc.details.update({"current_revisions": list(after), "failed_revision": run.failing_revision.revision,
+                        "applied": ran if moved else [], "reverted": [] if moved else ran})
     return moved
 
 

@@ -171,7 +171,11 @@ def test_a_failure_reports_what_the_version_table_says(invoke: Callable[..., Res
         down_body="    pass"))
     result = invoke("upgrade", "--database-url", _url(given), "--format", "json", cwd=app)
     assert result.exit_code == 1
-    message = json.loads(result.stdout)["error"]["message"]
+    error = json.loads(result.stdout)["error"]
+    # the facts, structured, besides the sentence
+    assert (error["current_revisions"], error["failed_revision"], error["applied"], error["reverted"]) == \
+        ([], "0003", [], ["0001", "0002"])
+    message = error["message"]
     assert message.startswith("Revision 0003 (fails) failed: ProgrammingError")
     assert message.endswith("The version table still says base (read after the failure): the 2 revision(s) this "
                             "run applied before it (0001, 0002) were rolled back with it, as env.py runs them in "
