@@ -29,6 +29,23 @@ def _migrations(config: Config) -> list[DataMigration]:
             "migration = DataMigration(name=..., table=..., key=..., set={...}).",
             hint="Create one, or point data_migrations in [tool.dbops] at the right directory.",
         )
+    needing = [m for m in found if m.requires]
+    if needing:
+        from dbops.project import load_scripts
+
+        script = load_scripts(config)
+        for m in needing:
+            try:
+                known = script.get_revision(m.requires) is not None
+            except Exception:  # noqa: BLE001  Alembic's ResolutionError for an unknown or ambiguous id
+                known = False
+            if not known:
+                raise DataMigrationError(
+                    f"Data migration {m.name!r} requires revision {m.requires!r}, which is no revision file in "
+                    f"{config.script_location}. Usually a typo, or the revision was renamed or squashed; until "
+                    "it names a real revision dbops cannot tell when the migration may run.",
+                    hint=f"Fix requires= in {m.source or m.name} (see the ids with: dbops history)",
+                )
     return found
 
 

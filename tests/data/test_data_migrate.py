@@ -127,6 +127,22 @@ def test_required_revision_is_checked(invoke: Callable[..., Result], sqlite_url:
                                     "which is not applied (the database is at base).")
     assert "Run: dbops upgrade 0002" in result.stderr
 
+    # a requires= that names no revision at all is said so, for --list as for a run
+    import shutil
+
+    app = tmp_path / "typo"
+    shutil.copytree(REPO / "migrations", app / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
+    (app / "data_migrations").mkdir()
+    (app / "data_migrations" / "typo.py").write_text(
+        "from dbops.data import DataMigration\n"
+        "migration = DataMigration(name='typo', table='orders', set={'total': '0'}, requires='00002')\n")
+    (app / "dbops.toml").write_text('script_location = "migrations"\n')
+    for argv in (("data-migrate", "typo"), ("data-migrate", "--list")):
+        typo = invoke(*argv, "--database-url", sqlite_url, cwd=app)
+        assert typo.exit_code == 1
+        assert typo.stderr.startswith("Error: Data migration 'typo' requires revision '00002', which is no "
+                                      "revision file in "), typo.stderr
+
 
 def _wait_for_progress(url: str, name: str, minimum: int, proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 60
