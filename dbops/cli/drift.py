@@ -57,4 +57,7 @@ def check_drift(opts: CommonOptions, against: str | None, ignore: tuple[str, ...
                               "locate": opts.fmt != "table", "cache": not no_cache}
     if fanout:
         execute_fanout(opts, "check-drift", fanout, **kwargs)
-    execute(opts, lambda config: command.check_drift(config, **kwargs))
+    # with no database configured check-drift compares the models with a replay only: the embedded
+    # SQLite default is not looked at, so it is not announced
+    execute(opts, lambda config: command.check_drift(config, **kwargs),
+            announce_default=against in ("database", "both"))

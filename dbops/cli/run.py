@@ -11,10 +11,12 @@ if TYPE_CHECKING:
 
 
 def execute(
-    opts: CommonOptions, action: Callable[[Any], Any], *, uses_database: bool = True, needs_config: bool = True
+    opts: CommonOptions, action: Callable[[Any], Any], *, uses_database: bool = True, needs_config: bool = True,
+    announce_default: bool = True,
 ) -> NoReturn:
     """``action(config) -> report``; renders it and exits 0, or renders the error and exits
-    with its code (1 failure, 3 check failed, 130 interrupted)."""
+    with its code (1 failure, 3 check failed, 130 interrupted). ``announce_default``: say when the
+    embedded SQLite default is used (not for a command that then does not look at it)."""
     from dbops.render import notice, render, render_error
     from dbops.render.logs import setup_logging
 
@@ -44,7 +46,8 @@ def execute(
                     from dbops.targets.expand import group_member
 
                     config = group_member(config, group, member)
-                if uses_database and config is not None and config.uses_default_database and not opts.quiet:
+                if uses_database and announce_default and config is not None and config.uses_default_database \
+                        and not opts.quiet:
                     notice(f"dbops: no database URL configured; using the embedded SQLite database "
                            f"{config.root / 'dbops.sqlite'} (set DATABASE_URL or --database-url to change).",
                            sys.stderr)

@@ -160,6 +160,13 @@ def test_embedded_default_notice(invoke: Callable[..., Result], project: Path) -
     assert (project / "dbops.sqlite").is_file()
     quiet = invoke("current", "-q", cwd=project)
     assert quiet.stderr == "" and "(at head)" in quiet.stdout
+    # check-drift with no database compares the models with a replay: it does not look at the file,
+    # so it does not announce it; asked to compare with it, it does
+    replay_only = invoke("check-drift", cwd=project)
+    assert replay_only.exit_code == 0 and "embedded SQLite" not in replay_only.stderr
+    assert "models vs migrations" in replay_only.stdout
+    live = invoke("check-drift", "--against", "both", cwd=project)
+    assert "using the embedded SQLite database" in live.stderr
 
 
 def test_database_url_from_environment(invoke: Callable[..., Result], sqlite_url: str, tmp_path: Path) -> None:
