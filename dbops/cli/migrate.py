@@ -240,7 +240,7 @@ def merge(opts: CommonOptions, revisions: tuple[str, ...], message: str | None, 
 @click.option("--metadata", metavar="MODULE:ATTR", help="Your models' MetaData, e.g. app.models:SQLModel.metadata.")
 @click.option("--script-location", default="migrations", show_default=True, help="Migrations directory.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("-v", "--verbose", count=True)
+@click.option("-v", "--verbose", count=True, help="Tracebacks of unexpected errors.")
 def init(directory: str, metadata: str | None, script_location: str, fmt: str, verbose: int) -> None:
     """Set dbops up in a project: adopt its Alembic setup, or scaffold one.
 
@@ -261,7 +261,7 @@ def init(directory: str, metadata: str | None, script_location: str, fmt: str, v
     """
     from dbops import command
 
-    opts = CommonOptions(None, None, None, fmt, verbose, True)
+    opts = CommonOptions(None, None, None, fmt, verbose, True)  # init prints no notices
     execute(opts, lambda _config: command.init(directory, metadata=metadata, script_location=script_location),
             uses_database=False, needs_config=False)
 

@@ -14,12 +14,14 @@ NAGIOS = {"OK": 0, "WARN": 1, "CRIT": 2, "UNKNOWN": 3}
               "http://127.0.0.1:8000/_dbops/pool")
 @click.option("--token", envvar="DBOPS_POOL_TOKEN", help="Bearer token, if the endpoint requires one.")
 @click.option("--database-url", metavar="URL", help="Join held connections with pg_stat_activity on this database.")
-@click.option("--samples", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
+@click.option("--samples", type=click.IntRange(min=1), default=3, show_default=True,
+              help="How many snapshots to take of the endpoint.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+              help="Seconds between two snapshots.")
 @click.option("--stuck-after", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Saturated with no check-in for this long (or a connection held this long) = stuck.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("-v", "--verbose", count=True)
+@click.option("-v", "--verbose", count=True, help="Tracebacks of unexpected errors.")
 def pool(url: str, token: str | None, database_url: str | None, samples: int, interval: float,
          stuck_after: float, fmt: str, verbose: int) -> None:
     """Is the app's pool too small, leaking, or stuck behind a lock? (Nagios exit codes)
