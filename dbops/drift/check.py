@@ -34,6 +34,7 @@ class _Live:
     default_schema: str | None
     # the models' tables whose expressions this server spelled (canonical.py), where dbops's spelling differed
     canonical: dict[tuple[str | None, str], Any] = field(default_factory=dict)
+    models: SchemaSpec | None = None  # the models' spec built on this connection (canonical tables included)
     declared: dict[Any, str] | None = None  # the app's entities as this server prints them (entities.py)
 
 
@@ -86,6 +87,7 @@ def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_hea
         default_schema = tenant_schema or default_schema_of(conn)
         canonical = {}
         declared = None
+        models = None
         if metadata is not None:
             models = models_spec(metadata, conn.dialect, default_schema, exclude_tables=_exclude(config))
             done = canonicalize(conn, metadata, models, default_schema, only=suspects(models, spec))
@@ -100,7 +102,7 @@ def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_hea
             spec.entity_kinds = frozenset(kinds)  # compared as the reference side too (three-way)
             if metadata is not None:
                 declared = canonical_declared(conn, entities, default_schema)
-        return _Live(spec, heads, conn.dialect, default_schema, canonical, declared)
+        return _Live(spec, heads, conn.dialect, default_schema, canonical=canonical, declared=declared, models=models)
 
     return run_with_connection(url, read, connect_timeout=config.connect_timeout, application_name="dbops-drift")
 
@@ -239,7 +241,10 @@ def _check_drift(
         dialect, default_schema = live.dialect, live.default_schema
     if not need_replay:
         hooks = _env_filters(config, live_url)
-    models = models_spec(metadata, dialect, default_schema, exclude_tables=_exclude(config))
+    built = next((side.models for side in (live, scratch if need_replay else None)
+                  if side is not None and side.models is not None and side.default_schema == default_schema), None)
+    models = built if built is not None else models_spec(metadata, dialect, default_schema,
+                                                         exclude_tables=_exclude(config))
     for side in (live, scratch if need_replay else None):  # the server's spelling where dbops's differed
         if side is not None:
             models.tables.update(side.canonical)
