@@ -77,6 +77,25 @@ def _count_statements(engine: sa.Engine) -> list[int]:
     return box
 
 
+def catalog_floor(url: str, runs: int = 3) -> float:
+    """The catalog-read floor: the same catalog queries dbops's compare step sends, rows fetched and
+    nothing built from them (median of ``runs``)."""
+    from dbops.drift.pg_catalog import COLUMNS, CONSTRAINTS, INDEXES
+    from dbops.drift.reflect import PG_ENUMS, PG_FREE_SEQUENCES
+
+    times = []
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            for query in (COLUMNS, CONSTRAINTS, INDEXES, PG_ENUMS, PG_FREE_SEQUENCES):
+                conn.execute(query, {"schemas": ["public"]}).all()
+            times.append(time.perf_counter() - t0)
+    engine.dispose()
+    return statistics.median(times)
+
+
 def compare_step(url: str, metadata: sa.MetaData, runs: int = 3) -> tuple[float, int, int, float, int, int]:
     """Median of ``runs`` interleaved runs of each side (dbops, alembic, dbops, alembic, ...)."""
     results = [_compare_once(url, metadata) for _ in range(runs)]
@@ -171,6 +190,9 @@ def run(n: int, server_url: str) -> None:
             print(f"  compare step (clean):  dbops {d * 1000:8.1f} ms, {ds:4d} statements, {dn} differences | "
                   f"alembic {a * 1000:8.1f} ms, {as_:5d} statements, {an} differences | "
                   f"speed-up {a / d:5.1f}x (goal >= 10x at N=1000)")
+            floor = catalog_floor(url)
+            print(f"  catalog-read floor:    {floor * 1000:8.1f} ms (the same queries, nothing built) | compare step "
+                  f"{d / floor:.1f}x the floor (goal <= 3x)")
             dw, drc, aw, arc = whole_process(project, url)
             print(f"  whole process (clean): dbops check-drift {dw:6.2f} s exit {drc} | alembic check {aw:6.2f} s "
                   f"exit {arc} | ratio {dw / aw:.2f}x (goal <= 0.5x)")
