@@ -47,9 +47,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True,
                              connect_timeout=3) as conn:
             names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname ~ "
-                                                "'^dbops_test(_[0-9]+)?(_tmpl)?$'")]
+                                                "'^dbops_test(_dbops)?(_[0-9]+)?(_tmpl)?$'")]
             for name in names:
-                match = re.match(r"^dbops_test_([0-9]+)", name)
+                match = re.match(r"^dbops_test(?:_dbops)?_([0-9]+)", name)  # ours, or the plugin's per-run
                 pid = int(match.group(1)) if match else None
                 if pid is not None and pid != os.getpid() and pid_alive(pid):
                     continue

@@ -5,7 +5,8 @@ project's migrations (from the dbops configuration found from the rootdir):
 ``test_single_head``, ``test_upgrade``, ``test_models_match``, ``test_up_down_up``.
 
 ini options: ``dbops`` (bool), ``dbops_database`` (``postgresql`` — a fresh database per test
-via pytest-postgresql's ``postgresql_noproc`` on the server its options name — or ``sqlite``),
+via pytest-postgresql's ``postgresql_noproc`` on the server its options name, named after its
+``postgresql_dbname`` with ``_dbops_<pid>`` appended — or ``sqlite``),
 ``dbops_minimum_downgrade_revision``, ``dbops_skip_revisions`` (one per line).
 Overridable fixtures: ``dbops_database_url``, ``dbops_config``, ``dbops_engine``, ``dbops_seed``
 (``{revision: fn(connection)}`` run after that revision in test_upgrade).
@@ -36,8 +37,17 @@ def _enabled(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "dbops_migrations: dbops's built-in migration tests (pytest --dbops)")
     if _enabled(config) and str(TESTS_MODULE) not in config.args:
         config.args.append(str(TESTS_MODULE))
+        proc, database = _postgres_fixtures(config)
+        if proc is not None:  # made once the configuration is known: their database name comes from it
+            import types
+
+            fixtures = types.ModuleType("dbops_postgresql_fixtures")  # pytest collects fixtures from modules
+            fixtures.dbops_postgresql_proc = proc  # type: ignore[attr-defined]
+            fixtures.dbops_postgresql = database  # type: ignore[attr-defined]
+            config.pluginmanager.register(fixtures, "dbops-postgresql-fixtures")
 
 
 @pytest.fixture
@@ -76,13 +86,18 @@ def dbops_seed() -> dict[str, Any]:
     return {}
 
 
-def _postgres_fixtures() -> tuple[Any, Any]:
+def _postgres_fixtures(config: pytest.Config) -> tuple[Any, Any]:
+    """pytest-postgresql's fixtures on the database name the project configures (postgresql_dbname),
+    with this run's pid appended: two runs on one server never share (or drop) each other's database."""
+    import os
+
     try:
         from pytest_postgresql import factories
     except ImportError:  # pragma: no cover - the test extra installs it
         return None, None
-    proc = factories.postgresql_noproc(dbname="dbops_plugin")
+    try:
+        base = config.getini("postgresql_dbname") or "tests"
+    except ValueError:  # pytest-postgresql's ini options are not registered
+        base = "tests"
+    proc = factories.postgresql_noproc(dbname=f"{base}_dbops_{os.getpid()}")
     return proc, factories.postgresql("dbops_postgresql_proc")
-
-
-dbops_postgresql_proc, dbops_postgresql = _postgres_fixtures()

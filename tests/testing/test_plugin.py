@@ -120,3 +120,37 @@ def test_seed_fixture_feeds_a_data_migration(pytester: pytest.Pytester) -> None:
         "            assert c.execute(sa.text('SELECT name FROM items')).scalar() == 'PEN'\n")
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "test_upgrade")
     result.assert_outcomes(passed=1)
+
+
+SERIAL = [
+    ("0001", None, "counters", "    op.create_table('counters', sa.Column('id', sa.Integer, primary_key=True))",
+     "    op.drop_table('counters')"),
+    # a downgrade that rebuilds the column as a plain integer: the serial default is lost
+    ("0002", "0001", "note column", "    op.add_column('counters', sa.Column('note', sa.Text))",
+     "    op.drop_column('counters', 'note')\n"
+     "    op.execute('ALTER TABLE counters ALTER COLUMN id DROP DEFAULT')"),
+]
+SERIAL_MODELS = '''import sqlalchemy as sa
+
+metadata = sa.MetaData()
+sa.Table("counters", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("note", sa.Text))
+'''
+
+
+@pytest.mark.postgres
+def test_a_downgrade_that_loses_a_serial_default_fails(pytester: pytest.Pytester) -> None:
+    make(pytester, SERIAL, database="postgresql", models=SERIAL_MODELS)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*column counters.id lost its autoincrement (serial default nextval(*"])
+
+
+def test_the_marker_is_registered_and_the_database_name_is_per_run(pytester: pytest.Pytester) -> None:
+    make(pytester, GOOD, extra_ini="filterwarnings = error::pytest.PytestUnknownMarkWarning\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers")
+    result.assert_outcomes(passed=4)
+    from dbops.testing.plugin import _postgres_fixtures
+
+    config = pytester.parseconfig()
+    proc, _ = _postgres_fixtures(config)
+    assert proc is not None
