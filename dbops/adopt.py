@@ -7,10 +7,10 @@ env.py is read with :mod:`ast`, never imported: reading must not connect anywher
 from __future__ import annotations
 
 import ast
-import configparser
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dbops.config_files import read_alembic_ini, resolve_script_location
 from dbops.errors import ScaffoldError
 from dbops.reports import InitReport
 
@@ -40,35 +40,10 @@ def find_existing(root: Path) -> tuple[Path, Path] | None:
     for ini in candidates:
         if not ini.is_file():
             continue
-        location = _script_location(ini)
-        if location is not None and (location / "env.py").is_file():
+        location = resolve_script_location(ini.parent, {}, read_alembic_ini(ini), ini)
+        if (location / "env.py").is_file():
             return ini, location
     return None
-
-
-def _read_ini(ini: Path) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(defaults={"here": str(ini.parent)}, interpolation=None)
-    try:
-        parser.read(ini, encoding="utf-8")
-    except configparser.Error as exc:
-        raise ScaffoldError(f"{ini} cannot be parsed: {exc}.", hint=f"Fix the syntax of {ini.name}.") from exc
-    return parser
-
-
-def _ini_option(parser: configparser.ConfigParser, key: str) -> str | None:
-    if parser.has_section("alembic") and parser.has_option("alembic", key):
-        value = parser.get("alembic", key).strip()
-        return value or None
-    return None
-
-
-def _script_location(ini: Path) -> Path | None:
-    raw = _ini_option(_read_ini(ini), "script_location")
-    if raw is None:
-        return ini.parent if (ini.parent / "env.py").is_file() else None  # Flask-Migrate's layout
-    raw = raw.replace("%(here)s", str(ini.parent))
-    path = Path(raw)
-    return path if path.is_absolute() else (ini.parent / path)
 
 
 def read_env(env_py: Path) -> EnvFacts:
@@ -245,7 +220,7 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
             f"{where} already holds dbops's configuration; nothing was written.",
             hint="Edit it by hand; see docs/adoption.md for every setting.",
         )
-    parser = _read_ini(ini)
+    options = read_alembic_ini(ini)
     facts = read_env(script_location / "env.py")
     n_revisions, heads, problem = count_heads(script_location, ini)
     rel = _relative(script_location, root)
@@ -266,10 +241,10 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
         found.append(f"{len(heads)} heads ({', '.join(heads)}): dbops upgrade (to head) refuses until they are "
                      "merged, as alembic does")
         todo.append("Merge them (dbops merge -m 'merge'), or apply every head with: dbops upgrade heads")
-    version_locations = _ini_option(parser, "version_locations")
+    version_locations = options.get("version_locations")
     if version_locations:
         found.append(f"version_locations (alembic.ini): {version_locations}; dbops reads the same directories")
-    multidb = _ini_option(parser, "databases")
+    multidb = options.get("databases")
 
     if not facts.own:
         found.append("env.py: dbops's own (dbops.alembic_env)")
@@ -302,8 +277,8 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
         todo.append(f"Set url in dbops.toml to where env.py's `{facts.url_expression}` comes from (\"py:module:attr\" "
                     "or \"env:VAR\"); dbops refuses to run an env.py that connects elsewhere than the URL it has")
     else:
-        ini_url = _ini_option(parser, "sqlalchemy.url")
-        placeholder = ini_url is None or ini_url.startswith("driver://") or not ini_url.strip("'\"")
+        ini_url = options.get("sqlalchemy.url")  # an empty or quoted-empty one is already left out
+        placeholder = ini_url is None or ini_url.startswith("driver://")
         found.append("URL: env.py reads sqlalchemy.url, which dbops sets to the URL it is given"
                      + ("" if placeholder else " (alembic.ini has one: dbops uses it when given none)"))
         lines.append('# url = "env:DATABASE_URL"   # or --database-url; with none, '

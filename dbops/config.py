@@ -16,14 +16,13 @@ This module imports neither SQLAlchemy nor Alembic.
 """
 from __future__ import annotations
 
-import configparser
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from dbops.config_files import find_alembic_ini, find_config, read_alembic_ini, resolve_script_location
 from dbops.config_url import resolve_url
 from dbops.errors import ConfigError
 from dbops.redact import redact
@@ -148,12 +147,12 @@ def load_config(
     runtime environment), and the URL is a placeholder that is never connected to."""
     env = os.environ if environ is None else environ
     start = Path(cwd or os.getcwd()).resolve()
-    config_file, table = _find_config(start, Path(config_path) if config_path else None)
+    config_file, table = find_config(start, Path(config_path) if config_path else None)
     root = config_file.parent if config_file else start
     _check_keys(table, config_file)
 
-    alembic_ini = _find_alembic_ini(root, table, config_file)
-    ini = _read_alembic_ini(alembic_ini, str(table.get("ini_section") or "alembic")) if alembic_ini else {}
+    alembic_ini = find_alembic_ini(root, table, config_file)
+    ini = read_alembic_ini(alembic_ini, str(table.get("ini_section") or "alembic")) if alembic_ini else {}
 
     targets = _parse_targets(table.get("targets", {}), config_file)
     spec: TargetSpec | None = None
@@ -168,7 +167,7 @@ def load_config(
             )
 
     url, source = resolve_url(database_url, spec, env, table, ini, start, needs_database=needs_database)
-    script_location = _resolve_script_location(root, None, table, ini, alembic_ini)
+    script_location = resolve_script_location(root, table, ini, alembic_ini)
     forced = metadata or env.get("DBOPS_METADATA")
     meta = forced or table.get("metadata") or ini.get("dbops_metadata")
 
@@ -222,13 +221,13 @@ def apply_target(config: Config, spec: TargetSpec) -> Config:
                 f"{config.config_file}).",
                 hint="Fix the target's alembic_ini (relative to the project root).",
             )
-        ini = _read_alembic_ini(alembic_ini, spec.ini_section or "alembic")
+        ini = read_alembic_ini(alembic_ini, spec.ini_section or "alembic")
     elif spec.ini_section and alembic_ini is not None:
-        ini = _read_alembic_ini(alembic_ini, spec.ini_section)
+        ini = read_alembic_ini(alembic_ini, spec.ini_section)
     if spec.script_location:
         script_location = (config.root / spec.script_location).resolve()
     elif ini:
-        script_location = _resolve_script_location(config.root, None, {}, ini, alembic_ini)
+        script_location = resolve_script_location(config.root, {}, ini, alembic_ini)
     else:
         script_location = config.script_location
     return replace(
@@ -333,56 +332,6 @@ def _did_you_mean(wrong: list[str], known: list[str] | set[str]) -> str:
 
 # -- config file discovery -------------------------------------------------------------
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"{path} is not valid TOML: {exc}. The file is read for dbops settings.",
-            hint=f"Fix the syntax in {path}, then re-run the command.",
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(f"Cannot read {path}: {exc.strerror}.", hint="Check the --config path.") from exc
-
-
-def _table_of(path: Path) -> dict[str, Any] | None:
-    """The dbops table of a config file, or None when it has none."""
-    if path.name == "pyproject.toml":
-        tool = _read_toml(path).get("tool", {})
-        return tool.get("dbops") if isinstance(tool.get("dbops"), dict) else None
-    if path.suffix == ".toml":
-        data = _read_toml(path)
-        inner = data.get("tool", {}).get("dbops") if isinstance(data.get("tool"), dict) else None
-        return inner if isinstance(inner, dict) else data
-    return None
-
-
-def _find_config(start: Path, explicit: Path | None) -> tuple[Path | None, dict[str, Any]]:
-    if explicit is not None:
-        path = explicit if explicit.is_absolute() else (start / explicit)
-        if not path.is_file():
-            raise ConfigError(
-                f"Config file {explicit} does not exist. --config takes a dbops.toml, a "
-                f"pyproject.toml with [tool.dbops], or an alembic.ini.",
-                hint="Run: dbops init to create one, or fix the path.",
-            )
-        path = path.resolve()
-        if path.suffix == ".ini":
-            return path, {"alembic_ini": path.name}
-        return path, _table_of(path) or {}
-    for directory in (start, *start.parents):
-        for name in ("dbops.toml", "pyproject.toml"):
-            candidate = directory / name
-            if candidate.is_file():
-                table = _table_of(candidate)
-                if table is not None:
-                    return candidate, table
-        if (directory / "alembic.ini").is_file():
-            return directory / "alembic.ini", {"alembic_ini": "alembic.ini"}
-    return None, {}
-
-
 def _check_keys(table: Mapping[str, Any], config_file: Path | None) -> None:
     unknown = sorted(set(table) - _KNOWN_KEYS)
     if unknown:
@@ -391,44 +340,6 @@ def _check_keys(table: Mapping[str, Any], config_file: Path | None) -> None:
             f"Usually a typo; the known settings are {', '.join(sorted(_KNOWN_KEYS))}.",
             hint="Fix the key names, then re-run the command.",
         )
-
-
-def _find_alembic_ini(root: Path, table: Mapping[str, Any], config_file: Path | None) -> Path | None:
-    named = table.get("alembic_ini")
-    if named:
-        path = (root / named).resolve()
-        if not path.is_file():
-            raise ConfigError(
-                f"alembic.ini not found at {path} (set by alembic_ini in {config_file}).",
-                hint="Fix alembic_ini, or run: dbops init to scaffold one.",
-            )
-        return path
-    if (root / "alembic.ini").is_file():
-        return root / "alembic.ini"
-    # alembic.ini one level down (backend/alembic.ini) when there is exactly one.
-    below = sorted(p for p in root.glob("*/alembic.ini") if p.is_file())
-    return below[0] if len(below) == 1 else None
-
-
-def _read_alembic_ini(path: Path, name: str = "alembic") -> dict[str, str]:
-    parser = configparser.ConfigParser(defaults={"here": str(path.parent)})
-    try:
-        parser.read(path, encoding="utf-8")
-        section = name if parser.has_section(name) else None
-        out: dict[str, str] = {}
-        if section:
-            for key in ("script_location", "sqlalchemy.url", "databases"):
-                if parser.has_option(section, key):
-                    value = parser.get(section, key)
-                    if value.strip().strip("'\"") or key != "sqlalchemy.url":  # `sqlalchemy.url = ""`: none
-                        out[key] = value
-        if parser.has_option("dbops", "metadata") if parser.has_section("dbops") else False:
-            out["dbops_metadata"] = parser.get("dbops", "metadata")
-        return out
-    except configparser.Error as exc:
-        raise ConfigError(
-            f"{path} cannot be parsed: {exc}.", hint=f"Fix the syntax of {path.name}."
-        ) from exc
 
 
 def _paths(raw: Any, where: str, config_file: Path | None, *, what: str = "version_locations") -> tuple[str, ...]:
@@ -467,26 +378,3 @@ def _parse_targets(raw: Any, config_file: Path | None) -> dict[str, TargetSpec]:
 
 
 # -- script_location -----------------------------------------------------------
-
-def _resolve_script_location(
-    root: Path,
-    spec: TargetSpec | None,
-    table: Mapping[str, Any],
-    ini: Mapping[str, str],
-    alembic_ini: Path | None,
-) -> Path:
-    chosen = (spec.script_location if spec else None) or table.get("script_location")
-    if chosen:
-        path = Path(chosen)
-        return path if path.is_absolute() else (root / path).resolve()
-    if ini.get("script_location") and alembic_ini is not None:
-        raw = ini["script_location"]
-        if ":" in raw and not Path(raw).is_absolute() and not (alembic_ini.parent / raw).exists():
-            # package resource form "mypkg:migrations"; resolved by Alembic itself
-            return Path(raw)
-        path = Path(raw)
-        return path if path.is_absolute() else (alembic_ini.parent / path).resolve()
-    if alembic_ini is not None and (alembic_ini.parent / "env.py").is_file():
-        # Flask-Migrate keeps alembic.ini inside the migrations directory, without script_location
-        return alembic_ini.parent.resolve()
-    return (root / "migrations").resolve()

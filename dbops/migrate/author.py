@@ -7,7 +7,8 @@ from dbops.config import Config
 from dbops.env_settings import ATTRIBUTE
 from dbops.errors import ConfigError, DbopsError, RevisionError
 from dbops.migrate.apply import _prepare
-from dbops.migrate.runner import Run, hand_connection, observing_env, revision_ids, translate_error
+from dbops.migrate.observe import hand_connection, observing_env
+from dbops.migrate.runner import Run, revision_ids, translate_error
 from dbops.project import as_alembic_cli, uses_dbops_env
 from dbops.reports import RevisionReport
 
