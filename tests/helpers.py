@@ -1,6 +1,8 @@
 """Small helpers shared by tests (real databases, no mocks)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -217,3 +219,24 @@ def chain(n: int, sleep: float) -> list[tuple[str, str | None, str, str, str]]:
     return [(f"{i:04d}", f"{i - 1:04d}" if i > 1 else None, f"t{i}",
              f"    op.create_table('t{i}', sa.Column('id', sa.Integer, primary_key=True))\n"
              f"    op.execute('SELECT pg_sleep({sleep})')", f"    op.drop_table('t{i}')") for i in range(1, n + 1)]
+
+
+@contextmanager
+def empty_databases(prefix: str, roles: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    """Empty PostgreSQL databases on the test server, one per role ({role: name}), dropped after."""
+    import uuid
+
+    import psycopg
+
+    server = "host=127.0.0.1 user=postgres dbname=postgres"
+    tag = uuid.uuid4().hex[:8]
+    names = {role: f"{prefix}_{role}_{tag}" for role in roles}
+    with psycopg.connect(server, autocommit=True) as conn:
+        for name in names.values():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield names
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            for name in names.values():
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

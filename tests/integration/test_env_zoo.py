@@ -19,11 +19,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 from click.testing import Result
 
-from tests.helpers import REVISION_TEMPLATE, execute
+from tests.helpers import REVISION_TEMPLATE, empty_databases, execute
 
 pytestmark = pytest.mark.postgres
 SERVER = "host=127.0.0.1 user=postgres dbname=postgres"
@@ -165,17 +164,8 @@ STYLES = [
 
 @pytest.fixture
 def dbs() -> Iterator[dict[str, str]]:
-    tag = uuid.uuid4().hex[:8]
-    names = {role: f"dbops_zoo_{role}_{tag}" for role in ("given", "decoy", "ref")}
-    with psycopg.connect(SERVER, autocommit=True) as conn:
-        for name in names.values():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with empty_databases("dbops_zoo", ("given", "decoy", "ref")) as names:
         yield names
-    finally:
-        with psycopg.connect(SERVER, autocommit=True) as conn:
-            for name in names.values():
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def url(name: str) -> str:

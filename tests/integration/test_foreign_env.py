@@ -8,11 +8,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from click.testing import Result
 
-from tests.helpers import REVISION_TEMPLATE, execute
+from tests.helpers import REVISION_TEMPLATE, empty_databases, execute
 
 pytestmark = pytest.mark.postgres
 SERVER = "host=127.0.0.1 user=postgres dbname=postgres"
@@ -55,17 +54,8 @@ run_migrations_online()
 @pytest.fixture
 def databases() -> Iterator[tuple[str, str]]:
     """(given, decoy) database names, both empty."""
-    tag = uuid.uuid4().hex[:8]
-    names = (f"dbops_given_{tag}", f"dbops_decoy_{tag}")
-    with psycopg.connect(SERVER, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield names
-    finally:
-        with psycopg.connect(SERVER, autocommit=True) as conn:
-            for name in names:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with empty_databases("dbops", ("given", "decoy")) as names:
+        yield names["given"], names["decoy"]
 
 
 def _url(name: str) -> str:

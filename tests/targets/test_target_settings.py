@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import textwrap
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from click.testing import Result
 
 from dbops.config import load_config
 from dbops.targets.expand import for_target
-from tests.helpers import DBOPS_ENV_PY, REVISION_TEMPLATE, execute
+from tests.helpers import DBOPS_ENV_PY, REVISION_TEMPLATE, empty_databases, execute
 
 pytestmark = pytest.mark.postgres
 SERVER = "host=127.0.0.1 user=postgres dbname=postgres"
@@ -22,14 +20,8 @@ SERVER = "host=127.0.0.1 user=postgres dbname=postgres"
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    name = f"dbops_tset_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(SERVER, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1/{name}"
-    finally:
-        with psycopg.connect(SERVER, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with empty_databases("dbops_tset", ("db",)) as names:
+        yield f"postgresql+psycopg://postgres@127.0.0.1/{names['db']}"
 
 
 def _chain(directory: Path, table: str, rev: str) -> None:
