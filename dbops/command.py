@@ -13,24 +13,26 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbops.config import Config
-from dbops.reports import (
-    AppliedHistoryReport,
-    CurrentReport,
-    DataMigrateReport,
-    DataMigrationListReport,
-    DriftReport,
-    FanOutReport,
-    HeadsReport,
-    HistoryReport,
-    InitReport,
-    LintReport,
-    MigrationReport,
-    RevisionReport,
-    VerifyReport,
-)
+
+if TYPE_CHECKING:
+    from dbops.reports import (
+        AppliedHistoryReport,
+        CurrentReport,
+        DataMigrateReport,
+        DataMigrationListReport,
+        DriftReport,
+        FanOutReport,
+        HeadsReport,
+        HistoryReport,
+        InitReport,
+        LintReport,
+        MigrationReport,
+        RevisionReport,
+        VerifyReport,
+    )
 
 
 def upgrade(

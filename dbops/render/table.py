@@ -1,4 +1,5 @@
-"""Human rendering of each report type, registered by type.
+"""Human rendering of each report type, registered by its class name (so a report family is
+imported only when a command returns one of its reports).
 
 One-line results are written directly; rich is imported only when a table is drawn,
 which keeps the common no-op ``dbops upgrade`` ~40 ms faster.
@@ -9,28 +10,29 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from dbops.redact import redact
-from dbops.reports import (
-    AppliedHistoryReport,
-    CurrentReport,
-    DataMigrateReport,
-    DataMigrationListReport,
-    DriftReport,
-    FanOutReport,
-    HeadsReport,
-    HistoryReport,
-    InitReport,
-    LintReport,
-    MigrationReport,
-    PoolReport,
-    ProbeReport,
-    RevisionInfo,
-    RevisionReport,
-    VerifyReport,
-)
-from dbops.reports import human_seconds as _age
+from dbops.reports.base import human_seconds as _age
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+    from dbops.reports import (
+        AppliedHistoryReport,
+        CurrentReport,
+        DataMigrateReport,
+        DataMigrationListReport,
+        DriftReport,
+        FanOutReport,
+        HeadsReport,
+        HistoryReport,
+        InitReport,
+        LintReport,
+        MigrationReport,
+        PoolReport,
+        ProbeReport,
+        RevisionInfo,
+        RevisionReport,
+        VerifyReport,
+    )
 
 
 class Grid:
@@ -97,10 +99,10 @@ def new_table(*columns: str) -> Grid:
     return Grid(*columns)
 
 
-_RENDERERS: dict[type, Callable[[Any, Out], None]] = {}
+_RENDERERS: dict[str, Callable[[Any, Out], None]] = {}
 
 
-def renders(kind: type) -> Callable[[Callable[[Any, Out], None]], Callable[[Any, Out], None]]:
+def renders(kind: str) -> Callable[[Callable[[Any, Out], None]], Callable[[Any, Out], None]]:
     def register(fn: Callable[[Any, Out], None]) -> Callable[[Any, Out], None]:
         _RENDERERS[kind] = fn
         return fn
@@ -109,7 +111,7 @@ def renders(kind: type) -> Callable[[Callable[[Any, Out], None]], Callable[[Any,
 
 
 def render_table(report: Any, out: TextIO) -> None:
-    _RENDERERS[type(report)](report, Out(out))
+    _RENDERERS[type(report).__name__](report, Out(out))
 
 
 def _revs(revs: tuple[str, ...] | None) -> str:
@@ -120,7 +122,7 @@ def _ms(value: float) -> str:
     return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
 
 
-@renders(MigrationReport)
+@renders("MigrationReport")
 def _migration(r: MigrationReport, console: Out) -> None:
     if r.sql is not None:
         console.write(r.sql)
@@ -165,7 +167,7 @@ def _revision_table(rows: tuple[RevisionInfo, ...], current: tuple[str, ...] | N
     return table
 
 
-@renders(CurrentReport)
+@renders("CurrentReport")
 def _current(r: CurrentReport, console: Out) -> None:
     state = "at head" if r.at_head else f"{len(r.pending)} pending"
     console.line(f"{r.database}")
@@ -175,12 +177,12 @@ def _current(r: CurrentReport, console: Out) -> None:
         console.table(_revision_table(r.pending))
 
 
-@renders(HeadsReport)
+@renders("HeadsReport")
 def _heads(r: HeadsReport, console: Out) -> None:
     console.table(_revision_table(r.heads))
 
 
-@renders(HistoryReport)
+@renders("HistoryReport")
 def _history(r: HistoryReport, console: Out) -> None:
     if not r.revisions:
         console.line("No revisions yet. Create one with: dbops revision --autogenerate -m 'initial'")
@@ -188,7 +190,7 @@ def _history(r: HistoryReport, console: Out) -> None:
     console.table(_revision_table(r.revisions, r.current))
 
 
-@renders(RevisionReport)
+@renders("RevisionReport")
 def _revision(r: RevisionReport, console: Out) -> None:
     if r.revision is None:
         console.line("No revision file was written: the project's env.py (its process_revision_directives) "
@@ -207,7 +209,7 @@ def _revision(r: RevisionReport, console: Out) -> None:
             console.line("No changes detected between the models and the database: the revision is empty.")
 
 
-@renders(InitReport)
+@renders("InitReport")
 def _init(r: InitReport, console: Out) -> None:
     if r.found:
         console.line(f"Found an existing Alembic project in {r.directory}:")
@@ -221,7 +223,7 @@ def _init(r: InitReport, console: Out) -> None:
         console.line(f"  {step}")
 
 
-@renders(DriftReport)
+@renders("DriftReport")
 def _drift(r: DriftReport, console: Out) -> None:
     sides = {"migrations": "models vs migrations", "database": "models vs database",
              "both": "models vs migrations vs database"}[r.against]
@@ -245,7 +247,7 @@ def _drift(r: DriftReport, console: Out) -> None:
         console.line(f"{failing} difference(s), {pending} pending{also}{ignored}, in {_ms(r.duration_ms)}.")
 
 
-@renders(DataMigrateReport)
+@renders("DataMigrateReport")
 def _data_migrate(r: DataMigrateReport, console: Out) -> None:
     if not r.runs:
         console.line(f"Nothing to do: every data migration on {r.database} is done.")
@@ -265,7 +267,7 @@ def _data_migrate(r: DataMigrateReport, console: Out) -> None:
                          f"{run.rows_per_second:,.0f} rows/s.")
 
 
-@renders(DataMigrationListReport)
+@renders("DataMigrationListReport")
 def _data_list(r: DataMigrationListReport, console: Out) -> None:
     table = new_table("name", "table", "requires", "status", "rows done", "last key")
     for m in r.migrations:
@@ -274,7 +276,7 @@ def _data_list(r: DataMigrationListReport, console: Out) -> None:
     console.table(table)
 
 
-@renders(AppliedHistoryReport)
+@renders("AppliedHistoryReport")
 def _applied(r: AppliedHistoryReport, console: Out) -> None:
     if not r.rows:
         console.line(f"No dbops_history rows on {r.database} yet (they are written by dbops upgrade/downgrade/stamp).")
@@ -291,7 +293,7 @@ def _applied(r: AppliedHistoryReport, console: Out) -> None:
         console.line(f"The newest {len(r.rows)} of {r.total} rows; see them all with: dbops history --applied --all")
 
 
-@renders(VerifyReport)
+@renders("VerifyReport")
 def _verify(r: VerifyReport, console: Out) -> None:
     table = new_table("revision", "status", "recorded", "now")
     for item in r.items:
@@ -302,7 +304,7 @@ def _verify(r: VerifyReport, console: Out) -> None:
         console.line(f"{len(r.items)} applied revision(s) match their files.")
 
 
-@renders(LintReport)
+@renders("LintReport")
 def _lint(r: LintReport, console: Out) -> None:
     for f in r.findings:
         console.line(f"{f.path}:{f.line}: {f.rule} {f.message}")
@@ -340,7 +342,7 @@ def _object(item: Any) -> str:
         or item.name
 
 
-@renders(FanOutReport)
+@renders("FanOutReport")
 def _fan_out(r: FanOutReport, console: Out) -> None:
     if any(t.sql is not None for t in r.targets):
         _fan_out_sql(r, console)
@@ -367,7 +369,7 @@ def _fan_out(r: FanOutReport, console: Out) -> None:
                  f"{_ms(r.duration_ms)}.")
 
 
-@renders(ProbeReport)
+@renders("ProbeReport")
 def _probe(r: ProbeReport, console: Out) -> None:
     console.line(r.verdict)
     s = r.server
@@ -405,7 +407,7 @@ def _probe(r: ProbeReport, console: Out) -> None:
             console.line(f"{f.level:<12} {f.code}: {f.message}")
 
 
-@renders(PoolReport)
+@renders("PoolReport")
 def _pool(r: PoolReport, console: Out) -> None:
     console.line(r.verdict)
     for p in r.pools:

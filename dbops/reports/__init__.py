@@ -1,0 +1,97 @@
+"""Frozen dataclasses returned by every command, one module per family of verbs. ``to_dict()``
+is the JSON contract (see :mod:`dbops.reports.base`).
+
+``from dbops.reports import MigrationReport`` works for every report; each family's module is
+imported only when one of its names is first used (a frozen dataclass costs ~1 ms to create, and
+a no-op ``dbops upgrade`` needs three of the 25)."""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from dbops.reports.base import Report, human_seconds, utcnow
+
+if TYPE_CHECKING:
+    from dbops.reports.audit import AppliedHistoryReport, AppliedRow, LintFinding, LintReport, VerifyItem, VerifyReport
+    from dbops.reports.data import DataMigrateReport, DataMigrationInfo, DataMigrationListReport, DataMigrationRun
+    from dbops.reports.drift import DriftItem, DriftReport
+    from dbops.reports.migrate import (
+        CurrentReport,
+        HeadsReport,
+        HistoryReport,
+        InitReport,
+        MigrationReport,
+        RevisionInfo,
+        RevisionReport,
+        StepTiming,
+    )
+    from dbops.reports.probe import PoolReport, ProbeFinding, ProbeReport
+    from dbops.reports.targets import FanOutReport, TargetResult
+
+_HOME = {
+    "RevisionInfo": "migrate",
+    "StepTiming": "migrate",
+    "MigrationReport": "migrate",
+    "CurrentReport": "migrate",
+    "HeadsReport": "migrate",
+    "HistoryReport": "migrate",
+    "RevisionReport": "migrate",
+    "InitReport": "migrate",
+    "DriftItem": "drift",
+    "DriftReport": "drift",
+    "DataMigrationRun": "data",
+    "DataMigrateReport": "data",
+    "DataMigrationInfo": "data",
+    "DataMigrationListReport": "data",
+    "AppliedRow": "audit",
+    "AppliedHistoryReport": "audit",
+    "VerifyItem": "audit",
+    "VerifyReport": "audit",
+    "LintFinding": "audit",
+    "LintReport": "audit",
+    "TargetResult": "targets",
+    "FanOutReport": "targets",
+    "ProbeFinding": "probe",
+    "ProbeReport": "probe",
+    "PoolReport": "probe",
+}
+
+__all__ = [
+    "Report",
+    "human_seconds",
+    "utcnow",
+    "RevisionInfo",
+    "StepTiming",
+    "MigrationReport",
+    "CurrentReport",
+    "HeadsReport",
+    "HistoryReport",
+    "RevisionReport",
+    "InitReport",
+    "DriftItem",
+    "DriftReport",
+    "DataMigrationRun",
+    "DataMigrateReport",
+    "DataMigrationInfo",
+    "DataMigrationListReport",
+    "AppliedRow",
+    "AppliedHistoryReport",
+    "VerifyItem",
+    "VerifyReport",
+    "LintFinding",
+    "LintReport",
+    "TargetResult",
+    "FanOutReport",
+    "ProbeFinding",
+    "ProbeReport",
+    "PoolReport",
+]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"dbops.reports.{home}"), name)
+    globals()[name] = value
+    return value
