@@ -2,8 +2,9 @@
 what failed, what it usually means, the would-be fix."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -11,7 +12,7 @@ from dbops import command
 from dbops.config import Config
 from dbops.db.engine import run_with_connection
 from dbops.db.url import parse_url
-from dbops.errors import DbopsError, DriftDetected, MultipleHeads
+from dbops.errors import DbopsError, DriftDetected, MultipleHeads, WrongDatabase
 
 
 class MigrationTestFailure(AssertionError):
@@ -26,6 +27,32 @@ def _indent(text: str) -> str:
 
 
 Seed = Callable[[sa.Connection], None]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _wrong_database(exc: WrongDatabase) -> MigrationTestFailure:
+    return MigrationTestFailure(
+        "The project's env.py migrates another database than the test database the plugin made, so "
+        "nothing was run (and nothing was written there).", failed=exc.message,
+        meaning="env.py builds its URL from the app's settings and ignores the URL dbops passes in "
+                "config.get_main_option('sqlalchemy.url'); against a real deploy that is right, in a test it "
+                "would migrate the app's own database.",
+        fix="In env.py, prefer the URL dbops passes (plain `alembic` still uses the app's):\n"
+            "    url = config.get_main_option('sqlalchemy.url') or str(settings.DATABASE_URL)",
+    )
+
+
+def explained(check: F) -> F:
+    """A check whose env.py connects elsewhere fails with its own titled block, not as the first
+    revision's error."""
+    @functools.wraps(check)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return check(*args, **kwargs)
+        except WrongDatabase as exc:
+            raise _wrong_database(exc) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def check_single_head(config: Config) -> None:
@@ -39,19 +66,48 @@ def check_single_head(config: Config) -> None:
         ) from None
 
 
-def check_upgrade(config: Config, *, seed: Mapping[str, Seed] | None = None) -> None:
-    """base -> head on an empty database, one revision at a time; ``seed[rev](conn)`` runs after
-    ``rev`` is applied (to feed data migrations in later revisions)."""
-    for rev in _linear(config):
+@explained
+def check_upgrade(
+    config: Config, *, seed: Mapping[str, Seed] | None = None, before: Mapping[str, Seed] | None = None,
+    after: Mapping[str, Seed] | None = None,
+) -> None:
+    """base -> head on an empty database, one revision at a time. Data hooks, each ``fn(connection)``
+    in its own transaction: ``before[rev]`` runs just before ``rev`` is applied (rows for a data
+    migration to convert), ``after[rev]`` just after it (assertions on what it did: an
+    AssertionError fails the test naming the revision), then ``seed[rev]`` (rows later revisions need)."""
+    revisions = _linear(config)
+    unknown = sorted((set(seed or {}) | set(before or {}) | set(after or {})) - set(revisions))
+    if unknown:
+        raise MigrationTestFailure(
+            f"Data hooks name revisions that are not in the history: {', '.join(unknown)}.",
+            failed="dbops_seed / dbops_before_revision / dbops_after_revision keys: " + ", ".join(unknown),
+            meaning="A revision id was mistyped, or the revision was renamed or squashed; the hook would never run.",
+            fix="Use ids from: dbops history",
+        )
+    for rev in revisions:
+        if before and rev in before:
+            _run_seed(config, before[rev])
         try:
             command.upgrade(config, rev)
+        except WrongDatabase:
+            raise
         except DbopsError as exc:
+            given = " on the rows given before it" if before and rev in before else " on an empty database"
             raise MigrationTestFailure(
-                f"Upgrading to revision {rev} failed on an empty database.", failed=str(exc),
+                f"Upgrading to revision {rev} failed{given}.", failed=str(exc),
                 meaning="The revision depends on state it does not create (data, extensions, objects made by "
                         "hand), or its SQL is wrong for this database.",
                 fix=f"Fix the revision {rev}; reproduce with: dbops upgrade {rev} --database-url <empty db> -v",
             ) from None
+        if after and rev in after:
+            try:
+                _run_seed(config, after[rev])
+            except AssertionError as exc:
+                raise MigrationTestFailure(
+                    f"The data after revision {rev} is not what the test expects.", failed=str(exc) or repr(exc),
+                    meaning=f"Revision {rev} converts (or loses) rows differently from what its data test states.",
+                    fix=f"Fix the data step of {rev} (op.execute / run_data_migration), then re-run pytest --dbops",
+                ) from None
         if seed and rev in seed:
             _run_seed(config, seed[rev])
 
@@ -64,6 +120,7 @@ def _run_seed(config: Config, fn: Seed) -> None:
     run_with_connection(parse_url(config.url), in_transaction)
 
 
+@explained
 def check_models_match(config: Config) -> None:
     """After base -> head, the models match the schema (check-drift's comparator, not autogenerate)."""
     command.upgrade(config)
@@ -77,6 +134,102 @@ def check_models_match(config: Config) -> None:
                     "the model.",
             fix=(exc.report.upgrade_code or "dbops revision --autogenerate -m '...'") + "\n(in a new revision)",
         ) from None
+
+
+def check_models_registered(config: Config, *, package: str | None = None) -> Any:
+    """Every model of the app's package is on the configured metadata (see testing/register.py).
+    Returns the Registration read; raises MigrationTestFailure on a model the metadata misses."""
+    from dbops.testing.register import default_package, read_registration
+
+    if not config.metadata:
+        raise MigrationTestFailure(
+            "No metadata is configured, so dbops cannot tell which models the migrations must cover.",
+            failed="metadata is not set in [tool.dbops] / dbops.toml.",
+            meaning="check-drift and this check compare against the metadata named there; env.py's own "
+                    "target_metadata is not read here.",
+            fix='metadata = "app.models:Base.metadata"   (in dbops.toml; or set dbops_models_package and '
+                "metadata)",
+        )
+    package = package or default_package(config.metadata)
+    try:
+        found = read_registration(config.root, config.metadata, package)
+    except RuntimeError as exc:
+        raise MigrationTestFailure(
+            f"Importing the metadata ({config.metadata}) or the package {package!r} failed in a fresh "
+            "interpreter.", failed=str(exc),
+            meaning="The models cannot be imported on their own (an import cycle, settings read at import time, "
+                    "a missing dependency), or the package name is wrong.",
+            fix=f"python -c 'import {package}' from {config.root}; set dbops_models_package if the models live "
+                "in another package",
+        ) from None
+    problems = [f"- table {table} is defined in {module or 'a module of ' + package} but is not on "
+                f"{config.metadata} until that module is imported" for table, module in found.unregistered]
+    problems += [f"- {cls} is mapped to {table} on another MetaData" for cls, table in found.elsewhere]
+    problems += [f"- module {module} could not be imported: {error}" for module, error in found.failed]
+    if problems:
+        modules = sorted({m for _, m in found.unregistered if m})
+        raise MigrationTestFailure(
+            f"Some models of {package!r} are not on the metadata the migrations are compared against.",
+            failed="\n".join(problems),
+            meaning="autogenerate would propose dropping their tables and check-drift cannot see them: the module "
+                    "that defines them is not imported by the module that builds the metadata (or uses another "
+                    "Base).",
+            fix="\n".join(f"import {m}  # in the module of {config.metadata.partition(':')[0]}" for m in modules)
+                or "Map every model on one Base (or list every MetaData in metadata).",
+        )
+    return found
+
+
+@explained
+def check_lock_footprint(
+    config: Config, *, seed: Mapping[str, Seed] | None = None, before: Mapping[str, Seed] | None = None,
+    budget: str | None = None, allow_rewrites: bool = True, exempt: Sequence[str] = (),
+    collect: list[Any] | None = None,
+) -> list[Any]:
+    """PostgreSQL: base -> head one revision at a time (with the same ``before``/``seed`` rows as
+    check_upgrade), measuring each revision's locks and rewrites (testing/footprint.py). Returns
+    the footprints; raises MigrationTestFailure naming each revision over ``budget`` (the strongest
+    lock mode allowed on a table that existed and had rows) or, unless ``allow_rewrites``, that
+    rewrote such a table. Revisions in ``exempt`` are measured but not judged. ``collect``: a list
+    the footprints are appended to as they are measured (kept when the check fails)."""
+    from dbops.testing import footprint as fp
+
+    url = parse_url(config.url)
+    def skip(relation: str) -> bool:  # bookkeeping: the version table, dbops_history, checkpoints, leases
+        name = relation.split(".", 1)[-1]
+        return name == config.version_table or name.startswith("dbops_")
+
+    prints: list[Any] = collect if collect is not None else []
+    over = []
+    for rev in _linear(config):
+        if before and rev in before:
+            _run_seed(config, before[rev])
+        pre = run_with_connection(url, fp.tables)
+        with fp.statement_locks(skip) as taken:
+            command.upgrade(config, rev)
+        post = run_with_connection(url, fp.tables)
+        found = fp.footprint(rev, taken, pre, post)
+        prints.append(found)
+        problems = [] if rev in exempt else fp.over_budget(found, budget, allow_rewrites)
+        if problems:
+            over.append((rev, problems))
+        if seed and rev in seed:
+            _run_seed(config, seed[rev])
+    if over:
+        allowed = fp.mode_name(budget) if budget else "any lock"
+        raise MigrationTestFailure(
+            f"{len(over)} revision(s) take locks over the budget ({allowed} on tables with rows"
+            f"{'' if allow_rewrites else ', no rewrites'}): {', '.join(rev for rev, _ in over)}.",
+            failed="\n".join(f"{rev}:\n" + "\n".join(problems) for rev, problems in over),
+            meaning="While such a statement runs, every query on that table waits behind it (ACCESS EXCLUSIVE "
+                    "blocks even SELECT), and a rewrite holds the lock while every row is copied: on a large "
+                    "table in production, an outage for the statement's whole duration.",
+            fix="Use the non-blocking form: CREATE INDEX CONCURRENTLY inside op.get_context().autocommit_block(); "
+                "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT in a later revision; add a column "
+                "nullable without a volatile default, backfill, then set NOT NULL. A revision that must take the "
+                "lock: list it in dbops_lock_budget_exempt.",
+        )
+    return prints
 
 
 def _linear(config: Config) -> list[str]:
@@ -112,6 +265,7 @@ def _differences(before: Any, after: Any) -> list[Any]:
     return out
 
 
+@explained
 def check_up_down_up(
     config: Config, *, minimum_downgrade_revision: str | None = None, skip_revisions: Sequence[str] = ()
 ) -> list[str]:
