@@ -24,14 +24,20 @@ _CAUSES: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("timeout", "timed out", "timeouterror"),
      "the connection attempt timed out",
      "the host is unreachable from here (firewall, wrong host, server still starting)"),
-    (("connection refused", "connectionrefused", "can't connect", "could not connect",
-      "errno 111", "connect call failed"),
-     "the connection was refused",
-     "no server is listening at that host and port: it is not running, or the port is wrong"),
     (("name or service not known", "nodename nor servname", "could not translate host name",
       "temporary failure in name resolution", "gaierror", "getaddrinfo"),
      "the host name could not be resolved",
      "the host in the URL is misspelt or only resolvable inside another network"),
+    (("ssl was required", "does not support ssl", "certificate verify failed", "sslcertverificationerror",
+      "self signed certificate", "self-signed certificate", "ssl: ", "tlsv1", "ssl connection has been closed",
+      "rejected ssl upgrade"),
+     "the TLS (SSL) handshake failed",
+     "the URL's TLS settings and the server's disagree: sslmode=require (or ssl=true) against a server "
+     "without TLS, or a server certificate this client does not trust (sslrootcert, ssl_ca)"),
+    (("connection refused", "connectionrefused", "can't connect", "could not connect",
+      "errno 111", "connect call failed"),
+     "the connection was refused",
+     "no server is listening at that host and port: it is not running, or the port is wrong"),
     (("ssl upgrade", "ssl negotiation", "wrong version number", "packet sequence", "lost connection to"),
      "something other than the expected database server answered",
      "the port belongs to another service or a proxy, or the URL names the wrong dialect"),
@@ -62,9 +68,9 @@ def describe_connect_error(exc: BaseException, masked_url: str, connect_timeout:
     """The one-paragraph message for a failed connect, given the URL already masked."""
     text = _driver_text(exc)
     low = text.lower()
-    cause, meaning = "the connection failed", "see the driver's message"
+    cause, meaning = "the connection failed", ""
     if isinstance(exc, (TimeoutError, socket.timeout)):
-        cause, meaning = _CAUSES[3][1], _CAUSES[3][2]
+        cause, meaning = next((c, m) for needles, c, m in _CAUSES if "timed out" in needles)
     else:
         for needles, c, m in _CAUSES:
             if any(n in low for n in needles):
@@ -77,8 +83,9 @@ def describe_connect_error(exc: BaseException, masked_url: str, connect_timeout:
     timeout_note = f" (connect timeout {connect_timeout:g}s)" if "timed out" in cause else ""
     server = not str(masked_url).startswith("sqlite")  # waiting helps a starting server, never a file
     return ConnectionFailed(
-        f"Could not connect to {masked_url}: {cause}{timeout_note}. This usually means {meaning}. "
-        f"Driver said: {first_line}",
+        f"Could not connect to {masked_url}: {cause}{timeout_note}. "
+        + (f"This usually means {meaning}. " if meaning else "")
+        + f"Driver said: {first_line}",
         hint="Check the URL (--database-url, then DBOPS_DATABASE_URL, DATABASE_URL, the config file)"
         + ("; to wait for a starting server run: dbops upgrade --wait 30" if server else "."),
     )

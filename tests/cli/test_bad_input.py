@@ -54,6 +54,35 @@ def test_connection_refused(invoke: Callable[..., Result], driver: str) -> None:
     _no_traceback(result)
 
 
+@pytest.mark.parametrize("url", ["postgresql+psycopg://app:topsecret@db.example.invalid/app",
+                                 "postgresql+asyncpg://app:topsecret@db.example.invalid/app",
+                                 "mysql+pymysql://app:topsecret@db.example.invalid/app"])
+def test_host_that_does_not_resolve(invoke: Callable[..., Result], url: str) -> None:
+    """MariaDB's driver wraps the resolver's error in its 2003 "can't connect": still a DNS fault."""
+    import json
+
+    result = invoke("current", "--database-url", url, "--format", "json")
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "connection_failed"
+    assert ": the host name could not be resolved. This usually means the host in the URL is misspelt" \
+        in error["message"]
+    assert "topsecret" not in result.stderr + result.stdout
+    _no_traceback(result)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("url", ["postgresql+psycopg://postgres@127.0.0.1:5432/postgres?sslmode=require",
+                                 "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres?ssl=require"])
+def test_tls_required_by_the_url_but_not_offered_by_the_server(invoke: Callable[..., Result], url: str) -> None:
+    """The test server runs without TLS (ssl = off, PostgreSQL's default)."""
+    result = invoke("current", "--database-url", url)
+    assert result.exit_code == 1
+    assert ": the TLS (SSL) handshake failed. This usually means the URL's TLS settings and the server's " \
+        "disagree" in result.stderr
+    _no_traceback(result)
+
+
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """A TCP server that accepts and never answers: an injected network fault."""
