@@ -68,8 +68,31 @@ def create_engine_for(
     if is_async(url):
         from sqlalchemy.ext.asyncio import create_async_engine  # only async URLs pay for it
 
-        return create_async_engine(url, connect_args=args, **kwargs)
-    return create_engine(url, connect_args=args, **kwargs)
+        async_engine = create_async_engine(url, connect_args=args, **kwargs)
+        if url.get_backend_name() == "sqlite":
+            transactional_sqlite(async_engine.sync_engine)
+        return async_engine
+    engine = create_engine(url, connect_args=args, **kwargs)
+    if url.get_backend_name() == "sqlite":
+        transactional_sqlite(engine)
+    return engine
+
+
+def transactional_sqlite(engine: Engine) -> None:
+    """SQLite has transactional DDL, but the sqlite3 module (Python < 3.12) opens a transaction only
+    before INSERT/UPDATE/DELETE and runs DDL in autocommit: a revision that failed after a CREATE TABLE
+    left the table behind while its version was never recorded. SQLAlchemy's documented recipe: the
+    driver does no transaction handling of its own, and every SQLAlchemy begin() emits BEGIN, so a
+    revision's DDL and DML commit or roll back together, as on PostgreSQL."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
 
 
 def run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:

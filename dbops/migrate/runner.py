@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from dbops.db.connect_errors import is_read_only
 from dbops.env_settings import ATTRIBUTE, EnvSettings
 from dbops.errors import DbopsError, MigrationFailed, RevisionError
+from dbops.faults import is_lock_timeout, is_read_only, runtime_fault
 from dbops.logs import enable_dbops_loggers
 from dbops.migrate.observe import entered, hand_connection, in_env_thread, observe_configure, release_foreign
 from dbops.redact import redact
@@ -204,29 +204,14 @@ def translate_error(exc: Exception, run: Run, *, dialect: str = "") -> DbopsErro
             hint="See who holds it with: dbops upgrade --strict (pre-flight), end that session, then re-run "
             "dbops upgrade (or raise --lock-timeout / --retries)",
         )
-    if failing is not None and is_statement_timeout(exc):
-        return MigrationFailed(
-            f"Revision {failing.revision} ({failing.doc or 'no message'}) ran a statement longer than the "
-            f"statement timeout, and the server canceled it ({redact(_first_line(exc))}). On PostgreSQL the "
-            "revision's transaction was rolled back; elsewhere its earlier statements may have stayed.",
-            hint="If the statement is expected to be long (a backfill, an index build), raise the limit for this "
-            "run (dbops upgrade --statement-timeout SECONDS, 0 = none) or split the work (batches, CREATE INDEX "
-            "CONCURRENTLY in autocommit_block()); see where the database stands with: dbops current",
-        )
-    if failing is not None and is_connection_lost(exc):
-        return MigrationFailed(
-            f"The connection to the server was lost while revision {failing.revision} "
-            f"({failing.doc or 'no message'}) ran ({redact(_first_line(exc))}). Usually the server restarted or "
-            "failed over, or an administrator or a proxy ended the session (pg_terminate_backend, an idle "
-            "timeout). On PostgreSQL the revision's open transaction was rolled back by the server.",
-            hint="Check the server is back (dbops probe), see where the database stands with: dbops current, "
-            "then re-run dbops upgrade (add --wait 60 to wait for a restarting server)",
-        )
     # What the database is left at is not guessed here: the runner reads the version table after the
     # failure and adds it (see dbops.migrate.apply); this says only what is known at this point.
     committed = _committed_part(run) if dialect in NON_TRANSACTIONAL_DDL else []
+    fault = runtime_fault(exc) if failing is not None else None
     if failing is not None and committed:
         detail = redact(f"{type(exc).__name__}: {_first_line(exc)}")
+        if fault is not None:
+            detail = f"it {fault.happened} ({detail})"
         listed = "; ".join(f"({i}) {c}" for i, c in enumerate(committed[:10], 1))
         return MigrationFailed(
             f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}. This database commits "
@@ -236,6 +221,13 @@ def translate_error(exc: Exception, run: Run, *, dialect: str = "") -> DbopsErro
             hint=f"Either undo those statements by hand and re-run dbops upgrade after fixing "
             f"{failing.path.rsplit('/', 1)[-1]}, or finish the revision by hand and record it with: "
             f"dbops stamp {failing.revision}",
+        )
+    if failing is not None and fault is not None:
+        nothing = " It had changed nothing yet." if dialect in NON_TRANSACTIONAL_DDL else ""
+        return MigrationFailed(
+            f"Revision {failing.revision} ({failing.doc or 'no message'}) {fault.happened} "
+            f"({redact(_first_line(exc))}).{' ' + fault.means + '.' if fault.means else ''}{nothing}",
+            hint=fault.hint,
         )
     if failing is not None and is_read_only(exc):
         return MigrationFailed(
@@ -285,61 +277,6 @@ def translate_error(exc: Exception, run: Run, *, dialect: str = "") -> DbopsErro
         "failed before any revision ran; usually env.py or the models raise on import.",
         hint="Re-run with -v for the traceback.",
     )
-
-
-LOCK_TIMEOUT_CODES = ("55P03", "40P01", "1205", "1213")  # PG lock_not_available/deadlock, MySQL wait/deadlock
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    out, seen = [], set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        out.append(getattr(cur, "orig", None) or cur)
-        cur = cur.__cause__ or cur.__context__
-    return out
-
-
-def is_statement_timeout(exc: BaseException) -> bool:
-    """The server canceled a statement for running past statement_timeout (PostgreSQL 57014 with that
-    reason), max_statement_time (MariaDB 1969) or max_execution_time (MySQL 3024)."""
-    for orig in _chain(exc):
-        code = str(getattr(orig, "sqlstate", "") or getattr(orig, "pgcode", "") or "")
-        args = getattr(orig, "args", ())
-        if code == "57014" and "statement timeout" in str(orig):
-            return True
-        if args and isinstance(args[0], int) and args[0] in (1969, 3024):
-            return True
-    return False
-
-
-def is_connection_lost(exc: BaseException) -> bool:
-    """The session ended under the migration: server restart or failover, pg_terminate_backend, a proxy."""
-    for orig in _chain(exc):
-        code = str(getattr(orig, "sqlstate", "") or getattr(orig, "pgcode", "") or "")
-        text = str(orig).lower()
-        args = getattr(orig, "args", ())
-        if code in ("57P01", "57P02", "57P03", "08006", "08003") or (args and isinstance(args[0], int)
-                                                                       and args[0] in (2006, 2013)):
-            return True
-        if any(words in text for words in ("server closed the connection unexpectedly", "connection was closed "
-                                           "in the middle of operation", "terminating connection due to")):
-            return True
-    return False
-
-
-def is_lock_timeout(exc: BaseException) -> bool:
-    """True when a migration failed because it could not get a lock in time (worth a retry)."""
-    cur: BaseException | None = exc
-    while cur is not None:
-        orig = getattr(cur, "orig", cur)
-        code = str(getattr(orig, "sqlstate", "") or getattr(orig, "pgcode", "") or "")
-        args = getattr(orig, "args", ())
-        mysql_code = str(args[0]) if args and isinstance(args[0], int) else ""
-        if code in LOCK_TIMEOUT_CODES or mysql_code in LOCK_TIMEOUT_CODES:
-            return True
-        cur = cur.__cause__ or cur.__context__
-    return False
 
 
 def _first_line(exc: BaseException) -> str:
