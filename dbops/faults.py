@@ -45,8 +45,10 @@ MYSQL_LOCK_TIMEOUT = (1205, 1213)  # lock wait timeout, deadlock
 
 
 def is_lock_timeout(exc: BaseException) -> bool:
-    """It could not get a lock in time (worth a retry)."""
-    return _any(exc, lambda e: sqlstate(e) in LOCK_TIMEOUT_CODES or mysql_code(e) in MYSQL_LOCK_TIMEOUT)
+    """It could not get a lock in time, or lost a deadlock (worth a retry); SQLite's "database is
+    locked" is the same fault (another writer held the file past the busy timeout)."""
+    return _any(exc, lambda e: sqlstate(e) in LOCK_TIMEOUT_CODES or mysql_code(e) in MYSQL_LOCK_TIMEOUT
+                or "database is locked" in str(e))
 
 
 def is_statement_timeout(exc: BaseException) -> bool:

@@ -17,14 +17,15 @@ from dbops.cli.run import execute, execute_fanout
               help="Adaptive batches aim at this many seconds each.")
 @click.option("--max-rows-per-second", type=click.FloatRange(min=1), help="Throttle.")
 @click.option("--pause", type=click.FloatRange(min=0), default=0.0, help="Sleep between batches (seconds).")
-@click.option("--lock-timeout", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
-              help="Per-batch lock_timeout (PostgreSQL); a batch that hits it is retried with backoff.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Per-batch lock timeout (PostgreSQL; default lock_timeout from the config, 5; 0 = none); a batch "
+              "that hits it is retried with backoff.")
 @click.option("--dry-run", is_flag=True, help="Count rows that would change, time one batch, write nothing.")
 @click.option("--reset", is_flag=True, help="Forget the checkpoint and start from the first row.")
 @fanout_options
 @common_options()
 def data_migrate(opts: CommonOptions, name: str | None, list_: bool, batch_size: int | None,
-                 batch_seconds: float, max_rows_per_second: float | None, pause: float, lock_timeout: float,
+                 batch_seconds: float, max_rows_per_second: float | None, pause: float, lock_timeout: float | None,
                  dry_run: bool, reset: bool, fanout: dict[str, Any] | None) -> None:
     """Run a data migration (or all unfinished ones) in resumable batches.
 

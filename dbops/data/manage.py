@@ -97,6 +97,8 @@ def data_migrate(
     should_stop: Callable[[], bool] | None = None,
     **options: Any,
 ) -> DataMigrateReport:
+    if options.get("lock_timeout") is None:  # the same default as a migration's: lock_timeout from the config
+        options["lock_timeout"] = config.lock_timeout or 0.0
     migrations = _migrations(config)
     if name is not None:
         chosen = [m for m in migrations if m.name == name]

@@ -17,12 +17,12 @@ from dbops.data.sql import Key, Target, dump_key, load_key
 from dbops.db.lease import migration_or_lease_lock
 from dbops.db.lock import named_lock
 from dbops.errors import DbopsError
+from dbops.faults import is_lock_timeout
 from dbops.redact import redact
 from dbops.reports import DataMigrationRun
 
 MIN_BATCH, MAX_BATCH, FIRST_BATCH = 100, 200_000, 1_000
 MAX_BATCH_PYTHON = 50_000  # the function path holds a batch of rows in memory (~20 MB of dicts)
-LOCK_ERRORS = ("55P03", "40P01", "1205", "1213", "database is locked")  # lock timeout, deadlock, busy
 
 
 class DataMigrationError(DbopsError):
@@ -76,13 +76,6 @@ def _column_types(conn: sa.Connection, m: DataMigration) -> dict[str, Any]:
     return columns
 
 
-def _is_lock_error(exc: BaseException) -> bool:
-    orig = getattr(exc, "orig", exc)
-    code = str(getattr(orig, "sqlstate", "") or getattr(orig, "pgcode", "") or "")
-    text_ = f"{code} {orig}"
-    return any(marker in text_ for marker in LOCK_ERRORS)
-
-
 def run_data_migration(
     conn: sa.Connection,
     m: DataMigration,
@@ -93,7 +86,7 @@ def run_data_migration(
     pause: float = 0.0,
     dry_run: bool = False,
     reset: bool = False,
-    lock_timeout: float = 2.0,
+    lock_timeout: float = 5.0,
     retries: int = 5,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -233,14 +226,14 @@ def _loop(conn: sa.Connection, m: DataMigration, target: Target, key_types: list
         while True:
             try:
                 with tx():
-                    if conn.dialect.name == "postgresql":
+                    if conn.dialect.name == "postgresql" and lock_timeout:
                         conn.execute(sa.text(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'"))
                     changed, scanned, hi = _batch(conn, m, target, last, size)
                     if hi is not None:
                         checkpoint.advance(conn, m.name, dump_key(hi), changed, scanned)
                 break
             except (OperationalError, DBAPIError) as exc:
-                if _is_lock_error(exc) and attempt < retries:
+                if is_lock_timeout(exc) and attempt < retries:
                     attempt += 1
                     sleep(min(0.1 * 2 ** attempt, 5.0))
                     continue

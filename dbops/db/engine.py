@@ -92,6 +92,9 @@ def transactional_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT" or \
+                engine.dialect._on_connect_isolation_level == "AUTOCOMMIT":  # noqa: SLF001 - as Connection reads it
+            return  # autocommit asked for: a BEGIN here would stay open (its COMMIT is a no-op)
         conn.exec_driver_sql("BEGIN")
 
 

@@ -62,3 +62,79 @@ def test_data_migrate_runs_in_each_tenants_schema(invoke: Callable[..., Result],
                    cwd=app)
     assert again.exit_code == 0  # done everywhere: nothing runs twice
     assert all(t["summary"] == "nothing" for t in json.loads(again.stdout)["targets"]), again.stdout
+
+
+# 20 tenants, some with names that need quoting everywhere (quotes, spaces, capitals, unicode, SQL)
+ROLLOUT = [f"tenant_{i:02d}" for i in range(14)] + [
+    'tenant_Mixed"Case', "tenant_with space", "tenant_ünïcödé", "tenant_x'; DROP TABLE note; --",
+    "tenant_$dollar", "tenant_" + "l" * 50]
+BUMP = ("from dbops.data import DataMigration\n"
+        "migration = DataMigration(name='bump', table='note', key='id', set={'hits': 'hits + 1'})\n")
+
+
+def _tenant_state(url: str) -> dict[str, tuple[int, int, int, int | None]]:
+    """Per tenant: (rows, rows bumped once, rows bumped more than once, the checkpoint's rows_done)."""
+    out = {}
+    for tenant in ROLLOUT:
+        rows = execute(url, f"SELECT count(*), count(*) FILTER (WHERE hits = 1), count(*) FILTER (WHERE hits > 1) "
+                            f"FROM {_q(tenant)}.note")[0][0]
+        checkpoint = execute(url, f"SELECT rows_done FROM {_q(tenant)}.dbops_data_migrations WHERE name = 'bump'"
+                             if execute(url, f"SELECT to_regclass('{_q(tenant).replace(chr(39), chr(39) * 2)}"
+                                             ".dbops_data_migrations') IS NOT NULL")[0][0][0] else "SELECT NULL")[0]
+        out[tenant] = (*(int(v) for v in rows), int(checkpoint[0][0]) if checkpoint and checkpoint[0][0] is not None
+                       else None)
+    return out
+
+
+def test_kill_9_mid_tenant_rollout_then_rerun_applies_every_row_once(tmp_path: Path, pg_psycopg_url: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    app = dbops_app(tmp_path, "rollout", [("0001", None, "note", UP.replace(
+        "sa.Column('done'", "sa.Column('hits', sa.Integer, nullable=False, server_default='0'),\n"
+        "                    sa.Column('done'"), "    op.drop_table('note')")],
+        toml=textwrap.dedent(f'''
+            [groups.tenants]
+            url = "{pg_psycopg_url}"
+            schemas_sql = "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant_%' ORDER BY 1"
+        '''))
+    (app / "data_migrations").mkdir()
+    (app / "data_migrations" / "bump.py").write_text(BUMP)
+    execute(pg_psycopg_url, *(f"CREATE SCHEMA {_q(t)}" for t in ROLLOUT))
+    dbops = str(Path(sys.executable).with_name("dbops"))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DBOPS_DATABASE_URL")}
+    up = subprocess.run([dbops, "upgrade", "--group", "tenants", "-q"], cwd=app, env=env, capture_output=True,
+                        text=True, timeout=300)
+    assert up.returncode == 0, up.stderr
+    for tenant in ROLLOUT:
+        execute(pg_psycopg_url, f"INSERT INTO {_q(tenant)}.note (body) SELECT 'x' FROM generate_series(1, 300)")
+
+    run = [dbops, "data-migrate", "--group", "tenants", "--parallel", "2", "--batch-size", "40", "--pause", "0.01",
+           "-q"]
+    # its own process group: kill -9 of the group is a container or node dying, workers included
+    first = subprocess.Popen(run, cwd=app, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill -9 once some tenants are done and others are mid-way
+        state = _tenant_state(pg_psycopg_url)
+        if sum(1 for s in state.values() if s[1] == 300) >= 3:
+            break
+        assert first.poll() is None, first.communicate()
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    time.sleep(0.5)  # the killed workers' sessions end with them
+    mid = _tenant_state(pg_psycopg_url)
+    assert all(s[2] == 0 for s in mid.values()), mid  # no row bumped twice
+    assert all(s[3] is None or s[3] == s[1] for s in mid.values()), mid  # each checkpoint moved with its rows
+    assert any(s[1] < 300 for s in mid.values()), "the rollout had finished before the kill: nothing tested"
+
+    again = subprocess.run([*run[:3], "--format", "json"], cwd=app, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert sorted(t["target"] for t in json.loads(again.stdout)["targets"]) == sorted(ROLLOUT)
+    final = _tenant_state(pg_psycopg_url)
+    assert final == {t: (300, 300, 0, 300) for t in ROLLOUT}, final
