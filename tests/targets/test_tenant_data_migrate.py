@@ -132,7 +132,7 @@ def test_kill_9_mid_tenant_rollout_then_rerun_applies_every_row_once(tmp_path: P
     assert all(s[3] is None or s[3] == s[1] for s in mid.values()), mid  # each checkpoint moved with its rows
     assert any(s[1] < 300 for s in mid.values()), "the rollout had finished before the kill: nothing tested"
 
-    again = subprocess.run([*run[:3], "--format", "json"], cwd=app, env=env, capture_output=True, text=True,
+    again = subprocess.run([*run[:4], "--format", "json"], cwd=app, env=env, capture_output=True, text=True,
                            timeout=300)
     assert again.returncode == 0, again.stderr
     assert sorted(t["target"] for t in json.loads(again.stdout)["targets"]) == sorted(ROLLOUT)
