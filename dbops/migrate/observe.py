@@ -178,6 +178,9 @@ def _prepare_foreign(connection: Any, settings: EnvSettings, known: dict[str, An
 
     apply_session_settings(connection, settings)
     capture_statements(connection, settings)
+    if connection.dialect.name == "sqlite":  # the sqlite3 module's default: DDL commits as it runs
+        raw = getattr(connection.connection, "dbapi_connection", None)
+        known["sqlite_autocommit_ddl"] = getattr(raw, "isolation_level", None) is not None
     if settings.session_lock:
         known.setdefault("releases", []).append(hold_until_returned(connection, settings.session_lock))
 

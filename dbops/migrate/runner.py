@@ -146,7 +146,8 @@ def run_env(
         exc.run = run  # type: ignore[attr-defined]
         raise
     except Exception as exc:
-        error = translate_error(exc, run, dialect=settings.url.get_backend_name())
+        error = translate_error(exc, run, dialect=settings.url.get_backend_name(),
+                                sqlite_autocommit_ddl=bool(known.get("sqlite_autocommit_ddl")))
         error.run = run  # type: ignore[attr-defined]  # what was applied before the failure
         error.statement = settings.last_statement  # type: ignore[attr-defined]
         error.retryable = is_lock_timeout(exc)  # type: ignore[attr-defined]
@@ -170,18 +171,25 @@ def run_env(
 NON_TRANSACTIONAL_DDL = ("mysql", "mariadb")  # each DDL statement commits as it runs
 
 
-def _committed_part(run: Run) -> list[str]:
-    """The failing revision's completed statements that changed something (reads left out)."""
+def _committed_part(run: Run, *, until_first_write: bool = False) -> list[str]:
+    """The failing revision's completed statements that changed something (reads left out);
+    ``until_first_write``: only those before the first INSERT/UPDATE/DELETE/REPLACE (the sqlite3
+    module opens a transaction there, and the failure rolled back what followed)."""
     out = []
     for statement in run.step_statements:
         text = " ".join(statement.split())
-        if text and text.split(" ", 1)[0].upper() not in ("SELECT", "SHOW", "DESCRIBE", "EXPLAIN", "SET"):
+        verb = text.split(" ", 1)[0].upper() if text else ""
+        if until_first_write and verb in ("INSERT", "UPDATE", "DELETE", "REPLACE", "WITH"):
+            break
+        if text and verb not in ("SELECT", "SHOW", "DESCRIBE", "EXPLAIN", "SET"):
             out.append(redact(text if len(text) <= 160 else text[:157] + "..."))
     return out
 
 
-def translate_error(exc: Exception, run: Run, *, dialect: str = "") -> DbopsError:
-    """Alembic / driver exceptions -> one-paragraph dbops errors."""
+def translate_error(exc: Exception, run: Run, *, dialect: str = "", sqlite_autocommit_ddl: bool = False) -> DbopsError:
+    """Alembic / driver exceptions -> one-paragraph dbops errors. ``sqlite_autocommit_ddl``: the project's
+    env.py ran on its own SQLite connection in the sqlite3 module's default mode, where DDL commits as
+    it runs until the first INSERT/UPDATE/DELETE opens a transaction."""
     from alembic.script.revision import MultipleHeads as AlembicMultipleHeads
     from alembic.script.revision import RangeNotAncestorError, ResolutionError
     from alembic.util import CommandError
@@ -206,7 +214,14 @@ def translate_error(exc: Exception, run: Run, *, dialect: str = "") -> DbopsErro
         )
     # What the database is left at is not guessed here: the runner reads the version table after the
     # failure and adds it (see dbops.migrate.apply); this says only what is known at this point.
-    committed = _committed_part(run) if dialect in NON_TRANSACTIONAL_DDL else []
+    if dialect in NON_TRANSACTIONAL_DDL:
+        committed, how = _committed_part(run), "This database commits each DDL statement as it runs"
+    elif sqlite_autocommit_ddl:
+        committed = _committed_part(run, until_first_write=True)
+        how = ("The project's env.py runs SQLite through the sqlite3 module's default mode, which commits DDL "
+               "as it runs (until an INSERT, UPDATE or DELETE opens a transaction)")
+    else:
+        committed, how = [], ""
     fault = runtime_fault(exc) if failing is not None else None
     if failing is not None and committed:
         detail = redact(f"{type(exc).__name__}: {_first_line(exc)}")
@@ -214,8 +229,8 @@ def translate_error(exc: Exception, run: Run, *, dialect: str = "") -> DbopsErro
             detail = f"it {fault.happened} ({detail})"
         listed = "; ".join(f"({i}) {c}" for i, c in enumerate(committed[:10], 1))
         return MigrationFailed(
-            f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}. This database commits "
-            f"each DDL statement as it runs, so {len(committed)} statement(s) of {failing.revision} stayed applied: "
+            f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}. {how}, "
+            f"so {len(committed)} statement(s) of {failing.revision} stayed applied: "
             f"{listed}{' ...' if len(committed) > 10 else ''}. The schema is now partly {failing.revision}; "
             "re-running will fail on what already exists.",
             hint=f"Either undo those statements by hand and re-run dbops upgrade after fixing "

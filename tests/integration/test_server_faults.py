@@ -88,3 +88,27 @@ def test_a_failed_revision_on_sqlite_leaves_none_of_its_ddl(invoke: Callable[...
     again = invoke("upgrade", "--database-url", url, cwd=app)
     assert again.exit_code == 0, again.stderr
     assert schema_of(url)["tables"] == ["a", "b"]
+
+
+def test_a_project_env_on_sqlite_reports_the_ddl_that_stayed(invoke: Callable[..., Result], tmp_path: Path) -> None:
+    """The project's own stock env.py opens its own SQLite engine, in the sqlite3 module's default mode:
+    CREATE TABLE a commits as it runs, the INSERT opens a transaction that the failure rolls back. The
+    message lists what stayed instead of implying a clean state."""
+    from alembic import command
+    from alembic.config import Config
+
+    app = tmp_path / "stock"
+    app.mkdir()
+    command.init(Config(str(app / "alembic.ini")), str(app / "migrations"), template="generic")
+    ini = app / "alembic.ini"
+    ini.write_text(ini.read_text().replace("driver://user:pass@localhost/dbname", f"sqlite:///{tmp_path}/decoy.db"))
+    (app / "migrations" / "versions" / "0001.py").write_text(
+        (dbops_app(tmp_path, "half", HALF) / "migrations" / "versions" / "0001.py").read_text())
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    result = invoke("upgrade", "--database-url", url, cwd=app)
+    assert result.exit_code == 1
+    assert "The project's env.py runs SQLite through the sqlite3 module's default mode, which commits DDL as it " \
+           "runs (until an INSERT, UPDATE or DELETE opens a transaction), so 1 statement(s) of 0001 stayed " \
+           "applied: (1) CREATE TABLE a (id int)." in result.stderr
+    assert "dbops stamp 0001" in result.stderr
+    assert schema_of(url)["tables"] == ["a"]  # what the message says: a stayed, b was rolled back
