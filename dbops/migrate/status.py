@@ -30,8 +30,11 @@ def current(config: Config, *, check: bool = False) -> CurrentReport:
     on_db = read_heads(acfg, script)
     heads = tuple(sorted(script.get_heads()))
     require_known(script, on_db, config)
-    lower = on_db if on_db else "base"
-    pending_scripts = [s for s in script.iterate_revisions("heads", lower) if s.revision not in on_db]
+    # every revision that is not the current one or below it: with independent branches (two roots, or
+    # one branch upgraded alone with branch@head) iterating from the current revision up missed the
+    # other branch's revisions and said "0 pending"
+    applied = {s.revision for s in script.iterate_revisions(on_db, "base")} if on_db else set()
+    pending_scripts = [s for s in script.walk_revisions() if s.revision not in applied]
     report = CurrentReport(
         command="current",
         database=config.masked_url,

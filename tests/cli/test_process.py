@@ -272,6 +272,13 @@ def test_merge_and_branch_options(tmp_path: Path) -> None:
     assert branch.returncode == 0, branch.stderr
     assert Path(json.loads(branch.stdout)["path"]).parent == app / "migrations" / "reports"
     assert run_cli("upgrade", "reports@head", "--database-url", db, cwd=app).returncode == 0
+    # only the reports branch on a fresh database: every revision of the main branch is pending
+    fresh = f"sqlite:///{tmp_path / 'c.db'}"
+    assert run_cli("upgrade", "reports@head", "--database-url", fresh, cwd=app).returncode == 0
+    status = json.loads(run_cli("current", "--database-url", fresh, "--format", "json", cwd=app).stdout)
+    every = {r["revision"] for r in json.loads(run_cli("history", "--format", "json", cwd=app).stdout)["revisions"]}
+    assert status["current"] == ["rep1"] and status["at_head"] is False
+    assert {r["revision"] for r in status["pending"]} == every - {"rep1"}  # it said "0 pending"
 
 
 @pytest.mark.postgres
