@@ -9,7 +9,6 @@ alembic issue 1353).
 """
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -100,6 +99,8 @@ def transactional_sqlite(engine: Engine) -> None:
 
 def run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine to completion from sync code, whether or not a loop is running here."""
+    import asyncio  # only async URLs and callers pay for it (~15 ms with ssl and socket)
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -7,7 +7,6 @@ pre-flight scan, and one dbops_history row per revision (written even when it fa
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -245,6 +244,8 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
             preflight = _preflight(guard, config, script, revision, current)
             _refuse_if_strict(preflight, safety)
             warnings += preflight
+        import uuid
+
         run_id = uuid.uuid4().hex
         guard.prepare_history()  # DDL now, never inside a revision's transaction
 
