@@ -402,3 +402,16 @@ def test_dbops_only_takes_data_hooks_from_a_module_given_with_p(pytester: pytest
                                            "-k", "test_upgrade")
     result.assert_outcomes(failed=1)  # the hooks ran: the mis-converting revision is caught
     result.stdout.fnmatch_lines(["*The data after revision 0003 is not what the test expects.*"])
+
+
+def test_a_module_that_cannot_be_imported_alone_is_said_not_checked(pytester: pytest.Pytester) -> None:
+    pkg = _package_project(pytester, import_extra=True)
+    (pytester.path / pkg / "settings.py").write_text("import os\nDATABASE_URL = os.environ['APP_DATABASE_URL']\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "models_registered")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*1 module(s) of '{pkg}' could not be imported on their own, so any models in "
+                                 "them were not checked.*",
+                                 f"*- module {pkg}.settings could not be imported: KeyError: 'APP_DATABASE_URL'*"])
+    narrowed = pytester.runpytest("-p", "no:cacheprovider", "-k", "models_registered",
+                                  "-o", f"dbops_models_package={pkg}.items")
+    narrowed.assert_outcomes(passed=1)
