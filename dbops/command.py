@@ -36,9 +36,10 @@ if TYPE_CHECKING:
 
 
 def upgrade(
-    config: Config, revision: str = "head", *, sql: bool = False, wait: float | None = None, **safety: Any
+    config: Config, revision: str | None = None, *, sql: bool = False, wait: float | None = None, **safety: Any
 ) -> MigrationReport:
-    """Upgrade the database to ``revision`` (default head); ``sql=True`` previews instead.
+    """Upgrade the database to ``revision`` (default: head, or the target's ``revision`` such as a
+    branch head ``reports@head``); ``sql=True`` previews instead.
 
     Safety options (default from config): lock_wait, lock_timeout, statement_timeout, retries, strict.
     """
@@ -49,7 +50,8 @@ def upgrade(
         from dbops.db.wait import wait_for_database
 
         wait_for_database(parse_url(config.url), wait, connect_timeout=config.connect_timeout)
-    return apply.upgrade(config, revision, sql=sql, safety=apply.Safety.from_config(config, **safety))
+    return apply.upgrade(config, revision or config.head_revision, sql=sql,
+                         safety=apply.Safety.from_config(config, **safety))
 
 
 def downgrade(config: Config, revision: str, **safety: Any) -> MigrationReport:

@@ -36,7 +36,7 @@ _KNOWN_KEYS = {
 LOCK_MODES = ("auto", "session", "lease")
 _GROUP_KEYS = {"targets", "url_template", "names", "names_sql", "schemas_sql", "url"}
 _TARGET_KEYS = {"url", "metadata", "script_location", "version_table", "version_table_schema", "version_locations",
-                "alembic_ini", "ini_section", "search_path"}
+                "alembic_ini", "ini_section", "search_path", "revision"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,10 @@ class TargetSpec:
     alembic_ini: str | None = None  # the target's own alembic.ini (relative to the project root)
     ini_section: str | None = None  # its section in alembic.ini (alembic --name), default "alembic"
     search_path: tuple[str, ...] | None = None  # schemas set as search_path on the migration's session
+    # the revision this target is at when it is up to date: a branch head ("reports@head") for a
+    # database that holds one branch of a multi-branch history; `upgrade` goes there by default and
+    # `current` counts pending revisions against it
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class Config:
     multidb: str | None = None
     ini_section: str = "alembic"  # the section of alembic.ini env.py reads (alembic --name)
     search_path: tuple[str, ...] | None = None  # set on the migration's session (quoted schema names)
+    head_revision: str = "head"  # where `upgrade` goes by default; a target's `revision` (e.g. "reports@head")
     metadata_forced: bool = False  # metadata came from --metadata / DBOPS_METADATA: a target's does not replace it
     x_arguments: tuple[str, ...] = ()  # -x KEY=VALUE for env.py (context.get_x_argument), as alembic -x
     transaction_per_migration: bool = True
@@ -243,6 +248,7 @@ def apply_target(config: Config, spec: TargetSpec) -> Config:
         multidb=ini.get("databases") if ini else config.multidb,
         ini_section=spec.ini_section or config.ini_section,
         search_path=spec.search_path or config.search_path,
+        head_revision=spec.revision or config.head_revision,
     )
 
 
@@ -373,6 +379,10 @@ def _parse_targets(raw: Any, config_file: Path | None) -> dict[str, TargetSpec]:
         for key in ("version_locations", "search_path"):
             if key in body:
                 body = {**body, key: _paths(body[key], f"target {name!r}", config_file, what=key)}
+        if "revision" in body and (not isinstance(body["revision"], str) or not body["revision"].strip()):
+            raise ConfigError(
+                f"revision for target {name!r} in {config_file} must be a revision or branch head as text, "
+                f"got {body['revision']!r}.", hint='Example: revision = "reports@head"')
         targets[name] = TargetSpec(name=name, **body)
     return targets
 

@@ -16,6 +16,11 @@ class DbopsError(Exception):
 
     exit_code = EXIT_FAILURE
     kind = "error"
+    # facts a migration run attaches on its way out (typed here, not patched on by callers):
+    run: Any = None  # the runner's Run: what was applied before the failure
+    statement: str | None = None  # the statement that failed, when one did
+    retryable: bool = False  # a lock timeout: worth another attempt
+    warnings: tuple[str, ...] = ()  # pre-flight warnings, shown with the error
 
     def __init__(self, message: str, *, hint: str | None = None, report: Any = None,
                  details: dict[str, Any] | None = None) -> None:

@@ -10,7 +10,7 @@ from dbops.cli.run import execute, execute_fanout
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("revision", default="head", callback=revision_argument)
+@click.argument("revision", required=False, callback=revision_argument)
 @click.option("--sql", is_flag=True, help="Print the SQL instead of running it, starting from the "
               "database's real current revision.")
 @click.option("--wait", type=click.FloatRange(min=0), metavar="SECONDS",
@@ -20,7 +20,7 @@ from dbops.cli.run import execute, execute_fanout
 @common_options(env_args=True)
 def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, safety: dict[str, Any],
             fanout: dict[str, Any] | None) -> None:
-    """Upgrade the database to REVISION (default: head), timing each revision.
+    """Upgrade the database to REVISION (default: head, or the target's `revision`), timing each revision.
 
     \b
     Example:

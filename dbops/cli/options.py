@@ -23,10 +23,10 @@ class CommonOptions(NamedTuple):
     x: tuple[str, ...] = ()  # -x KEY=VALUE for the project's env.py
 
 
-def revision_argument(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def revision_argument(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """REVISION of upgrade/downgrade: ``-1`` is a relative revision (as in Alembic), but ``--sqll`` or
     ``-z`` is a mistyped option, not a revision id (unknown options are let through for ``-1``)."""
-    if value.startswith("-") and not value[1:].isdigit():
+    if value is not None and value.startswith("-") and not value[1:].isdigit():
         raise click.NoSuchOption(value.split("=", 1)[0], ctx=ctx)
     return value
 

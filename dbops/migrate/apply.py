@@ -200,7 +200,7 @@ def env_filters(config: Config) -> tuple[Any, Any]:
     try:
         run = run_env(acfg, script, lambda heads: [], dont_mutate=True)
     except DbopsError as exc:  # e.g. an env.py that connects elsewhere: its hooks were read before that
-        run = getattr(exc, "run", None) or Run()
+        run = exc.run or Run()
     return run.filters
 
 
@@ -263,7 +263,7 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
             try:
                 run = run_env(acfg, script, make_steps, recorder=record, **env_kw)
             except MigrationFailed as exc:
-                partial: Run = getattr(exc, "run", Run())
+                partial: Run = exc.run or Run()
                 first_before = partial.before if first_before is None else first_before
                 if not _state_after_failure(exc, guard, config, partial):
                     # rolled back with the failure: none of them is applied (an env.py looping over
@@ -280,11 +280,11 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
 
                     exc.message += f" (Its audit row could not be written either: {redact(_first_line(unrecorded))}.)"
                     exc.args = (exc.message,)
-                if getattr(exc, "retryable", False) and attempt < safety.retries:
+                if exc.retryable and attempt < safety.retries:
                     attempt += 1
                     safety.sleep(min(0.5 * 2 ** attempt, 10.0))
                     continue
-                exc.warnings = tuple(warnings)  # type: ignore[attr-defined]  # shown with the error
+                exc.warnings = tuple(warnings)  # shown with the error
                 raise
             first_before = run.before if first_before is None else first_before
             steps += run.steps

@@ -143,14 +143,14 @@ def run_env(
     try:
         in_env_thread(body, known)
     except DbopsError as exc:
-        exc.run = run  # type: ignore[attr-defined]
+        exc.run = run
         raise
     except Exception as exc:
         error = translate_error(exc, run, dialect=settings.url.get_backend_name(),
                                 sqlite_autocommit_ddl=bool(known.get("sqlite_autocommit_ddl")))
-        error.run = run  # type: ignore[attr-defined]  # what was applied before the failure
-        error.statement = settings.last_statement  # type: ignore[attr-defined]
-        error.retryable = is_lock_timeout(exc)  # type: ignore[attr-defined]
+        error.run = run  # what was applied before the failure
+        error.statement = settings.last_statement
+        error.retryable = is_lock_timeout(exc)
         raise error from exc
     finally:
         release_foreign(known)

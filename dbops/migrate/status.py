@@ -24,24 +24,42 @@ def revision_info(script: Any, heads: tuple[str, ...] = ()) -> RevisionInfo:
     )
 
 
+def _target_heads(script: Any, config: Config) -> tuple[tuple[str, ...], set[str]]:
+    """The heads this database should be at, and every revision below them: all heads, or for a target
+    with ``revision = "reports@head"`` that branch's head only (its other branches live elsewhere)."""
+    if config.head_revision in ("head", "heads"):
+        heads = tuple(sorted(script.get_heads()))
+    else:
+        from dbops.errors import RevisionError
+
+        try:
+            heads = tuple(sorted(s.revision for s in script.get_revisions(config.head_revision)))
+        except Exception as exc:  # noqa: BLE001  Alembic's resolution errors, said as dbops's
+            raise RevisionError(
+                f"The target's revision {config.head_revision!r} names no revision or branch here "
+                f"({str(exc).splitlines()[0]}).", hint="Check revision in the target's settings against: "
+                "dbops heads / dbops history") from None
+    return heads, {s.revision for s in script.iterate_revisions(heads, "base")} if heads else set()
+
+
 def current(config: Config, *, check: bool = False) -> CurrentReport:
     acfg, script = _prepare(config)
     as_alembic_cli(acfg, "current")
     on_db = read_heads(acfg, script)
-    heads = tuple(sorted(script.get_heads()))
     require_known(script, on_db, config)
+    heads, wanted = _target_heads(script, config)
     # every revision that is not the current one or below it: with independent branches (two roots, or
     # one branch upgraded alone with branch@head) iterating from the current revision up missed the
     # other branch's revisions and said "0 pending"
     applied = {s.revision for s in script.iterate_revisions(on_db, "base")} if on_db else set()
-    pending_scripts = [s for s in script.walk_revisions() if s.revision not in applied]
+    pending_scripts = [s for s in script.walk_revisions() if s.revision not in applied and s.revision in wanted]
     report = CurrentReport(
         command="current",
         database=config.masked_url,
         target=config.target,
         current=on_db,
         heads=heads,
-        at_head=set(on_db) == set(heads),
+        at_head=set(on_db) == set(heads) if config.head_revision == "head" else set(heads) <= applied,
         pending=tuple(revision_info(s, heads) for s in reversed(pending_scripts)),
     )
     if check and not report.at_head:
