@@ -210,12 +210,15 @@ def count_heads(script_location: Path, ini: Path) -> tuple[int, tuple[str, ...],
         return 0, (), f"{type(exc).__name__}: {exc}"
 
 
-def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None = None) -> InitReport:
-    """Write dbops.toml for the existing project at ``root``; report what was found."""
-    target = root / "dbops.toml"
+def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None = None,
+          config_file: Path | None = None) -> InitReport:
+    """Write dbops.toml (or ``config_file``) for the existing project at ``root``; report what was found."""
+    from dbops.config_files import holds_dbops_config, write_dbops_config
+
+    target = config_file or root / "dbops.toml"
     pyproject = root / "pyproject.toml"
-    if target.exists() or (pyproject.is_file() and "[tool.dbops]" in pyproject.read_text(encoding="utf-8")):
-        where = target if target.exists() else pyproject
+    if holds_dbops_config(target) or (config_file is None and holds_dbops_config(pyproject)):
+        where = target if holds_dbops_config(target) else pyproject
         raise ScaffoldError(
             f"{where} already holds dbops's configuration; nothing was written.",
             hint="Edit it by hand; see docs/adoption.md for every setting.",
@@ -259,7 +262,7 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
         found.append("Flask-Migrate env.py: it needs the app's context (current_app)")
         lines.append('# env_context = "yourapp:app.app_context"   # REQUIRED: a callable returning the Flask '
                      "app's context")
-        todo.append("Set env_context in dbops.toml to your Flask app's app_context "
+        todo.append(f"Set env_context in {target.name} to your Flask app's app_context "
                     "(e.g. \"microblog:app.app_context\")")
 
     if facts.url:
@@ -274,8 +277,9 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
         found.append(f"URL: env.py builds it itself ({facts.url_expression}); dbops cannot name that source")
         lines.append(f"# url = \"py:module:attr\"   # where `{facts.url_expression}` comes from (unless "
                      "DATABASE_URL / --database-url name the same database)")
-        todo.append(f"Set url in dbops.toml to where env.py's `{facts.url_expression}` comes from (\"py:module:attr\" "
-                    "or \"env:VAR\"); dbops refuses to run an env.py that connects elsewhere than the URL it has")
+        todo.append(f"Set url in {target.name} to where env.py's `{facts.url_expression}` comes from "
+                    "(\"py:module:attr\" or \"env:VAR\"); dbops refuses to run an env.py that connects elsewhere "
+                    "than the URL it has")
     else:
         ini_url = options.get("sqlalchemy.url")  # an empty or quoted-empty one is already left out
         placeholder = ini_url is None or ini_url.startswith("driver://")
@@ -291,14 +295,16 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
     else:
         what = f" (env.py's target_metadata is `{facts.metadata_expression}`)" if facts.metadata_expression else ""
         lines.append('# metadata = "app.models:Base.metadata"   # for check-drift and the pytest plugin')
-        todo.append(f"Set metadata in dbops.toml to your models' MetaData{what} for check-drift")
+        todo.append(f"Set metadata in {target.name} to your models' MetaData{what} for check-drift")
     found += facts.notes
     content = "\n".join(lines) + "\n"
-    target.write_text(content, encoding="utf-8")
     replays = not facts.own or facts.reads_ini_url
     steps = [*todo, "dbops current", "dbops upgrade --sql   # preview, writes nothing",
              "dbops check-drift" if replays else "dbops check-drift --against database   # models vs the live database"]
-    return InitReport(command="init", directory=str(root), created=("dbops.toml",), next_steps=tuple(steps),
+    appended = target.name == "pyproject.toml" and target.exists()
+    write_dbops_config(target, content)
+    return InitReport(command="init", directory=str(root),
+                      created=(target.name + (" ([tool.dbops] added)" if appended else ""),), next_steps=tuple(steps),
                       found=tuple(found), existing=True)
 
 

@@ -111,12 +111,15 @@ def merge(config: Config, revisions: tuple[str, ...] = ("heads",), *, message: s
 
 
 def init(
-    directory: str | Path = ".", *, metadata: str | None = None, script_location: str = "migrations"
+    directory: str | Path = ".", *, metadata: str | None = None, script_location: str = "migrations",
+    config_file: str | None = None,
 ) -> InitReport:
-    """Scaffold alembic.ini, the dbops env.py, the script template and dbops.toml."""
+    """Scaffold alembic.ini, the dbops env.py, the script template and dbops.toml (or ``config_file``:
+    a .toml of the project; pyproject.toml gets [tool.dbops]); adopt an existing Alembic project."""
     from dbops import scaffold
 
-    return scaffold.init(Path(directory), metadata=metadata, script_location=script_location)
+    return scaffold.init(Path(directory), metadata=metadata, script_location=script_location,
+                         config_file=config_file)
 
 
 def check_drift(

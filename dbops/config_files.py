@@ -121,3 +121,49 @@ def resolve_script_location(root: Path, table: Mapping[str, Any], ini: Mapping[s
         # Flask-Migrate keeps alembic.ini inside the migrations directory, without script_location
         return alembic_ini.parent.resolve()
     return (root / "migrations").resolve()
+
+
+def config_destination(root: Path, config_file: str | None) -> Path:
+    """Where ``dbops init`` writes dbops's configuration: ``root/dbops.toml``, or the ``--config`` file,
+    which must be in ``root`` (paths written in it are relative to its directory)."""
+    from dbops.errors import ScaffoldError
+
+    if not config_file:
+        return root / "dbops.toml"
+    path = Path(config_file)
+    path = (path if path.is_absolute() else Path.cwd() / path).resolve()
+    if path.parent != root or path.suffix != ".toml":
+        raise ScaffoldError(
+            f"--config {config_file} must name a .toml file in the project directory {root} (the paths written "
+            "in it are relative to its directory); nothing was written.",
+            hint="Example: dbops init --config pyproject.toml, or --config dbops.toml",
+        )
+    return path
+
+
+def holds_dbops_config(path: Path) -> bool:
+    """True when ``path`` already carries dbops's configuration (a dbops-style file, or pyproject.toml
+    with a [tool.dbops] table)."""
+    if not path.is_file():
+        return False
+    if path.name == "pyproject.toml":
+        return "dbops" in (read_toml(path).get("tool") or {})
+    return True
+
+
+def write_dbops_config(path: Path, body: str) -> None:
+    """Write ``body`` (dbops.toml syntax: keys at the top level, ``[targets.x]`` tables) to ``path``; a
+    pyproject.toml gets it appended as ``[tool.dbops]`` (tables renamed ``[tool.dbops.x]``, commented
+    examples too), the rest of the file untouched."""
+    if path.name != "pyproject.toml":
+        path.write_text(body, encoding="utf-8")
+        return
+    out = []
+    for line in body.splitlines():
+        stripped = line.lstrip("# ")
+        if stripped.startswith("[") and not stripped.startswith("[tool."):
+            line = line.replace("[", "[tool.dbops.", 1)
+        out.append(line)
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    separator = "" if not existing or existing.endswith("\n\n") else ("\n" if existing.endswith("\n") else "\n\n")
+    path.write_text(existing + separator + "[tool.dbops]\n" + "\n".join(out) + "\n", encoding="utf-8")

@@ -14,13 +14,17 @@ def _template(name: str) -> str:
     return resources.files("dbops").joinpath("templates", name).read_text(encoding="utf-8")
 
 
-def init(directory: Path, *, metadata: str | None = None, script_location: str = "migrations") -> InitReport:
+def init(directory: Path, *, metadata: str | None = None, script_location: str = "migrations",
+         config_file: str | None = None) -> InitReport:
     """Write alembic.ini, <script_location>/{env.py,script.py.mako,README,versions/} and dbops.toml.
 
     In a project that already has Alembic (alembic.ini and an env.py), writes only dbops.toml from
     what it reads there (see :mod:`dbops.adopt`). Otherwise refuses (writing nothing) when any of
-    those files already exists.
+    those files already exists. ``config_file``: write the configuration there instead of
+    dbops.toml (a pyproject.toml gets a [tool.dbops] table).
     """
+    from dbops.config_files import config_destination, holds_dbops_config, write_dbops_config
+
     root = directory.resolve()
     if root.exists() and not root.is_dir():
         raise ScaffoldError(f"{root} exists and is not a directory.", hint="Pass a directory: dbops init DIR")
@@ -32,8 +36,9 @@ def init(directory: Path, *, metadata: str | None = None, script_location: str =
     from dbops.adopt import adopt, find_existing
 
     existing = find_existing(root) if root.is_dir() else None
+    destination = config_destination(root, config_file)
     if existing is not None:  # an Alembic project already: only dbops.toml, env.py stays the project's
-        return adopt(root, *existing, metadata=metadata)
+        return adopt(root, *existing, metadata=metadata, config_file=destination)
     meta = metadata or DEFAULT_METADATA
     mig = root / script_location
     files: dict[Path, str] = {
@@ -44,10 +49,12 @@ def init(directory: Path, *, metadata: str | None = None, script_location: str =
         mig / "versions" / ".gitkeep": "",
     }
     pyproject = root / "pyproject.toml"
-    if not (pyproject.is_file() and "[tool.dbops]" in pyproject.read_text(encoding="utf-8")):
-        files[root / "dbops.toml"] = (
-            _template("dbops.toml.tmpl").replace("{metadata}", meta).replace("{script_location}", script_location)
-        )
+    config_body = _template("dbops.toml.tmpl").replace("{metadata}", meta).replace("{script_location}", script_location)
+    if config_file is None and holds_dbops_config(pyproject):
+        config_body = ""  # the project keeps its [tool.dbops]
+    elif holds_dbops_config(destination):
+        raise ScaffoldError(f"{destination} already holds dbops's configuration; nothing was written.",
+                            hint="Edit it by hand, or choose another file with --config.")
     clashes = sorted(str(p.relative_to(root)) for p in files if p.exists())
     if clashes:
         raise ScaffoldError(
@@ -58,9 +65,13 @@ def init(directory: Path, *, metadata: str | None = None, script_location: str =
     for path, content in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
+    appended = destination.name == "pyproject.toml" and destination.exists()
+    if config_body:
+        write_dbops_config(destination, config_body)
+        files[destination] = config_body
     steps = []
     if metadata is None:
-        steps.append(f"Set metadata in dbops.toml to your models' MetaData (now {meta!r}).")
+        steps.append(f"Set metadata in {destination.name} to your models' MetaData (now {meta!r}).")
     steps += [
         "dbops revision --autogenerate -m 'initial schema'",
         "dbops upgrade",
@@ -68,6 +79,7 @@ def init(directory: Path, *, metadata: str | None = None, script_location: str =
     return InitReport(
         command="init",
         directory=str(root),
-        created=tuple(sorted(str(p.relative_to(root)) for p in files)),
+        created=tuple(sorted(str(p.relative_to(root)) + (" ([tool.dbops] added)" if appended and p == destination
+                                                         else "") for p in files)),
         next_steps=tuple(steps),
     )

@@ -239,9 +239,14 @@ def merge(opts: CommonOptions, revisions: tuple[str, ...], message: str | None, 
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--metadata", metavar="MODULE:ATTR", help="Your models' MetaData, e.g. app.models:SQLModel.metadata.")
 @click.option("--script-location", default="migrations", show_default=True, help="Migrations directory.")
+@click.option("--config", "config_path", metavar="PATH",
+              help="Write the configuration to this .toml file of the project instead of dbops.toml; "
+              "pyproject.toml gets a [tool.dbops] table.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("-v", "--verbose", count=True, help="Tracebacks of unexpected errors.")
-def init(directory: str, metadata: str | None, script_location: str, fmt: str, verbose: int) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Only what was written: no findings or next steps.")
+def init(directory: str, metadata: str | None, script_location: str, config_path: str | None, fmt: str,
+         verbose: int, quiet: bool) -> None:
     """Set dbops up in a project: adopt its Alembic setup, or scaffold one.
 
     In a project that already has Alembic (alembic.ini and env.py), writes only
@@ -257,13 +262,23 @@ def init(directory: str, metadata: str | None, script_location: str, fmt: str, v
     Example:
       dbops init                  # in a project that has alembic.ini
       dbops init --metadata app.models:SQLModel.metadata
+      dbops init --config pyproject.toml   # a [tool.dbops] table instead of dbops.toml
       dbops revision --autogenerate -m "initial schema" && dbops upgrade
     """
     from dbops import command
 
     opts = CommonOptions(None, None, None, fmt, verbose, True)  # init prints no notices
-    execute(opts, lambda _config: command.init(directory, metadata=metadata, script_location=script_location),
-            uses_database=False, needs_config=False)
+
+    def run(_config: Any) -> Any:
+        report = command.init(directory, metadata=metadata, script_location=script_location,
+                              config_file=config_path)
+        if quiet and fmt == "table":  # the JSON report stays whole
+            from dataclasses import replace
+
+            report = replace(report, found=(), next_steps=())
+        return report
+
+    execute(opts, run, uses_database=False, needs_config=False)
 
 
 @click.command()

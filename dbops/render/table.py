@@ -218,7 +218,8 @@ def _init(r: InitReport, console: Out) -> None:
     console.line(f"Created in {r.directory}:")
     for path in r.created:
         console.line(f"  {path}")
-    console.line("Next:")
+    if r.next_steps:
+        console.line("Next:")
     for step in r.next_steps:
         console.line(f"  {step}")
 

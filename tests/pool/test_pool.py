@@ -51,6 +51,30 @@ def _load(base: str, path: str, n: int) -> list[threading.Thread]:
     return threads
 
 
+def test_the_join_database_can_come_from_a_target(invoke: Callable[..., Result], server: str, pg_asyncpg_url: str,
+                                                 tmp_path: Path) -> None:
+    """`--target NAME` (or --config): the join uses the url of the dbops configuration, said on stderr
+    unless -q; without either, and without --database-url / DATABASE_URL, nothing is joined."""
+    project = tmp_path / "ops"
+    project.mkdir()
+    (project / "dbops.toml").write_text(f'[targets.shop]\nurl = "{pg_asyncpg_url}"\n')
+    threads = _load(server, "/slow?seconds=4", 3)
+    time.sleep(0.6)
+    joined = invoke("pool", "--url", f"{server}/_dbops/pool", "--target", "shop", "--samples", "1", "--format",
+                    "json", cwd=project)
+    held = json.loads(joined.stdout)["pools"][0]["held"]
+    assert held and all(h["server"] and h["server"]["wait"] == "Timeout:PgSleep" for h in held), held
+    assert joined.stderr.startswith("joining held connections with postgresql+asyncpg://")
+    quiet = invoke("pool", "--url", f"{server}/_dbops/pool", "--target", "shop", "--samples", "1", "-q",
+                   "--format", "json", cwd=project)
+    assert quiet.stderr == ""
+    alone = invoke("pool", "--url", f"{server}/_dbops/pool", "--samples", "1", "--format", "json", cwd=project)
+    alone_held = json.loads(alone.stdout)["pools"][0]["held"]
+    assert alone_held and all(not h.get("server") for h in alone_held), alone_held
+    for t in threads:
+        t.join(timeout=30)
+
+
 def test_saturated_busy_pool_joined_to_backends(invoke: Callable[..., Result], server: str,
                                                 pg_asyncpg_url: str) -> None:
     threads = _load(server, "/slow?seconds=2.5", 5)
