@@ -46,6 +46,13 @@ def test_data_migrate_runs_in_each_tenants_schema(invoke: Callable[..., Result],
     assert listed.exit_code == 0, listed.stdout + listed.stderr
     assert [t["target"] for t in json.loads(listed.stdout)["targets"]] == sorted(TENANTS)
 
+    dry = invoke("data-migrate", "finish", "--group", "tenants", "--dry-run", "--database-url", pg_psycopg_url,
+                 "--format", "json", cwd=app)
+    assert dry.exit_code == 0, dry.stdout + dry.stderr
+    assert {t["target"]: t["outcome"] for t in json.loads(dry.stdout)["targets"]} == {t: "ok" for t in TENANTS}
+    for n, tenant in enumerate(TENANTS, start=1):  # a preview in every tenant, and nothing written there
+        assert execute(pg_psycopg_url, f"SELECT count(*) FILTER (WHERE done) FROM {_q(tenant)}.note")[0] == [(0,)]
+
     run = invoke("data-migrate", "--group", "tenants", "--database-url", pg_psycopg_url, "--format", "json",
                  cwd=app)
     assert run.exit_code == 0, run.stdout + run.stderr
@@ -62,6 +69,12 @@ def test_data_migrate_runs_in_each_tenants_schema(invoke: Callable[..., Result],
                    cwd=app)
     assert again.exit_code == 0  # done everywhere: nothing runs twice
     assert all(t["summary"] == "nothing" for t in json.loads(again.stdout)["targets"]), again.stdout
+    execute(pg_psycopg_url, f"UPDATE {_q(TENANTS[0])}.note SET done = false WHERE id <= 3")
+    reset = invoke("data-migrate", "finish", "--group", "tenants", "--reset", "--database-url", pg_psycopg_url,
+                   cwd=app)
+    assert reset.exit_code == 0, reset.stdout + reset.stderr
+    # --reset reached each tenant: its checkpoint restarted from the first row (3 rows to redo in the first)
+    assert execute(pg_psycopg_url, f"SELECT count(*) FILTER (WHERE NOT done) FROM {_q(TENANTS[0])}.note")[0] == [(0,)]
 
 
 # 20 tenants, some with names that need quoting everywhere (quotes, spaces, capitals, unicode, SQL)
