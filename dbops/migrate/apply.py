@@ -113,8 +113,7 @@ def upgrade(
     if revision == "head" and len(heads) > 1:
         raise RevisionError(
             f"There are several head revisions ({', '.join(heads)}), so 'head' is ambiguous. "
-            "Usually two branches each added a revision on the same parent.",
-            hint=MULTIPLE_HEADS_HINT,
+            + _why_several_heads(script, heads), hint=MULTIPLE_HEADS_HINT,
         )
     if sql:
         return _upgrade_sql(config, acfg, script, revision)
@@ -124,6 +123,19 @@ def upgrade(
         _refuse_if_strict(list(quick.warnings), safety)
         return quick
     return _guarded("upgrade", config, revision, acfg, script, lambda h: script._upgrade_revs(revision, h), safety)
+
+
+def _why_several_heads(script: Any, heads: tuple[str, ...]) -> str:
+    """Two branches from one parent (a merge is the usual answer), or histories with roots of their own
+    (usually labelled branches, each upgraded on its own: BRANCH@head)."""
+    roots = [{s.revision for s in script.iterate_revisions(head, "base") if not s.down_revision} for head in heads]
+    if all(a.isdisjoint(b) for i, a in enumerate(roots) for b in roots[i + 1:]):
+        labels = sorted({label for head in heads for s in script.iterate_revisions(head, "base")
+                         for label in (s.branch_labels or ())})
+        named = f" (branches {', '.join(labels)})" if labels else ""
+        return (f"They are independent histories, each with a root of its own{named}: upgrade one with "
+                "dbops upgrade BRANCH@head, or every one with dbops upgrade heads.")
+    return "Usually two branches each added a revision on the same parent."
 
 
 def _nothing_to_apply(config: Config, script: Any, revision: str) -> MigrationReport | None:

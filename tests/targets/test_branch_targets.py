@@ -63,3 +63,14 @@ def test_a_target_revision_that_names_nothing_is_refused(invoke: Callable[..., R
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: The target's revision 'invoices@head' names no revision or branch here")
     assert "Traceback" not in result.stderr
+
+
+def test_upgrade_head_over_independent_histories_says_so(invoke: Callable[..., Result], tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    _revision(app, "m2", "m1", "invoices")  # one more on main: heads m2 and r1, roots m1 and r1
+    result = invoke("upgrade", "--database-url", f"sqlite:///{tmp_path}/any.db", cwd=app)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "Error: There are several head revisions (m2, r1), so 'head' is ambiguous. They are independent histories, "
+        "each with a root of its own (branches main, reports): upgrade one with dbops upgrade BRANCH@head, or every "
+        "one with dbops upgrade heads.")
