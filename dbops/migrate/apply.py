@@ -13,14 +13,12 @@ from typing import Any
 
 from dbops.config import Config
 from dbops.env_settings import ATTRIBUTE
-from dbops.errors import CheckFailed, DbopsError, MigrationFailed, RevisionError
+from dbops.errors import DbopsError, MigrationFailed, RevisionError
+from dbops.migrate.history_rows import failed_row, now, row, step_row
+from dbops.migrate.preflight import edited_warnings, preflight, refuse_if_strict
 from dbops.migrate.runner import MULTIPLE_HEADS_HINT, Run, run_env
 from dbops.project import alembic_config, as_alembic_cli, env_settings, script_directory
 from dbops.reports import MigrationReport
-
-
-class PreflightFailed(CheckFailed):
-    kind = "preflight_failed"
 
 
 @dataclass(frozen=True)
@@ -120,7 +118,7 @@ def upgrade(
     safety = safety or Safety.from_config(config)
     quick = _nothing_to_apply(config, script, revision)
     if quick is not None:
-        _refuse_if_strict(list(quick.warnings), safety)
+        refuse_if_strict(list(quick.warnings), safety.strict)
         return quick
     return _guarded("upgrade", config, revision, acfg, script, lambda h: script._upgrade_revs(revision, h), safety)
 
@@ -154,7 +152,7 @@ def _nothing_to_apply(config: Config, script: Any, revision: str) -> MigrationRe
                 return None
         except Exception:
             return None
-        return current, _edited_warnings(conn, config, script, current)
+        return current, edited_warnings(conn, config, script, current)
 
     started = time.perf_counter()
     seen = run_with_connection(parse_url(config.url), read, connect_timeout=config.connect_timeout)
@@ -253,25 +251,25 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
             _bootstrap(config, guard)
         warnings: list[str] = list(model_warnings)
         if command == "upgrade":
-            preflight = _preflight(guard, config, script, revision, current)
-            _refuse_if_strict(preflight, safety)
-            warnings += preflight
+            found = preflight(guard, config, script, revision, current)
+            refuse_if_strict(found, safety.strict)
+            warnings += found
         import uuid
 
         run_id = uuid.uuid4().hex
         guard.prepare_history()  # DDL now, never inside a revision's transaction
 
         def record(conn: Any, step: Any, started_at: Any) -> None:
-            row = _step_row(run_id, command, script, step, started_at)
+            entry = step_row(run_id, command, script, step, started_at)
             if step.schema and not guard.target:  # env.py's own schema loop: say which schema
-                row["target"] = step.schema
-            guard.write_in(conn, [row])
+                entry["target"] = step.schema
+            guard.write_in(conn, [entry])
 
         attempt = 0
         first_before: tuple[str, ...] | None = None
         steps: list[Any] = []
         while True:
-            started = _now()
+            started = now()
             try:
                 run = run_env(acfg, script, make_steps, recorder=record, **env_kw)
             except MigrationFailed as exc:
@@ -285,7 +283,7 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
                 steps += partial.steps
                 # the committed revisions' rows were written in their own transactions
                 try:
-                    guard.record([_failed_row(run_id, command, partial, exc, started)], success=False)
+                    guard.record([failed_row(run_id, command, partial, exc, started)], success=False)
                 except Exception as unrecorded:  # noqa: BLE001  the failure itself is what must be reported
                     from dbops.migrate.runner import _first_line
                     from dbops.redact import redact
@@ -302,7 +300,7 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
             steps += run.steps
             rows = []
             if command == "stamp" or (not run.steps and run.before != run.after):
-                rows = [_row(run_id, command, None, None, run.before, run.after or (), started, None, "success")]
+                rows = [row(run_id, command, None, None, run.before, run.after or (), started, None, "success")]
             guard.record(rows)
             observed = guard.heads(config, table=run.version_table)  # read, not inferred from the run
             if command != "stamp" and observed != tuple(sorted(run.after or ())):
@@ -377,87 +375,3 @@ def _some(revisions: list[str], most: int = 6) -> str:
     if len(revisions) <= most:
         return ", ".join(revisions)
     return f"{', '.join(revisions[:3])}, ... {', '.join(revisions[-2:])}: {len(revisions)} in all"
-
-
-def _refuse_if_strict(warnings: list[str], safety: Safety) -> None:
-    if warnings and safety.strict:
-        raise PreflightFailed(
-            f"Pre-flight found {len(warnings)} problem(s) and --strict refuses to migrate: " + " ".join(warnings),
-            hint="Resolve them (or run without --strict to only warn), then re-run dbops upgrade.",
-        )
-
-
-def _preflight(guard: Any, config: Config, script: Any, revision: str, current: tuple[str, ...]) -> list[str]:
-    import json
-
-    from dbops.safety.checksum import file_fact
-    from dbops.safety.preflight import lock_holders
-    from dbops.safety.revision_ops import tables_touched
-
-    warnings: list[str] = []
-    if guard.conn.dialect.name != "postgresql":  # lock holders are read from pg_locks only
-        return _edited_warnings(guard.conn, config, script, current)
-    try:
-        pending = [s for s in script.iterate_revisions(revision, current or "base") if s.revision not in current]
-    except Exception:
-        pending = []  # the run itself reports unknown revisions properly
-    tables: set[str] = set()
-    for s in pending:  # cached by file identity, like the checksums
-        found = file_fact(s.path, "tables:", lambda source: json.dumps(sorted(tables_touched(source))))
-        tables |= set(json.loads(found)) if found else set()
-    warnings += lock_holders(guard.conn, tables, schema=config.tenant_schema)
-    return warnings + _edited_warnings(guard.conn, config, script, current)
-
-
-def _edited_warnings(conn: Any, config: Config, script: Any, current: tuple[str, ...]) -> list[str]:
-    """Applied revisions whose file changed since they ran (from dbops_history's checksums)."""
-    from dbops.safety.checksum import checksum_like
-    from dbops.safety.history import latest_checksums
-
-    warnings: list[str] = []
-    recorded = latest_checksums(conn, schema=config.tenant_schema)
-    if recorded and current:
-        applied = {s.revision: s for s in script.iterate_revisions(current, "base")}
-        for rev, checksum in recorded.items():
-            if rev in applied and checksum and checksum_like(checksum, applied[rev].path) not in (None, checksum):
-                warnings.append(f"revision {rev} was edited after it was applied (its checksum changed); "
-                                "databases migrated before and after the edit differ. See: dbops verify")
-    return warnings
-
-
-def _now() -> Any:
-    from dbops.safety.history import now
-
-    return now()
-
-
-def _row(run_id: str, command: str, revision: str | None, direction: str | None, before: tuple[str, ...],
-         after: tuple[str, ...], started: Any, duration_ms: float | None, outcome: str, *,
-         checksum: str | None = None, error: str | None = None, statement: str | None = None) -> dict[str, Any]:
-    return {"run_id": run_id, "command": command, "revision": revision, "direction": direction,
-            "from_revisions": ",".join(before), "to_revisions": ",".join(after), "started_at": started,
-            "duration_ms": duration_ms, "outcome": outcome, "checksum": checksum, "error": error,
-            "statement": statement}
-
-
-def _step_row(run_id: str, command: str, script: Any, step: Any, started_at: Any) -> dict[str, Any]:
-    """The audit row of one revision step, with its own start time and duration."""
-    from dbops.safety.checksum import file_checksum
-
-    up = step.direction == "upgrade"
-    return _row(run_id, command, step.revision, step.direction,
-                step.down_revisions if up else (step.revision,), (step.revision,) if up else step.down_revisions,
-                started_at, step.duration_ms, "success",
-                checksum=file_checksum(script.get_revision(step.revision).path))
-
-
-def _failed_row(run_id: str, command: str, run: Run, exc: MigrationFailed, started: Any) -> dict[str, Any]:
-    from dbops.redact import redact
-    from dbops.safety.checksum import file_checksum
-
-    failing = run.failing_revision
-    statement = getattr(exc, "statement", None)
-    return _row(run_id, command, failing.revision if failing else None, command if command != "stamp" else None,
-                run.after or run.before, (), started, None, "failed",
-                checksum=file_checksum(failing.path) if failing else None, error=redact(exc.message)[:2000],
-                statement=redact(statement)[:2000] if statement else None)
