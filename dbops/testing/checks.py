@@ -3,7 +3,7 @@ what failed, what it usually means, the would-be fix."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -75,18 +75,7 @@ def check_upgrade(
     in its own transaction: ``before[rev]`` runs just before ``rev`` is applied (rows for a data
     migration to convert), ``after[rev]`` just after it (assertions on what it did: an
     AssertionError fails the test naming the revision), then ``seed[rev]`` (rows later revisions need)."""
-    revisions = _linear(config)
-    unknown = sorted((set(seed or {}) | set(before or {}) | set(after or {})) - set(revisions))
-    if unknown:
-        raise MigrationTestFailure(
-            f"Data hooks name revisions that are not in the history: {', '.join(unknown)}.",
-            failed="dbops_seed / dbops_before_revision / dbops_after_revision keys: " + ", ".join(unknown),
-            meaning="A revision id was mistyped, or the revision was renamed or squashed; the hook would never run.",
-            fix="Use ids from: dbops history",
-        )
-    for rev in revisions:
-        if before and rev in before:
-            _run_seed(config, before[rev])
+    for rev in _one_by_one(config, before=before, seed=seed, after=after):
         try:
             command.upgrade(config, rev)
         except WrongDatabase:
@@ -108,6 +97,26 @@ def check_upgrade(
                     meaning=f"Revision {rev} converts (or loses) rows differently from what its data test states.",
                     fix=f"Fix the data step of {rev} (op.execute / run_data_migration), then re-run pytest --dbops",
                 ) from None
+
+
+def _one_by_one(config: Config, *, before: Mapping[str, Seed] | None, seed: Mapping[str, Seed] | None,
+                after: Mapping[str, Seed] | None = None) -> Iterator[str]:
+    """Each revision, base -> head, for the caller to apply: ``before[rev]`` runs first, ``seed[rev]``
+    once the caller is done with it. Hooks naming a revision that is not in the history fail up front
+    (they would never run)."""
+    revisions = _linear(config)
+    unknown = sorted((set(seed or {}) | set(before or {}) | set(after or {})) - set(revisions))
+    if unknown:
+        raise MigrationTestFailure(
+            f"Data hooks name revisions that are not in the history: {', '.join(unknown)}.",
+            failed="dbops_seed / dbops_before_revision / dbops_after_revision keys: " + ", ".join(unknown),
+            meaning="A revision id was mistyped, or the revision was renamed or squashed; the hook would never run.",
+            fix="Use ids from: dbops history",
+        )
+    for rev in revisions:
+        if before and rev in before:
+            _run_seed(config, before[rev])
+        yield rev
         if seed and rev in seed:
             _run_seed(config, seed[rev])
 
@@ -205,15 +214,14 @@ def check_lock_footprint(
     from dbops.testing import footprint as fp
 
     url = parse_url(config.url)
+
     def skip(relation: str) -> bool:  # bookkeeping: the version table, dbops_history, checkpoints, leases
         name = relation.split(".", 1)[-1]
         return name == config.version_table or name.startswith("dbops_")
 
     prints: list[Any] = collect if collect is not None else []
     over = []
-    for rev in _linear(config):
-        if before and rev in before:
-            _run_seed(config, before[rev])
+    for rev in _one_by_one(config, before=before, seed=seed):
         pre = run_with_connection(url, fp.tables)
         with fp.statement_locks(skip) as taken:
             command.upgrade(config, rev)
@@ -223,8 +231,6 @@ def check_lock_footprint(
         problems = [] if rev in exempt else fp.over_budget(found, budget, allow_rewrites)
         if problems:
             over.append((rev, problems))
-        if seed and rev in seed:
-            _run_seed(config, seed[rev])
     if over:
         allowed = fp.mode_name(budget) if budget else "any lock"
         raise MigrationTestFailure(
