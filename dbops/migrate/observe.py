@@ -27,16 +27,13 @@ class OnDemandConnection(dict):  # type: ignore[type-arg]
 
     def _handed(self) -> Any:
         if self._connection is None:
-            from sqlalchemy import create_engine, pool
-
-            from dbops.db.engine import connect_args
+            from dbops.db.engine import create_engine_for
             from dbops.db.url import sync_url
 
-            url = sync_url(self._settings.url)
-            try:
-                self._engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args(
-                    url, connect_timeout=self._settings.connect_timeout,
-                    application_name=self._settings.application_name, pooled=self._settings.pooled))
+            try:  # dbops's one engine factory: the same connect arguments and SQLite transactions as its own env
+                self._engine = create_engine_for(
+                    sync_url(self._settings.url), connect_timeout=self._settings.connect_timeout,
+                    application_name=self._settings.application_name, pooled=self._settings.pooled)
                 self._connection = self._engine.connect()
             except Exception as exc:  # noqa: BLE001  env.py then connects its own way (and is checked)
                 logging.getLogger("dbops").debug("no connection to hand env.py: %s", exc)
@@ -56,7 +53,8 @@ class OnDemandConnection(dict):  # type: ignore[type-arg]
 
     def get(self, key: Any, default: Any = None) -> Any:
         if key == "connection" and not super().__contains__(key):
-            return self._handed() if self._handed() is not None else default
+            handed = self._handed()
+            return handed if handed is not None else default
         return super().get(key, default)
 
     def close(self) -> None:
