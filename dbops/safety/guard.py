@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from dbops.config import Config
 from dbops.db.connect_errors import translate_connect_error
-from dbops.db.engine import connect_args
+from dbops.db.engine import create_engine_for
 from dbops.db.lease import choose_mode, lease_lock
 from dbops.db.lock import LockHeld, migration_lock_name, named_lock, poll, session_lock_name
 from dbops.db.url import parse_url, sync_url
@@ -175,10 +175,9 @@ def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = F
     url = sync_url(original)
     options: dict[str, Any] = {} if shared else {"isolation_level": "AUTOCOMMIT"}
     # pooled=True on the guard always: it costs nothing, and a pooler may lend another server connection
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **options,
-                              connect_args=connect_args(url, connect_timeout=config.connect_timeout,
-                                                        application_name=migration_application_name(config)
-                                                        if shared else "dbops-migrate-lock", pooled=True))
+    engine = create_engine_for(url, connect_timeout=config.connect_timeout, pooled=True, **options,
+                               application_name=migration_application_name(config) if shared
+                               else "dbops-migrate-lock")
     try:
         try:
             conn = engine.connect()
