@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         CurrentReport,
         DataMigrateReport,
         DataMigrationListReport,
+        DriftLogReport,
         DriftReport,
         FanOutReport,
         HeadsReport,
@@ -130,16 +131,36 @@ def check_drift(
     scratch_url: str | None = None,
     locate: bool = True,
     cache: bool = True,
+    record: bool = False,
+    notify: str | None = None,
 ) -> DriftReport:
     """Models vs migrations (replayed into a scratch database) vs the live database. ``locate``: find
     each item's model file and line (reading the models' source; the table output does not show them).
     ``cache``: clone the replay from a cached template when the chain allows it (drift/cache.py).
+    ``record``: store the outcome in dbops_drift_runs on the database (see :func:`drift_log`);
+    ``notify``: a webhook URL posted to when the differences changed since the last recorded run.
 
-    Raises DriftDetected (exit 3) carrying the report when drift is found.
+    Raises DriftDetected (exit 3) carrying the report when drift is found; NotificationFailed (exit 1)
+    when the webhook did not accept the notification (the run is recorded).
     """
     from dbops.drift.check import check_drift as run
 
-    return run(config, against=against, ignore=ignore, scratch_url=scratch_url, locate=locate, cache=cache)
+    def check() -> DriftReport:
+        return run(config, against=against, ignore=ignore, scratch_url=scratch_url, locate=locate, cache=cache)
+
+    if not (record or notify):
+        return check()
+    from dbops.drift.history import record_and_notify
+
+    return record_and_notify(config, check, record_run=record, notify_url=notify)
+
+
+def drift_log(config: Config, *, limit: int | None = 50) -> DriftLogReport:
+    """The runs check-drift --record stored (newest ``limit``), and when each difference first
+    appeared, was last seen and went away."""
+    from dbops.drift.history import drift_log as run
+
+    return run(config, limit=limit)
 
 
 def data_migrate(config: Config, name: str | None = None, **options: object) -> DataMigrateReport:
@@ -177,11 +198,13 @@ def verify(config: Config, *, baseline: bool = False) -> VerifyReport:
     return audit.verify(config, baseline=baseline)
 
 
-def lint(config: Config, rev_range: str | None = None) -> LintReport:
-    """Lint revisions' Alembic operations (LintFailed, exit 3, when findings remain)."""
+def lint(config: Config, rev_range: str | None = None, *, files: tuple[str, ...] = (),
+         rules: tuple[str, ...] | None = None) -> LintReport:
+    """Lint revisions' Alembic operations (LintFailed, exit 3, when findings remain): those in
+    ``rev_range`` (default all), or only ``files`` (read as text, nothing imported); ``rules``: only these."""
     from dbops.safety import audit
 
-    return audit.lint(config, rev_range)
+    return audit.lint(config, rev_range, files=files, rules=rules)
 
 
 def fan_out(

@@ -31,7 +31,7 @@ _KNOWN_KEYS = {
     "url", "metadata", "script_location", "alembic_ini", "version_table", "version_table_schema",
     "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
     "lock_timeout", "statement_timeout", "lock_wait", "groups", "lock_mode", "lease_seconds", "env_context",
-    "bootstrap", "version_locations", "ini_section", "search_path", "entities",
+    "bootstrap", "version_locations", "ini_section", "search_path", "entities", "revision_filename",
 }
 LOCK_MODES = ("auto", "session", "lease")
 _GROUP_KEYS = {"targets", "url_template", "names", "names_sql", "schemas_sql", "url"}
@@ -122,6 +122,8 @@ class Config:
     bootstrap: str | None = None
     # "module:attr": the app's alembic_utils entities (functions, triggers, views) check-drift compares
     entities: str | None = None
+    # a regular expression every revision file's name must match (lint rule DB008), e.g. r"^\d{4}_[a-z0-9_]+\.py$"
+    revision_filename: str | None = None
     groups: Mapping[str, GroupSpec] = field(default_factory=dict)
     tenant_schema: str | None = None  # set on per-tenant configs made by fan-out
 
@@ -206,6 +208,7 @@ def load_config(
         env_context=str(table["env_context"]) if table.get("env_context") else None,
         bootstrap=str(table["bootstrap"]) if table.get("bootstrap") else None,
         entities=str(table["entities"]) if table.get("entities") else None,
+        revision_filename=_pattern(table.get("revision_filename"), "revision_filename", config_file),
         groups=_parse_groups(table.get("groups", {}), targets, config_file),
     )
     if config.search_path and not config.version_table_schema:  # where an unqualified version table lands
@@ -346,6 +349,19 @@ def _check_keys(table: Mapping[str, Any], config_file: Path | None) -> None:
             f"Usually a typo; the known settings are {', '.join(sorted(_KNOWN_KEYS))}.",
             hint="Fix the key names, then re-run the command.",
         )
+
+
+def _pattern(raw: Any, key: str, config_file: Path | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    import re
+
+    try:
+        re.compile(str(raw))
+    except re.error as exc:
+        raise ConfigError(f"{key} in {config_file} is not a regular expression ({exc}): {raw!r}.",
+                          hint=f'Example: {key} = "^\\d{{4}}_[a-z0-9_]+\\.py$"') from exc
+    return str(raw)
 
 
 def _paths(raw: Any, where: str, config_file: Path | None, *, what: str = "version_locations") -> tuple[str, ...]:

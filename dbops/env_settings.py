@@ -9,7 +9,7 @@ from typing import Any
 ATTRIBUTE = "dbops.env_settings"
 
 #: dbops's own tables (dbops.safety.history, dbops.data.checkpoint): never part of the app's schema
-BOOKKEEPING_TABLES = frozenset({"dbops_history", "dbops_data_migrations", "dbops_lock"})
+BOOKKEEPING_TABLES = frozenset({"dbops_history", "dbops_data_migrations", "dbops_lock", "dbops_drift_runs"})
 
 
 def without_bookkeeping(include_object: Callable[..., bool] | None) -> Callable[..., bool]:

@@ -10,6 +10,11 @@ EXIT_USAGE = 2
 EXIT_CHECK_FAILED = 3
 EXIT_INTERRUPTED = 130
 
+MULTIPLE_HEADS_HINT = (
+    "Run: dbops heads to see them; merge them with: dbops merge -m 'merge heads', "
+    "or apply every head with: dbops upgrade heads"
+)
+
 
 class DbopsError(Exception):
     """An operational failure: connection, config, migration error (exit 1)."""
@@ -96,7 +101,67 @@ class DriftDetected(CheckFailed):
     kind = "drift_detected"
 
 
+class NotificationFailed(DbopsError):
+    """check-drift --notify: the webhook could not be reached or did not accept the notification."""
+
+    kind = "notification_failed"
+
+
 class WrongDatabase(DbopsError):
     """The project's env.py connected to another database than the one dbops was given (nothing ran)."""
 
     kind = "wrong_database"
+
+
+class ChecksumMismatch(CheckFailed):
+    """verify: an applied revision was edited or removed, or has no audit row (exit 3)."""
+
+    kind = "checksum_mismatch"
+
+
+class LintFailed(CheckFailed):
+    """lint found operations that lock or break a live database (exit 3)."""
+
+    kind = "lint_findings"
+
+
+class PreflightFailed(CheckFailed):
+    """upgrade --strict: the pre-flight scan found a risk, so nothing ran (exit 3)."""
+
+    kind = "preflight_failed"
+
+
+class ScratchFailed(DbopsError):
+    """check-drift could not create, replay into or drop its scratch database."""
+
+    kind = "scratch_failed"
+
+
+class DataMigrationError(DbopsError):
+    """A data migration failed; its checkpoint keeps what was committed."""
+
+    kind = "data_migration_failed"
+
+
+class SnapshotUnavailable(DbopsError):
+    """dbops pool found no live snapshot of the app's pools."""
+
+    kind = "snapshot_unavailable"
+
+
+class LockHeld(DbopsError):
+    """Another session holds the migration lock (after --lock-wait)."""
+
+    kind = "lock_held"
+
+
+class LeaseHeld(DbopsError):
+    """Another runner holds the lease lock (dbops_lock) and renews it."""
+
+    kind = "lock_held"
+
+
+class LeaseLost(DbopsError):
+    """This runner's lease expired or was taken over while it worked."""
+
+    kind = "lease_lost"

@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from dbops.cli.options import CommonOptions, common_options, fanout_options, revision_argument, safety_options
+from dbops.cli.options import GITHUB, CommonOptions, common_options, fanout_options, revision_argument, safety_options
 from dbops.cli.run import execute, execute_fanout
 
 
@@ -17,7 +17,7 @@ from dbops.cli.run import execute, execute_fanout
               help="First wait up to SECONDS for the database to accept connections.")
 @safety_options(strict=True)
 @fanout_options
-@common_options(env_args=True)
+@common_options(env_args=True, formats=GITHUB)
 def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, safety: dict[str, Any],
             fanout: dict[str, Any] | None) -> None:
     """Upgrade the database to REVISION (default: head, or the target's `revision`), timing each revision.
@@ -65,7 +65,7 @@ def downgrade(opts: CommonOptions, revision: str, safety: dict[str, Any], fanout
 @click.command()
 @click.option("--check", is_flag=True, help="Exit 3 when the database is not at head.")
 @fanout_options
-@common_options(env_args=True)
+@common_options(env_args=True, formats=GITHUB)
 def current(opts: CommonOptions, check: bool, fanout: dict[str, Any] | None) -> None:
     """Show the database's revision, the head, and what is pending.
 
@@ -85,7 +85,7 @@ def current(opts: CommonOptions, check: bool, fanout: dict[str, Any] | None) -> 
 
 @click.command()
 @click.option("--check", is_flag=True, help="Exit 3 when there is more than one head.")
-@common_options(database=False, target=True)
+@common_options(database=False, target=True, formats=GITHUB)
 def heads(opts: CommonOptions, check: bool) -> None:
     """Show the head revision(s) of the migration scripts (no database needed).
 
@@ -127,7 +127,7 @@ def history(opts: CommonOptions, indicate_current: bool, applied: bool, limit: i
 @click.command()
 @click.option("--baseline", is_flag=True, help="First record the files as they are now for applied revisions "
               "that have no audit row (once, for a database migrated before dbops or by plain alembic).")
-@common_options()
+@common_options(formats=GITHUB)
 def verify(opts: CommonOptions, baseline: bool) -> None:
     """Check that applied revisions still match their files (exit 3 if edited, removed or unrecorded).
 
@@ -146,25 +146,51 @@ def verify(opts: CommonOptions, baseline: bool) -> None:
     execute(opts, lambda config: command.verify(config, baseline=baseline))
 
 
+def _rule_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...] | None:
+    from dbops.safety.lint import FILE_RULES, RULES
+
+    known = [*RULES, *FILE_RULES]
+    wanted = tuple(v.strip().upper() for value in values for v in value.split(",") if v.strip())
+    unknown = [v for v in wanted if v not in known]
+    if unknown:
+        raise click.BadParameter(f"unknown rule {', '.join(unknown)}; rules: {', '.join(known)}")
+    return wanted or None
+
+
 @click.command()
-@click.argument("rev_range", required=False, metavar="[REV_RANGE]")
-@common_options(database=False, formats=("table", "json", "github"))
-def lint(opts: CommonOptions, rev_range: str | None) -> None:
+@click.argument("subjects", nargs=-1, metavar="[REV_RANGE | FILE...]")
+@click.option("--rule", "rules", multiple=True, metavar="ID", callback=_rule_ids,
+              help="Only this rule (repeatable, or comma-separated), e.g. --rule DB002.")
+@common_options(database=False, formats=GITHUB)
+def lint(opts: CommonOptions, subjects: tuple[str, ...], rules: tuple[str, ...] | None) -> None:
     """Lint revisions for operations that lock or break a live database (exit 3 on findings).
 
     Rules: DB001 NOT NULL column without server default; DB002 CREATE INDEX without
     CONCURRENTLY; DB003 drop_column/drop_table; DB004 column type change; DB005 rename;
-    DB006 FK/CHECK without NOT VALID; DB007 raw DDL without lock_timeout. Objects created in
-    the same revision are exempt. Silence a reviewed line with: # dbops: noqa DB002
+    DB006 FK/CHECK without NOT VALID; DB007 raw DDL without lock_timeout; DB008 revision file
+    name not matching revision_filename (when the config sets one). Objects created in the
+    same revision are exempt. Silence a reviewed line with: # dbops: noqa DB002
+
+    Given files (as pre-commit hooks pass them), only those are linted, read as text: no
+    revision module is imported, so neither the app's settings nor a database are needed;
+    files that are not revisions are skipped.
 
     \b
     Example:
       dbops lint                      # every revision
       dbops lint 0002:heads --format github
+      dbops lint migrations/versions/0003_add_index.py --rule DB002
     """
+    from pathlib import Path
+
     from dbops import command
 
-    execute(opts, lambda config: command.lint(config, rev_range), uses_database=False)
+    files = tuple(s for s in subjects if s.endswith(".py") or Path(s).is_file())
+    ranges = [s for s in subjects if s not in files]
+    if files and ranges or len(ranges) > 1:
+        raise click.UsageError(f"give one revision range or revision files, not {' '.join(subjects)!r}")
+    rev_range = ranges[0] if ranges else None
+    execute(opts, lambda config: command.lint(config, rev_range, files=files, rules=rules), uses_database=False)
 
 
 @click.command()

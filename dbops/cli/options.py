@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 FORMATS = ("table", "json")
+# also annotations, a job summary and step outputs inside GitHub Actions (render/github.py)
+GITHUB = ("table", "json", "github")
 
 
 class CommonOptions(NamedTuple):

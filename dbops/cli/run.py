@@ -61,8 +61,8 @@ def execute(
                 notice(f"dbops: warning: {warning}", sys.stderr)
             if exc.report is not None:
                 render(exc.report, opts.fmt, sys.stdout, error=exc)
-            elif opts.fmt == "json":
-                render(None, "json", sys.stdout, error=exc)
+            elif opts.fmt in ("json", "prometheus", "github"):  # one JSON object with `error`; success 0; a summary
+                render(None, opts.fmt, sys.stdout, error=exc)
             render_error(exc, sys.stderr, verbose=opts.verbose)
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted; the current revision's transaction was rolled back. "
@@ -74,10 +74,10 @@ def execute(
     except Exception as exc:  # a bug or an unforeseen driver error: still one paragraph
         unexpected = _Unexpected(f"Unexpected {type(exc).__name__}: {exc}. This is probably a dbops bug or an "
                                  "unusual driver error.", "Re-run with -v for the traceback and report it.")
-        if opts.fmt == "json":  # the promise holds on every path: one JSON object with `error`
+        if opts.fmt in ("json", "prometheus", "github"):  # on every path: e.g. one JSON object with `error`
             from dbops.render import render
 
-            render(None, "json", sys.stdout, error=unexpected)
+            render(None, opts.fmt, sys.stdout, error=unexpected)
         render_error(unexpected, sys.stderr)
         if opts.verbose:
             import traceback

@@ -10,13 +10,13 @@ import sqlalchemy as sa
 from dbops.config import Config
 from dbops.data import checkpoint
 from dbops.data.discover import load_directory
-from dbops.data.runner import DataMigrationError, Progress, run_data_migration
+from dbops.data.runner import Progress, run_data_migration
 from dbops.data.spec import DataMigration
 from dbops.db.engine import run_with_connection
 from dbops.db.lease import migration_or_lease_lock, pooled_url
 from dbops.db.lock import migration_lock_name
 from dbops.db.url import parse_url
-from dbops.errors import RevisionError
+from dbops.errors import DataMigrationError, RevisionError
 from dbops.reports import DataMigrateReport, DataMigrationInfo, DataMigrationListReport, DataMigrationRun
 
 

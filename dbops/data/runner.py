@@ -16,17 +16,13 @@ from dbops.data.spec import DataMigration
 from dbops.data.sql import Key, Target, dump_key, load_key
 from dbops.db.lease import migration_or_lease_lock
 from dbops.db.lock import named_lock
-from dbops.errors import DbopsError
+from dbops.errors import DataMigrationError, DbopsError
 from dbops.faults import is_lock_timeout
 from dbops.redact import redact
 from dbops.reports import DataMigrationRun
 
 MIN_BATCH, MAX_BATCH, FIRST_BATCH = 100, 200_000, 1_000
 MAX_BATCH_PYTHON = 50_000  # the function path holds a batch of rows in memory (~20 MB of dicts)
-
-
-class DataMigrationError(DbopsError):
-    kind = "data_migration_failed"
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from dbops.db.lock import named_lock, poll
-from dbops.errors import DbopsError
+from dbops.errors import LeaseHeld
 
 log = logging.getLogger("dbops.lock")
 TABLE_NAME = "dbops_lock"
@@ -45,14 +45,6 @@ table = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
 XACT_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
-
-
-class LeaseHeld(DbopsError):
-    kind = "lock_held"
-
-
-class LeaseLost(DbopsError):
-    kind = "lease_lost"
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, text
 
-from dbops.errors import DbopsError
+from dbops.errors import DbopsError, LockHeld
 
 log = logging.getLogger("dbops.lock")
 T = TypeVar("T")
@@ -90,12 +90,6 @@ def unlock_statement(dialect: str, name: str) -> str:
     quoted = name.replace("\\", "\\\\").replace("'", "''")  # MySQL: a backslash escapes
     return f"SELECT RELEASE_LOCK('{quoted}')"
 
-
-
-class LockHeld(DbopsError):
-    """Another session holds the lock."""
-
-    kind = "lock_held"
 
 
 def _describe_pg(row: Any) -> str:

@@ -20,15 +20,11 @@ from sqlalchemy.engine import URL
 
 from dbops.db.engine import run_with_connection
 from dbops.db.url import mask
-from dbops.errors import DbopsError
+from dbops.errors import DbopsError, ScratchFailed
 
 log = logging.getLogger("dbops.drift")
 
 PREFIX = "dbops_scratch_"
-
-
-class ScratchFailed(DbopsError):
-    kind = "scratch_failed"
 
 
 def _admin_url(url: URL) -> URL:

@@ -9,16 +9,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbops.config import Config
 from dbops.env_settings import ATTRIBUTE
-from dbops.errors import DbopsError, MigrationFailed, RevisionError
-from dbops.migrate.history_rows import failed_row, now, row, step_row
+from dbops.errors import MULTIPLE_HEADS_HINT, DbopsError, MigrationFailed, RevisionError
 from dbops.migrate.preflight import edited_warnings, preflight, refuse_if_strict
-from dbops.migrate.runner import MULTIPLE_HEADS_HINT, Run, run_env
 from dbops.project import alembic_config, as_alembic_cli, env_settings, script_directory
 from dbops.reports import MigrationReport
+
+if TYPE_CHECKING:
+    from dbops.migrate.runner import Run
+
+# The runner (Alembic's environment, the audit rows) is imported where a revision runs: a no-op
+# upgrade, every deploy's common case, never needs it.
 
 
 @dataclass(frozen=True)
@@ -159,8 +163,10 @@ def _nothing_to_apply(config: Config, script: Any, revision: str) -> MigrationRe
     if seen is None:
         return None
     current, warnings = seen
-    run = Run(before=current, after=current, duration_ms=round((time.perf_counter() - started) * 1000, 3))
-    return _report("upgrade", config, revision, run, warnings=tuple(warnings))
+    return MigrationReport(command="upgrade", database=config.masked_url, target=config.target, revision=revision,
+                           from_revisions=current, to_revisions=current, steps=(),
+                           duration_ms=round((time.perf_counter() - started) * 1000, 3), sql=None,
+                           warnings=tuple(warnings))
 
 
 def _upgrade_sql(config: Config, acfg: Any, script: Any, revision: str) -> MigrationReport:
@@ -168,6 +174,7 @@ def _upgrade_sql(config: Config, acfg: Any, script: Any, revision: str) -> Migra
     current revision is read on a connection that never creates the version table, and a SQLite
     file that does not exist yet is at base (connecting would create it)."""
     from dbops.db.url import sqlite_file_missing
+    from dbops.migrate.runner import run_env
 
     model_warnings = _with_models(config, acfg)
     current = () if sqlite_file_missing(acfg.attributes[ATTRIBUTE].url) else read_heads(acfg, script)
@@ -207,6 +214,8 @@ def env_filters(config: Config) -> tuple[Any, Any]:
     or cannot run here (check-drift then compares without them, as it always did)."""
     acfg, script = _prepare(config)
     as_alembic_cli(acfg, "check")
+    from dbops.migrate.runner import Run, run_env
+
     try:
         run = run_env(acfg, script, lambda heads: [], dont_mutate=True)
     except DbopsError as exc:  # e.g. an env.py that connects elsewhere: its hooks were read before that
@@ -216,12 +225,16 @@ def env_filters(config: Config) -> tuple[Any, Any]:
 
 def read_heads(acfg: Any, script: Any) -> tuple[str, ...]:
     """The revisions recorded in the database (one connection, writes nothing)."""
+    from dbops.migrate.runner import run_env
+
     run = run_env(acfg, script, lambda heads: [], dont_mutate=True)
     return run.before
 
 
 def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any,
              make_steps: Callable[[tuple[str, ...]], Iterable[Any]], safety: Safety, **env_kw: Any) -> MigrationReport:
+    from dbops.migrate.history_rows import failed_row, now, row, step_row
+    from dbops.migrate.runner import Run, run_env
     from dbops.safety.guard import migration_guard
 
     model_warnings = _with_models(config, acfg)

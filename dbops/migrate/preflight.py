@@ -6,11 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dbops.config import Config
-from dbops.errors import CheckFailed
-
-
-class PreflightFailed(CheckFailed):
-    kind = "preflight_failed"
+from dbops.errors import PreflightFailed
 
 
 def refuse_if_strict(warnings: list[str], strict: bool) -> None:

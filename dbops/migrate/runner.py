@@ -14,17 +14,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dbops.env_settings import ATTRIBUTE, EnvSettings
-from dbops.errors import DbopsError, MigrationFailed, RevisionError
+from dbops.errors import MULTIPLE_HEADS_HINT, DbopsError, MigrationFailed, RevisionError
 from dbops.faults import is_lock_timeout, is_read_only, runtime_fault
 from dbops.logs import enable_dbops_loggers
 from dbops.migrate.observe import entered, hand_connection, in_env_thread, observe_configure, release_foreign
 from dbops.redact import redact
 from dbops.reports import StepTiming
-
-MULTIPLE_HEADS_HINT = (
-    "Run: dbops heads to see them; merge them with: dbops merge -m 'merge heads', "
-    "or apply every head with: dbops upgrade heads"
-)
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from dbops.config import Config
-from dbops.errors import MultipleHeads, NotAtHead
+from dbops.errors import MULTIPLE_HEADS_HINT, MultipleHeads, NotAtHead
 from dbops.migrate.apply import _prepare, read_heads
-from dbops.migrate.runner import MULTIPLE_HEADS_HINT, revision_ids
+from dbops.migrate.runner import revision_ids
 from dbops.project import as_alembic_cli, require_known
 from dbops.reports import CurrentReport, HeadsReport, HistoryReport, RevisionInfo
 

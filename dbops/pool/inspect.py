@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dbops.errors import DbopsError
+from dbops.errors import SnapshotUnavailable
 from dbops.reports import PoolReport
 
 ACTIVITY = sa.text(
@@ -19,10 +19,6 @@ ACTIVITY = sa.text(
     "EXTRACT(EPOCH FROM now() - state_change)::float8, EXTRACT(EPOCH FROM now() - xact_start)::float8 "
     "FROM pg_stat_activity WHERE pid = ANY(:pids)"
 )
-
-
-class SnapshotUnavailable(DbopsError):
-    kind = "snapshot_unavailable"
 
 
 def fetch(url: str, token: str | None, timeout: float = 5.0) -> dict[str, Any]:

@@ -18,6 +18,10 @@ def render(report: Any, fmt: str, out: TextIO, *, error: Any = None) -> None:
         from dbops.render.github import render_github
 
         render_github(report, out, error=error)
+    elif fmt == "prometheus":
+        from dbops.render.prometheus import render_prometheus
+
+        render_prometheus(report, out, error=error)
     elif report is not None:
         render_table(report, out)
 

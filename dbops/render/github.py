@@ -5,6 +5,7 @@ import os
 from typing import Any, TextIO
 
 from dbops.redact import redact
+from dbops.render.markdown import relative
 
 
 def _escape(text: str, *, prop: bool = False) -> str:
@@ -14,7 +15,7 @@ def _escape(text: str, *, prop: bool = False) -> str:
 
 def render_github(report: Any, out: TextIO, *, error: Any = None) -> None:
     for finding in getattr(report, "findings", ()) if report is not None else ():
-        path = os.path.relpath(finding.path) if os.path.isabs(finding.path) else finding.path
+        path = relative(finding.path)
         title = _escape(f"dbops {finding.rule}", prop=True)
         where = f"file={_escape(path, prop=True)},line={finding.line},title={title}"
         out.write(redact(f"::error {where}::{_escape(f'{finding.message}. {finding.rationale}')}") + "\n")
@@ -24,7 +25,7 @@ def render_github(report: Any, out: TextIO, *, error: Any = None) -> None:
             "warning" if getattr(item, "severity", "error") == "warning" else "error"
         props = []
         if item.file:
-            path = os.path.relpath(item.file) if os.path.isabs(item.file) else item.file
+            path = relative(item.file)
             props.append(f"file={_escape(path, prop=True)}")
             if item.line:
                 props.append(f"line={item.line}")
@@ -33,5 +34,25 @@ def render_github(report: Any, out: TextIO, *, error: Any = None) -> None:
     if error is not None and not items:
         out.write(redact(f"::error title=dbops::{_escape(error.message)}") + "\n")
     if report is not None and getattr(report, "clean", False):
-        out.write("dbops check-drift: clean\n")
+        out.write(f"dbops {report.command}: clean\n")
+    elif report is not None and not hasattr(report, "findings") and not items:
+        from dbops.render.table import render_table  # no annotations to make: the log shows the result
+
+        render_table(report, out)
     out.flush()
+    _job_summary(report, error)
+
+
+def _job_summary(report: Any, error: Any) -> None:
+    """Inside GitHub Actions: the result as Markdown on the job's summary page, and what a later step
+    branches on as step outputs (``clean``, ``count``)."""
+    from dbops.render.markdown import count, render_markdown
+
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as page:
+            page.write(render_markdown(report, error=error) + "\n")
+    outputs = os.environ.get("GITHUB_OUTPUT")
+    if outputs:
+        with open(outputs, "a", encoding="utf-8") as step:
+            step.write(f"clean={'true' if error is None else 'false'}\ncount={count(report)}\n")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         CurrentReport,
         DataMigrateReport,
         DataMigrationListReport,
+        DriftLogReport,
         DriftReport,
         FanOutReport,
         HeadsReport,
@@ -246,6 +247,37 @@ def _drift(r: DriftReport, console: Out) -> None:
         console.line(f"Clean: no drift ({pending} pending{also}{ignored}) in {_ms(r.duration_ms)}.")
     else:
         console.line(f"{failing} difference(s), {pending} pending{also}{ignored}, in {_ms(r.duration_ms)}.")
+    if r.recorded is not None:
+        rec = r.recorded
+        since = "the first recorded run" if rec.previous_run_at is None else \
+            f"the last recorded run ({rec.previous_run_at.strftime('%Y-%m-%d %H:%M:%S')} UTC)"
+        change = (f"{len(rec.appeared)} new or changed, {len(rec.resolved)} gone since {since}" if rec.changed
+                  else f"unchanged since {since}")
+        notified = "; webhook notified" if rec.notified else ""
+        console.line(f"Recorded as run {rec.run_id} in {rec.table}: {change}{notified}.")
+
+
+@renders("DriftLogReport")
+def _drift_log(r: DriftLogReport, console: Out) -> None:
+    if not r.runs:
+        console.line(f"No recorded check-drift runs on {r.database} yet (record one with: dbops check-drift --record).")
+        return
+
+    def when(value: Any) -> str:
+        return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+    if r.differences:
+        table = new_table("status", "verdict", "kind", "object", "first seen", "last seen", "gone since")
+        for d in r.differences:
+            table.add_row("open" if d.resolved_at is None else "gone", d.verdict, d.kind, d.object,
+                          when(d.first_seen), when(d.last_seen), when(d.resolved_at))
+        console.table(table)
+    latest = r.runs[0]
+    open_now = sum(1 for d in r.differences if d.resolved_at is None)
+    shown = f"the newest {len(r.runs)} of {r.total_runs}" if r.total_runs > len(r.runs) else f"{len(r.runs)}"
+    console.line(f"{shown} recorded run(s); the latest ({when(latest.run_at)} UTC) was "
+                 f"{'clean' if latest.clean else 'not clean'}; {open_now} difference(s) open, "
+                 f"{len(r.differences) - open_now} gone.")
 
 
 @renders("DataMigrateReport")
@@ -312,6 +344,9 @@ def _lint(r: LintReport, console: Out) -> None:
         console.line(f"    {f.rationale}")
     if r.clean:
         console.line(f"{len(r.revisions)} revision(s) checked, no findings ({len(r.rules)} rules).")
+    if r.skipped:
+        console.line(f"Skipped {len(r.skipped)} file(s) that are not revisions (no module-level revision = "
+                     f"\"...\"): {', '.join(r.skipped)}")
 
 
 def _fan_out_sql(r: FanOutReport, console: Out) -> None:

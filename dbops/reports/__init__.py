@@ -14,7 +14,7 @@ from dbops.reports.base import Report, human_seconds, utcnow
 if TYPE_CHECKING:
     from dbops.reports.audit import AppliedHistoryReport, AppliedRow, LintFinding, LintReport, VerifyItem, VerifyReport
     from dbops.reports.data import DataMigrateReport, DataMigrationInfo, DataMigrationListReport, DataMigrationRun
-    from dbops.reports.drift import DriftItem, DriftReport
+    from dbops.reports.drift import DriftHistoryItem, DriftItem, DriftLogReport, DriftRecord, DriftReport, DriftRun
     from dbops.reports.migrate import (
         CurrentReport,
         HeadsReport,
@@ -39,6 +39,10 @@ _HOME = {
     "InitReport": "migrate",
     "DriftItem": "drift",
     "DriftReport": "drift",
+    "DriftRecord": "drift",
+    "DriftRun": "drift",
+    "DriftHistoryItem": "drift",
+    "DriftLogReport": "drift",
     "DataMigrationRun": "data",
     "DataMigrateReport": "data",
     "DataMigrationInfo": "data",
@@ -70,6 +74,10 @@ __all__ = [
     "InitReport",
     "DriftItem",
     "DriftReport",
+    "DriftRecord",
+    "DriftRun",
+    "DriftHistoryItem",
+    "DriftLogReport",
     "DataMigrationRun",
     "DataMigrateReport",
     "DataMigrationInfo",

@@ -77,3 +77,4 @@ class LintReport(Report):
     findings: tuple[LintFinding, ...]
     rules: tuple[str, ...]
     clean: bool = True
+    skipped: tuple[str, ...] = ()  # files given that are not revision files (no module-level `revision = "..."`)

@@ -25,6 +25,55 @@ class DriftItem(Report):
 
 
 @dataclass(frozen=True)
+class DriftRecord(Report):
+    """What ``check-drift --record`` stored, compared with the previous recorded run."""
+
+    run_id: int
+    table: str  # where the run was stored, e.g. dbops_drift_runs or tenant_a.dbops_drift_runs
+    fingerprint: str  # sha256 over the differences' identities and details
+    changed: bool  # the set of differences differs from the previous recorded run (always True for the first)
+    appeared: tuple[str, ...]  # keys of differences absent from the previous run
+    resolved: tuple[str, ...]  # keys of the previous run's differences that are gone
+    previous_run_at: datetime | None
+    notified: bool = False  # --notify posted the change to the webhook (and it answered 2xx)
+
+
+@dataclass(frozen=True)
+class DriftRun(Report):
+    run_id: int
+    run_at: datetime
+    against: str
+    clean: bool
+    counts: dict[str, int]  # verdict -> differences (minor ones included)
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class DriftHistoryItem(Report):
+    """One difference across the recorded runs: when it first appeared, when it was last seen, when it went away."""
+
+    key: str
+    verdict: str
+    kind: str
+    object: str
+    detail: str
+    first_seen: datetime
+    last_seen: datetime
+    resolved_at: datetime | None  # the first run after last_seen without it; None while it is still there
+    runs: int  # in how many recorded runs it was present
+
+
+@dataclass(frozen=True)
+class DriftLogReport(Report):
+    command: str
+    database: str | None
+    target: str | None
+    runs: tuple[DriftRun, ...]  # newest first
+    differences: tuple[DriftHistoryItem, ...]  # open ones first, then by first_seen
+    total_runs: int
+
+
+@dataclass(frozen=True)
 class DriftReport(Report):
     command: str
     database: str | None
@@ -39,5 +88,6 @@ class DriftReport(Report):
     ignored: tuple[DriftItem, ...] = ()
     upgrade_code: str | None = None
     replay_cache: str | None = None  # how the replay used the template cache (drift/cache.py); None: not used
+    recorded: DriftRecord | None = None  # --record: what was stored and how it compares with the last run
     duration_ms: float = 0.0
     finished_at: datetime = field(default_factory=utcnow)

@@ -1,6 +1,7 @@
 """history --applied, verify and lint at the command level."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 from dbops.config import Config
 from dbops.db.engine import run_with_connection
 from dbops.db.url import parse_url
-from dbops.errors import CheckFailed, RevisionError
+from dbops.errors import ChecksumMismatch, ConfigError, LintFailed, RevisionError
 from dbops.project import database_heads, load_scripts
 from dbops.reports import (
     AppliedHistoryReport,
@@ -21,14 +22,6 @@ from dbops.reports import (
 )
 from dbops.safety import history
 from dbops.safety.checksum import checksum_like, file_checksum
-
-
-class ChecksumMismatch(CheckFailed):
-    kind = "checksum_mismatch"
-
-
-class LintFailed(CheckFailed):
-    kind = "lint_findings"
 
 
 def applied_history(config: Config, *, limit: int | None = 200) -> AppliedHistoryReport:
@@ -114,6 +107,20 @@ def _baseline(config: Config, script: Any) -> None:
         guard.record(rows)
 
 
+def _walk(config: Config, rev_range: str | None) -> list[Any]:
+    script = load_scripts(config)
+    base, _, head = (rev_range or "base:heads").partition(":")
+    if not head:  # a single revision
+        base, head = None, base  # type: ignore[assignment]
+    try:
+        if base is None:
+            return [script.get_revision(head)]
+        return list(script.walk_revisions(base=base or "base", head=head or "heads"))
+    except Exception as exc:
+        raise RevisionError(f"Cannot resolve revision range {rev_range!r}: {exc}.",
+                            hint="Use REV, BASE:HEAD (e.g. 0002:heads), or nothing for every revision.") from exc
+
+
 def _get(script: Any, rev: str) -> Any:
     try:
         return script.get_revision(rev)
@@ -125,28 +132,45 @@ def _exists(script: Any, rev: str) -> bool:
     return _get(script, rev) is not None
 
 
-def lint(config: Config, rev_range: str | None = None) -> LintReport:
-    from dbops.safety.lint import RULES, lint_source
+def lint(config: Config, rev_range: str | None = None, *, files: tuple[str, ...] = (),
+         rules: tuple[str, ...] | None = None) -> LintReport:
+    """Lint the revisions in ``rev_range`` (default: all), or only ``files`` (read as text: no revision
+    module is imported, so a pre-commit hook needs neither the app's settings nor its models).
+    ``rules``: only these rule ids."""
+    from dbops.safety.lint import FILE_RULES, FILENAME_RULE, RULES, lint_source, revision_id
 
-    script = load_scripts(config)
-    base, _, head = (rev_range or "base:heads").partition(":")
-    if not head:  # a single revision
-        base, head = None, base  # type: ignore[assignment]
-    try:
-        if base is None:
-            revisions = [script.get_revision(head)]
-        else:
-            revisions = list(script.walk_revisions(base=base or "base", head=head or "heads"))
-    except Exception as exc:
-        raise RevisionError(f"Cannot resolve revision range {rev_range!r}: {exc}.",
-                            hint="Use REV, BASE:HEAD (e.g. 0002:heads), or nothing for every revision.") from exc
+    if rules is not None and FILENAME_RULE in rules and not config.revision_filename:
+        raise ConfigError(
+            f"Rule {FILENAME_RULE} checks revision file names against revision_filename, and the dbops config "
+            f"({config.config_file or 'none found'}) does not set one, so no name was checked.",
+            hint='Set it in dbops.toml or [tool.dbops], e.g. revision_filename = "^\\d{4}_[a-z0-9_]+\\.py$"',
+        )
+    known = [*RULES, *(FILE_RULES if config.revision_filename else ())]
+    wanted = [r for r in known if rules is None or r in rules]
+    todo: list[tuple[str, str]] = []  # (revision, path)
+    skipped: list[str] = []
+    if files:
+        for name in files:
+            path = Path(name)
+            rev = revision_id(path.read_text(encoding="utf-8")) if path.is_file() else None
+            if rev is None:
+                skipped.append(name)
+            else:
+                todo.append((rev, str(path)))
+    else:
+        todo = [(s.revision, s.path) for s in reversed(_walk(config, rev_range))]
     findings = []
-    for s in reversed(revisions):
-        source = Path(s.path).read_text(encoding="utf-8")
-        for f in lint_source(source):
-            findings.append(LintFinding(f.rule, f.title, s.revision, s.path, f.line, f.message, f.rationale))
-    report = LintReport(command="lint", revisions=tuple(s.revision for s in reversed(revisions)),
-                        findings=tuple(findings), rules=tuple(RULES), clean=not findings)
+    for rev, path in todo:
+        source = Path(path).read_text(encoding="utf-8")
+        findings += [LintFinding(f.rule, f.title, rev, path, f.line, f.message, f.rationale)
+                     for f in lint_source(source) if f.rule in wanted]
+        name = Path(path).name
+        if FILENAME_RULE in wanted and not re.fullmatch(config.revision_filename or "", name):
+            title, rationale = FILE_RULES[FILENAME_RULE]
+            findings.append(LintFinding(FILENAME_RULE, title, rev, path, 1, f"revision file name {name!r} does not "
+                                        f"match revision_filename {config.revision_filename!r}", rationale))
+    report = LintReport(command="lint", revisions=tuple(rev for rev, _ in todo), findings=tuple(findings),
+                        rules=tuple(wanted), clean=not findings, skipped=tuple(skipped))
     if findings:
         raise LintFailed(
             f"{len(findings)} lint finding(s) in {len({f.revision for f in findings})} revision(s). Each names an "

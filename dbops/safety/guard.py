@@ -16,8 +16,9 @@ from dbops.config import Config
 from dbops.db.connect_errors import translate_connect_error
 from dbops.db.engine import create_engine_for
 from dbops.db.lease import choose_mode, lease_lock
-from dbops.db.lock import LockHeld, migration_lock_name, named_lock, poll, session_lock_name
+from dbops.db.lock import migration_lock_name, named_lock, poll, session_lock_name
 from dbops.db.url import parse_url, sync_url
+from dbops.errors import LockHeld
 from dbops.faults import is_read_only
 from dbops.safety import history
 

@@ -165,3 +165,28 @@ def lint_source(source: str) -> Iterator[Finding]:
             message = r.check(call, ctx)
             if message and not _silenced(lines, call, r.id):
                 yield Finding(r.id, r.title, r.rationale, call.line, message)
+
+
+# Rules over the revision file itself rather than its operations (their check is in safety/audit.py).
+FILENAME_RULE = "DB008"
+FILE_RULES = {
+    FILENAME_RULE: ("revision file name",
+                    "the project names its revision files one way (revision_filename in its dbops config) so they "
+                    "sort and review alike; rename the file (git mv), its revision id stays the same"),
+}
+
+
+def revision_id(source: str) -> str | None:
+    """The ``revision = "..."`` a revision file assigns at module level (None: not a revision file)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+            if isinstance(node, ast.AnnAssign) else []
+        value = getattr(node, "value", None)
+        if any(isinstance(t, ast.Name) and t.id == "revision" for t in targets) and isinstance(value, ast.Constant) \
+                and isinstance(value.value, str):
+            return value.value
+    return None

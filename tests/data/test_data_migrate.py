@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from click.testing import Result
 
 from dbops.data import DataMigration, run_data_migration
-from dbops.data.runner import DataMigrationError
+from dbops.errors import DataMigrationError
 from tests.helpers import execute
 
 DBOPS = str(Path(sys.executable).with_name("dbops"))

@@ -71,6 +71,7 @@ def test_bookkeeping_tables_are_known_to_every_consumer() -> None:
     from dbops.alembic_env import DBOPS_TABLES
     from dbops.data.checkpoint import TABLE_NAME as CHECKPOINTS
     from dbops.db.lease import TABLE_NAME as LEASES
+    from dbops.drift.history import TABLE_NAME as DRIFT_RUNS
     from dbops.safety.history import TABLE_NAME as HISTORY
 
-    assert DBOPS_TABLES == {CHECKPOINTS, HISTORY, LEASES}
+    assert DBOPS_TABLES == {CHECKPOINTS, HISTORY, LEASES, DRIFT_RUNS}
