@@ -83,14 +83,20 @@ class CheckFailed(DbopsError):
 
 
 class NotAtHead(CheckFailed):
+    """current --check: the database is not at the head revision (exit 3)."""
+
     kind = "not_at_head"
 
 
 class MultipleHeads(CheckFailed):
+    """heads --check or current --check: the scripts have several heads (exit 3)."""
+
     kind = "multiple_heads"
 
 
 class Interrupted(DbopsError):
+    """Ctrl-C or SIGTERM: the running revision's transaction was rolled back (exit 130)."""
+
     exit_code = EXIT_INTERRUPTED
     kind = "interrupted"
 

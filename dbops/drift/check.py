@@ -114,16 +114,30 @@ def _env_filters(config: Config, url: Any) -> tuple[Any, Any]:
     return env_filters(config.with_url(url.render_as_string(hide_password=False), "scratch"))
 
 
+def _what_failed(message: str) -> str:
+    """A migration failure's first sentence (what failed and why), without what it says about the
+    scratch database's version table and the next step for a live database."""
+    return message.split(" The version table ")[0].split(" Fix ")[0]
+
+
 def _replay(config: Config, url: URL, revision: str) -> None:
     from dbops.migrate import apply
 
     # a tenant's revisions replay into the scratch database's default schema
     scratch = replace(config.with_url(url.render_as_string(hide_password=False), "scratch"), tenant_schema=None,
                       version_table_schema=None if config.tenant_schema else config.version_table_schema)
-    from dbops.errors import WrongDatabase
+    from dbops.errors import MigrationFailed, ScratchFailed, WrongDatabase
 
     try:
         report = apply.upgrade(scratch, revision)
+    except MigrationFailed as exc:
+        raise ScratchFailed(
+            "check-drift replays the migrations into a scratch database it creates, and the replay failed there, "
+            f"so nothing was compared (the live database was not touched): {_what_failed(exc.message)}",
+            hint="The chain does not build from an empty database as it is (dbops heads shows its heads; two "
+            "histories creating the same table cannot both replay). Fix the revision, or point a bootstrap hook "
+            "at what the chain expects to exist ([tool.dbops] bootstrap).",
+        ) from exc
     except WrongDatabase as exc:
         raise WrongDatabase(
             "check-drift replays the chain into a scratch database it creates, and the project's env.py "

@@ -33,7 +33,11 @@ def table(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
 
 
 def relative(path: str) -> str:
-    """A file as the repository sees it (annotations and links are relative to the checkout)."""
+    """A file as the repository sees it: GitHub resolves annotation paths from the checkout's root
+    ($GITHUB_WORKSPACE), which is not the working directory of a project in a subdirectory."""
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if workspace:
+        return os.path.relpath(os.path.abspath(path), workspace)
     return os.path.relpath(path) if os.path.isabs(path) else path
 
 

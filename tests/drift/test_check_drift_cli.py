@@ -57,6 +57,28 @@ def test_reference_app_against_migrations_without_a_database(invoke: Callable[..
 
 
 @pytest.mark.postgres
+def test_a_chain_that_fails_to_replay_is_reported_as_the_scratch_not_the_live_database(
+        invoke: Callable[..., Result], mini_app: Path, pg_psycopg_url: str) -> None:
+    assert invoke("upgrade", "--database-url", pg_psycopg_url, cwd=mini_app).exit_code == 0
+    # a revision edited after it ran: it no longer replays from an empty database
+    third = mini_app / "migrations" / "versions" / "0003.py"
+    third.write_text(third.read_text().replace("op.add_column('widgets', sa.Column('weight'",
+                                               "op.add_column('gadgets', sa.Column('weight'"))
+    result = invoke("check-drift", "--database-url", pg_psycopg_url, "--against", "migrations", "--format", "json",
+                    cwd=mini_app)
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "scratch_failed"
+    assert error["message"].startswith("check-drift replays the migrations into a scratch database it creates, and "
+                                       "the replay failed there, so nothing was compared (the live database was "
+                                       "not touched): Revision 0003 (weight and index) failed: ")
+    assert "gadgets" in error["message"] and "version table" not in error["message"]
+    assert _scratch_databases() == []
+    with sa.create_engine(pg_psycopg_url).connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+
+
+@pytest.mark.postgres
 def test_forgotten_migration(invoke: Callable[..., Result], mini_app: Path, pg_psycopg_url: str) -> None:
     # the models have weight + index (0003) but the migrations stop at 0002
     (mini_app / "migrations" / "versions" / "0003.py").unlink()
@@ -160,7 +182,9 @@ def test_scratch_database_dropped_after_success_and_failure(
         "def upgrade():\n    op.execute('SELECT no_such_function()')\n\ndef downgrade():\n    pass\n")
     failed = invoke("check-drift", "--database-url", pg_psycopg_url, cwd=mini_app)
     assert failed.exit_code == 1
-    assert failed.stderr.startswith("Error: Revision 0004 (no message) failed: ")
+    assert failed.stderr.startswith("Error: check-drift replays the migrations into a scratch database it creates, "
+                                    "and the replay failed there, so nothing was compared (the live database was "
+                                    "not touched): Revision 0004 (no message) failed: ")
     assert _scratch_databases() == before
 
 

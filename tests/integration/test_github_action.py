@@ -18,14 +18,15 @@ SCRIPT = REPO / "scripts" / "github_action.sh"
 DBOPS = str(Path(sys.executable).parent / "dbops")
 
 
-def run_action(tmp_path: Path, command: str, args: str = "", database_url: str = "",
-               cwd: Path = REPO) -> tuple[subprocess.CompletedProcess[str], str, dict[str, str]]:
+def run_action(tmp_path: Path, command: str, args: str = "", database_url: str = "", cwd: Path = REPO,
+               workspace: Path | None = None) -> tuple[subprocess.CompletedProcess[str], str, dict[str, str]]:
     summary, outputs = tmp_path / "summary.md", tmp_path / "output.txt"
     summary.write_text("")
     outputs.write_text("")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DBOPS_DATABASE_URL")}
     env.update(INPUT_COMMAND=command, INPUT_ARGS=args, INPUT_DATABASE_URL=database_url, DBOPS=DBOPS,
-               GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(outputs), GITHUB_ACTIONS="true")
+               GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(outputs), GITHUB_ACTIONS="true",
+               GITHUB_WORKSPACE=str(workspace or cwd))
     proc = subprocess.run(["bash", str(SCRIPT)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     return proc, summary.read_text(), values
@@ -100,13 +101,14 @@ def test_lint_findings_annotate_the_revision_file(tmp_path: Path) -> None:
         '"""index"""\nfrom alembic import op\n\nrevision = "0001"\ndown_revision = None\n'
         'branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n'
         '    op.create_index("ix_t_a", "t", ["a"])\n\n\ndef downgrade():\n    op.drop_index("ix_t_a", "t")\n')
-    proc, summary, outputs = run_action(tmp_path, "lint", cwd=project)
+    # the project is a subdirectory of the checkout (working-directory: app): paths are the checkout's
+    proc, summary, outputs = run_action(tmp_path, "lint", cwd=project, workspace=tmp_path)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert outputs == {"clean": "false", "count": "1", "exit-code": "3"}
-    assert re.search(r"^::error file=migrations/versions/0001_idx.py,line=11,title=dbops DB002::", proc.stdout,
+    assert re.search(r"^::error file=app/migrations/versions/0001_idx.py,line=11,title=dbops DB002::", proc.stdout,
                      re.M), proc.stdout
     assert summary.startswith("### dbops lint: 1 finding(s)\n")
-    assert "| DB002 | migrations/versions/0001_idx.py:11 |" in summary
+    assert "| DB002 | app/migrations/versions/0001_idx.py:11 |" in summary
 
 
 def test_unknown_command_and_failure_to_connect(tmp_path: Path) -> None:
