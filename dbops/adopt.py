@@ -30,6 +30,8 @@ class EnvFacts:
     url_expression: str | None = None  # the expression, when dbops cannot name its source
     metadata: str | None = None  # "module:attr" of target_metadata
     metadata_expression: str | None = None
+    # env.py names dbops's tables (an include_name/include_object that keeps them out of autogenerate)
+    filters_dbops_tables: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -62,6 +64,7 @@ def read_env(env_py: Path) -> EnvFacts:
         facts.own = False
         return facts
     facts.flask = any(m == "flask" or m.startswith("flask_migrate") for m in modules)
+    facts.filters_dbops_tables = "dbops_" in source
     functions = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
     for node in ast.walk(tree):
         if isinstance(node, ast.AsyncFunctionDef) or (isinstance(node, ast.Name) and node.id in (
@@ -255,6 +258,12 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
         kind = "async" if facts.is_async else "sync"
         found.append(f"env.py: the project's own ({kind}); dbops runs it as it is and checks, before any revision "
                      "runs, that it connects to the database dbops was given")
+    if facts.own and not facts.filters_dbops_tables:
+        todo.append("dbops keeps its tables in this database (dbops_history, the audit; dbops_drift_runs with "
+                    "check-drift --record): dbops's own commands leave them out of autogenerate, but plain `alembic "
+                    "check` and `alembic revision --autogenerate` with this env.py would report them as removed. "
+                    "Keep them out in env.py's context.configure(): include_name=lambda name, type_, parent: not "
+                    "(type_ == 'table' and name.startswith('dbops_'))  (combine with an include_name it has)")
     if multidb:
         found.append(f"multidb env (databases = {multidb}): dbops refuses to run it (one database per run)")
         todo.append("Keep using plain alembic for upgrades here; dbops heads, history and lint work")

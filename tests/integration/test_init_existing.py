@@ -67,6 +67,7 @@ def test_init_adopts_a_settings_url_project_and_alembic_still_works(invoke: Call
            "from the same place" in report["found"]
     assert any(step.startswith("check-drift replays the chain into a scratch database")
                for step in report["next_steps"])
+    (hint,) = [step for step in report["next_steps"] if step.startswith("dbops keeps its tables in this database")]
     after = _digest(app)
     assert {k: v for k, v in after.items() if k != "dbops.toml"} == before  # nothing else written
     toml = (app / "dbops.toml").read_text()
@@ -92,6 +93,24 @@ def test_init_adopts_a_settings_url_project_and_alembic_still_works(invoke: Call
     assert plain.returncode == 0, plain.stderr
     assert execute(url(dbs["given"]), "SELECT version_num FROM alembic_version")[0] == [("0002",)]
     assert user_tables(dbs["decoy"]) == []
+
+    # the team's own `alembic check` sees dbops's audit table as a removed table until env.py keeps it
+    # out, with the line init suggested (taken from its hint, so the hint is code that works)
+    check = [sys.executable, "-m", "alembic", "check"]
+    plain_env = {**os.environ, "PYTHONPATH": str(app), **env}
+    seen = subprocess.run(check, cwd=app, capture_output=True, text=True, timeout=120, env=plain_env)
+    said = seen.stdout + seen.stderr
+    assert seen.returncode != 0 and "remove_table" in said and "dbops_history" in said
+    include_name = hint.split("context.configure(): ")[1].split("  (combine")[0]
+    env_py = app / "migrations" / "env.py"
+    env_py.write_text(env_py.read_text().replace("target_metadata=target_metadata)",
+                                                 f"target_metadata=target_metadata, {include_name})"))
+    clean = subprocess.run(check, cwd=app, capture_output=True, text=True, timeout=120, env=plain_env)
+    assert clean.returncode == 0, clean.stderr
+    assert "No new upgrade operations detected" in clean.stdout + clean.stderr
+    (app / "dbops.toml").unlink()
+    assert not any(step.startswith("dbops keeps its tables") for step in
+                   json.loads(invoke("init", "--format", "json", cwd=app).stdout)["next_steps"])
 
 
 ENVIRON_ENV = '''import os
