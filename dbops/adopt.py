@@ -7,6 +7,7 @@ env.py is read with :mod:`ast`, never imported: reading must not connect anywher
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,7 +145,7 @@ def _dotted(node: ast.AST) -> list[str] | None:
 
 
 def _url_source(node: ast.AST, facts: EnvFacts, imports: dict[str, tuple[str, str | None]],
-                functions: dict[str, ast.AST]) -> None:
+                functions: Mapping[str, ast.AST]) -> None:
     """Name where the URL env.py uses comes from: a settings attribute, an environment variable."""
     if _reads_option(node):
         facts.reads_ini_url = True
@@ -158,7 +159,7 @@ def _url_source(node: ast.AST, facts: EnvFacts, imports: dict[str, tuple[str, st
     # str(settings.DATABASE_URL), settings.DATABASE_URL.unicode_string(), ...
     while isinstance(node, ast.Call) and ((isinstance(node.func, ast.Name) and node.func.id == "str" and node.args)
                                           or (isinstance(node.func, ast.Attribute) and not node.args)):
-        node = node.args[0] if isinstance(node.func, ast.Name) else node.func.value  # type: ignore[union-attr]
+        node = node.args[0] if isinstance(node.func, ast.Name) else node.func.value
     env_var = _environment_variable(node)
     if env_var:
         facts.url = f"env:{env_var}"

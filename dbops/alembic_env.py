@@ -125,6 +125,7 @@ def _tenant(connection: Any, settings: EnvSettings) -> Any:
     from sqlalchemy import text
 
     schema = settings.tenant_schema
+    assert schema is not None  # called for a tenant only
     if connection.dialect.name == "postgresql" and not settings.pooled:  # pooled: per transaction, below
         connection.execute(text(_search_path(connection.dialect, schema)))
         if connection.in_transaction():

@@ -12,6 +12,7 @@ Example::
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         LintReport,
         MigrationReport,
         RevisionReport,
+        StatusReport,
         VerifyReport,
     )
 
@@ -74,6 +76,19 @@ def current(config: Config, *, check: bool = False) -> CurrentReport:
     from dbops.migrate import status
 
     return status.current(config, check=check)
+
+
+def status(config: Config) -> StatusReport:
+    """Where the database stands (as ``current``) and its latest dbops_history row."""
+    from dbops.db.engine import run_with_connection
+    from dbops.db.url import parse_url
+    from dbops.safety.history import latest_run
+
+    report = current(config)
+    last = run_with_connection(parse_url(config.url), lambda conn: latest_run(conn, schema=config.tenant_schema),
+                               connect_timeout=config.connect_timeout)
+    return StatusReport(command="status", database=config.masked_url, target=config.target, current=report.current,
+                        heads=report.heads, at_head=report.at_head, pending=report.pending, last_run=last)
 
 
 def heads(config: Config, *, check: bool = False) -> HeadsReport:
@@ -230,8 +245,8 @@ def fan_out(
     from dbops.targets.fanout import fan_out as run
 
     refs = select_targets(config, group=group, all_targets=all_targets, shard=shard)
-    report = run(verb, refs, kwargs, parallel=parallel, canary=canary, continue_on_error=continue_on_error,
-                 group=group, shard=shard, progress=progress)
+    report = run(verb, FAN_OUT_VERBS[verb], refs, kwargs, parallel=parallel, canary=canary,
+                 continue_on_error=continue_on_error, group=group, shard=shard, progress=progress)
     failed = [t.target for t in report.targets if t.outcome == "failed"]
     if failed:
         skipped = report.count("skipped")
@@ -267,3 +282,21 @@ def pool(url: str, *, token: str | None = None, database_url: str | None = None,
 
     return inspect_pools(url, token=token, database_url=database_url, samples=samples, interval=interval,
                          stuck_after=stuck_after)
+
+
+def _probe_target(config: Config, **kwargs: Any) -> Any:
+    """probe for one target of a fan-out: WARN/CRIT count as a check that found a problem."""
+    from dbops.errors import CheckFailed
+
+    report, _ = probe(config, **kwargs)
+    if report.status != "OK":
+        raise CheckFailed(report.verdict, report=report)
+    return report
+
+
+# The verbs fan-out runs on each target (--all, --group): handed to dbops.targets, which never imports
+# this module (the API sits above the services; import-linter holds it).
+FAN_OUT_VERBS: dict[str, Callable[..., Any]] = {
+    "upgrade": upgrade, "downgrade": downgrade, "current": current, "status": status, "check-drift": check_drift,
+    "data-migrate": data_migrate, "data-migrate-list": list_data_migrations, "probe": _probe_target,
+}

@@ -66,7 +66,7 @@ def find_config(start: Path, explicit: Path | None) -> tuple[Path | None, dict[s
 def find_alembic_ini(root: Path, table: Mapping[str, Any], config_file: Path | None) -> Path | None:
     named = table.get("alembic_ini")
     if named:
-        path = (root / named).resolve()
+        path: Path = (root / str(named)).resolve()
         if not path.is_file():
             raise ConfigError(
                 f"alembic.ini not found at {path} (set by alembic_ini in {config_file}).",

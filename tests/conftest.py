@@ -163,6 +163,38 @@ def run_cli(*args: str, cwd: Path | str = REPO, env: dict[str, str] | None = Non
 
 # -- "PostgreSQL tests must run" guard ------------------------------------------------------
 
+# The server-free tier: `pytest -m "not db"` runs every test that needs neither PostgreSQL nor MariaDB
+# (SQLite, the pure cores, the CLI's parsing and rendering). A test is `db` when it uses a server
+# fixture or carries a server marker. With DBOPS_SERVER_FREE=1 (how .ci/run runs the tier) a tier
+# test that still opens a connection to a server port in this process fails: the tier cannot
+# silently depend on a server.
+SERVER_FIXTURES = frozenset({"pg_url", "pg_psycopg_url", "pg_asyncpg_url", "mariadb_url", "any_url", "postgresql",
+                             "postgresql_noproc"})
+SERVER_MARKERS = ("postgres", "mariadb", "dbops_migrations")
+SERVER_PORTS = frozenset({5432, 3306, 6432})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if set(getattr(item, "fixturenames", ())) & SERVER_FIXTURES or any(
+                item.get_closest_marker(m) for m in SERVER_MARKERS):
+            item.add_marker(pytest.mark.db)
+
+
+if os.environ.get("DBOPS_SERVER_FREE") == "1":
+    import socket
+
+    _connect = socket.socket.connect
+
+    def _refuse_servers(self: socket.socket, address: object) -> None:
+        if isinstance(address, tuple) and len(address) >= 2 and address[1] in SERVER_PORTS:
+            raise ConnectionRefusedError(f"DBOPS_SERVER_FREE=1: this test reached a database server at {address}; "
+                                         "mark it (a server fixture or @pytest.mark.postgres)")
+        _connect(self, address)  # type: ignore[arg-type]
+
+    socket.socket.connect = _refuse_servers  # type: ignore[method-assign]
+
+
 _pg_outcomes = {"passed": 0, "skipped": 0, "failed": 0}
 
 

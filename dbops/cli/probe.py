@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -23,7 +24,7 @@ NAGIOS = {"OK": 0, "WARN": 1, "CRIT": 2, "UNKNOWN": 3}
 @fanout_options
 @common_options()
 def probe(opts: CommonOptions, thresholds: tuple[str, ...], show_queries: bool, watch: float | None,
-          statement_timeout: float, pgbouncer: str | None, fanout: dict | None) -> None:
+          statement_timeout: float, pgbouncer: str | None, fanout: dict[str, Any] | None) -> None:
     """Server health, worst thing first: blocking trees, idle-in-transaction, headroom.
 
     Exit codes follow Nagios: 0 OK, 1 WARN, 2 CRIT (also: cannot connect), 3 UNKNOWN.
@@ -56,7 +57,7 @@ def probe(opts: CommonOptions, thresholds: tuple[str, ...], show_queries: bool, 
 
     def once(previous: object = None) -> tuple[object, object]:
         config = load_config(config_path=opts.config_path, database_url=opts.database_url, target=opts.target)
-        return command.probe(config, previous=previous, **kwargs)  # type: ignore[arg-type]
+        return command.probe(config, previous=previous, **kwargs)  # type: ignore[arg-type,no-any-return]
 
     code = NAGIOS["UNKNOWN"]
     try:

@@ -13,6 +13,7 @@ cannot be read, cloned or written means a full replay, never a failure.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -113,7 +114,7 @@ def save(scratch: URL, context: str, applied: dict[str, str], connect_timeout: f
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
             return
-        conn.execute(text(f"CREATE DATABASE {quote(name)} TEMPLATE {quote(scratch.database)}"))
+        conn.execute(text(f"CREATE DATABASE {quote(name)} TEMPLATE {quote(str(scratch.database))}"))
         conn.execute(text(f"COMMENT ON DATABASE {quote(name)} IS " + _literal(comment)))
 
     try:
@@ -123,6 +124,10 @@ def save(scratch: URL, context: str, applied: dict[str, str], connect_timeout: f
         return None
     prune(admin, context, connect_timeout, keep=name)
     return name
+
+
+def _drop(conn: Any, *, sql: str) -> None:
+    conn.execution_options(isolation_level="AUTOCOMMIT").execute(text(sql))
 
 
 def prune(admin: URL, context: str, connect_timeout: float, *, keep: str | None = None) -> None:
@@ -140,8 +145,7 @@ def prune(admin: URL, context: str, connect_timeout: float, *, keep: str | None 
     quote = admin.get_dialect()().identifier_preparer.quote
     for name in sorted(doomed):
         try:
-            run_with_connection(admin, lambda conn, n=name: conn.execution_options(isolation_level="AUTOCOMMIT")
-                                .execute(text(f"DROP DATABASE IF EXISTS {quote(n)}")),
+            run_with_connection(admin, functools.partial(_drop, sql=f"DROP DATABASE IF EXISTS {quote(name)}"),
                                 connect_timeout=connect_timeout, application_name="dbops-cache")
         except Exception as exc:  # noqa: BLE001  in use by a clone right now: the next run prunes it
             log.debug("replay cache %s not dropped: %s", name, exc)

@@ -227,6 +227,7 @@ def _check_drift(
             and scratch_server.get_backend_name() == "postgresql"
         hit = None
         if use_cache:
+            assert scratch_server is not None
             revisions, context = replay.chain(script), replay.context_of(config, metadata)
             hit = replay.best(scratch_server, context, revisions, config.connect_timeout)
         outcome: dict[str, Any] = {}
@@ -243,11 +244,12 @@ def _check_drift(
             head_spec = scratch.spec
             dialect, default_schema = scratch.dialect, scratch.default_schema
             if use_cache:
-                cloned = hit is not None and outcome.get("cloned")
-                if not cloned or len(hit.revisions) < len(revisions):  # a state not cached yet
+                cloned = hit if hit is not None and outcome.get("cloned") else None
+                if cloned is None or len(cloned.revisions) < len(revisions):  # a state not cached yet
                     replay.save(s_url, context, revisions, config.connect_timeout)
-                replay_cache = (f"{len(hit.revisions)} of {len(revisions)} revision(s) from the cache {hit.name}"
-                                if cloned else "miss: replayed in full, cached for the next run")
+                replay_cache = (f"{len(cloned.revisions)} of {len(revisions)} revision(s) from the cache "
+                                f"{cloned.name}" if cloned is not None else
+                                "miss: replayed in full, cached for the next run")
     else:
         assert live is not None
         dialect, default_schema = live.dialect, live.default_schema

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 
@@ -85,6 +85,10 @@ class Filters:
         return replace(ts, columns=columns, indexes=indexes, uniques=uniques, foreign_keys=fks)
 
 
+@overload
+def apply_filters(spec: SchemaSpec, filters: Filters, default_schema: str | None) -> SchemaSpec: ...
+@overload
+def apply_filters(spec: None, filters: Filters, default_schema: str | None) -> None: ...
 def apply_filters(spec: SchemaSpec | None, filters: Filters, default_schema: str | None) -> SchemaSpec | None:
     """``spec`` without what the app's hooks exclude."""
     if spec is None or not filters:

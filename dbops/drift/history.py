@@ -133,11 +133,13 @@ def record(config: Config, report: DriftReport, *, notifying: bool = False) -> t
         previous = conn.execute(newest).mappings().first()
         told = conn.execute(newest.where(table.c.announced.is_(True))).mappings().first() if notifying else None
         known = told["fingerprint"] if told is not None else fingerprint([])
-        run_id = conn.execute(table.insert().values(
+        inserted = conn.execute(table.insert().values(
             run_at=report.finished_at, against=report.against, clean=report.clean, fingerprint=print_,
             counts=json.dumps(counts), items=json.dumps(entries), dbops_version=__version__,
             announced=(print_ == known) if notifying else None,
-        )).inserted_primary_key[0]
+        )).inserted_primary_key
+        assert inserted is not None  # an INSERT of one row always has one
+        run_id = inserted[0]
         conn.commit()
         return int(run_id), dict(previous) if previous is not None else None, \
             (dict(told) if told is not None else None, print_ != known)

@@ -57,8 +57,8 @@ def reflect_schema(
 
 def default_schema_of(conn: Connection) -> str | None:
     if conn.dialect.name == "postgresql":
-        return conn.execute(text("SELECT current_schema()")).scalar()  # type: ignore[no-any-return]
-    return inspect(conn).default_schema_name  # type: ignore[no-any-return]
+        return conn.execute(text("SELECT current_schema()")).scalar()
+    return inspect(conn).default_schema_name
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------

@@ -59,7 +59,8 @@ def revision(
             hint="Set metadata = 'app.models:SQLModel.metadata' in [tool.dbops] or pass --metadata.",
         )
     acfg, script = _prepare(config, with_metadata=autogenerate, runs_env=autogenerate)
-    branch = {"branch_label": branch_label, "depends_on": depends_on, "splice": splice, "version_path": version_path}
+    branch: dict[str, Any] = {"branch_label": branch_label, "depends_on": depends_on, "splice": splice,
+                              "version_path": version_path}
     as_alembic_cli(acfg, "revision", message=message, autogenerate=autogenerate, head=head, rev_id=rev_id, **branch)
     changes: list[str] = []
 
@@ -116,6 +117,7 @@ def merge(config: Config, revisions: tuple[str, ...] = ("heads",), *, message: s
     try:
         made = alembic_command.merge(acfg, list(revisions), message=message, branch_label=branch_label,
                                      rev_id=rev_id)
+        assert made is not None  # merge always writes a revision file (or raises)
     except DbopsError:
         raise
     except Exception as exc:

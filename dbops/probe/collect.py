@@ -98,7 +98,7 @@ def collect(url_text: str, *, connect_timeout: float = 3.0, statement_timeout: f
                         select1_ms=round((time.perf_counter() - t1) * 1000, 2))
 
         def rows(sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchall()
 
         version, recovery = rows(queries.SERVER)[0]
         sample.version, sample.in_recovery = version, bool(recovery)

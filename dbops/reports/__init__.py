@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         MigrationReport,
         RevisionInfo,
         RevisionReport,
+        StatusReport,
         StepTiming,
     )
     from dbops.reports.probe import PoolReport, ProbeFinding, ProbeReport
@@ -33,6 +34,7 @@ _HOME = {
     "StepTiming": "migrate",
     "MigrationReport": "migrate",
     "CurrentReport": "migrate",
+    "StatusReport": "migrate",
     "HeadsReport": "migrate",
     "HistoryReport": "migrate",
     "RevisionReport": "migrate",
@@ -68,6 +70,7 @@ __all__ = [
     "StepTiming",
     "MigrationReport",
     "CurrentReport",
+    "StatusReport",
     "HeadsReport",
     "HistoryReport",
     "RevisionReport",

@@ -151,12 +151,11 @@ def lint(config: Config, rev_range: str | None = None, *, files: tuple[str, ...]
     skipped: list[str] = []
     if files:
         for name in files:
-            path = Path(name)
-            rev = revision_id(path.read_text(encoding="utf-8")) if path.is_file() else None
+            rev = revision_id(Path(name).read_text(encoding="utf-8")) if Path(name).is_file() else None
             if rev is None:
                 skipped.append(name)
             else:
-                todo.append((rev, str(path)))
+                todo.append((rev, name))
     else:
         todo = [(s.revision, s.path) for s in reversed(_walk(config, rev_range))]
     findings = []

@@ -115,9 +115,9 @@ class Guard:
 def _db_user(conn: sa.Connection) -> str | None:
     name = conn.dialect.name
     if name == "postgresql":
-        return conn.execute(sa.text("SELECT current_user")).scalar()  # type: ignore[no-any-return]
+        return conn.execute(sa.text("SELECT current_user")).scalar()
     if name in ("mysql", "mariadb"):
-        return conn.execute(sa.text("SELECT CURRENT_USER()")).scalar()  # type: ignore[no-any-return]
+        return conn.execute(sa.text("SELECT CURRENT_USER()")).scalar()
     return None
 
 
@@ -179,6 +179,7 @@ def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = F
     engine = create_engine_for(url, connect_timeout=config.connect_timeout, pooled=True, **options,
                                application_name=migration_application_name(config) if shared
                                else "dbops-migrate-lock")
+    assert isinstance(engine, sa.Engine)  # sync_url(): the guard is always a sync engine
     try:
         try:
             conn = engine.connect()

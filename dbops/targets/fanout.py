@@ -10,7 +10,6 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any
 
 from dbops.errors import CheckFailed, DbopsError
@@ -43,51 +42,10 @@ def _summarise(verb: str, report: Any) -> tuple[tuple[str, ...] | None, tuple[st
     return None, None, ""
 
 
-@dataclass(frozen=True)
-class _Status:
-    """What `dbops status` says about one target: `current` plus its latest audit row."""
-
-    current: tuple[str, ...]
-    heads: tuple[str, ...]
-    at_head: bool
-    pending: tuple[Any, ...]
-    last_run: str | None
-
-
-def _status(config: Any) -> _Status:
-    from dbops import command
-    from dbops.db.engine import run_with_connection
-    from dbops.db.url import parse_url
-    from dbops.safety.history import latest_run
-
-    report = command.current(config)
-    last = run_with_connection(parse_url(config.url), lambda conn: latest_run(conn, schema=config.tenant_schema),
-                               connect_timeout=config.connect_timeout)
-    return _Status(report.current, report.heads, report.at_head, report.pending, last)
-
-
-def _probe(config: Any, **kwargs: Any) -> Any:
-    """probe one target; WARN/CRIT count as a check that found a problem."""
-    from dbops import command
-    from dbops.errors import CheckFailed
-
-    report, _ = command.probe(config, **kwargs)
-    if report.status != "OK":
-        raise CheckFailed(report.verdict, report=report)
-    return report
-
-
-def run_target(verb: str, ref: TargetRef, kwargs: dict[str, Any]) -> TargetResult:
-    """One target, in a worker process. Never raises: the outcome is data."""
-    from dbops import command
-
+def run_target(verb: str, fn: Callable[..., Any], ref: TargetRef, kwargs: dict[str, Any]) -> TargetResult:
+    """One target, in a worker process: ``fn`` is the verb's API function (dbops.command hands it over).
+    Never raises: the outcome is data."""
     started = time.perf_counter()
-    verbs: dict[str, Callable[..., Any]] = {
-        "upgrade": command.upgrade, "downgrade": command.downgrade, "current": command.current,
-        "status": _status, "check-drift": command.check_drift, "data-migrate": command.data_migrate,
-        "data-migrate-list": command.list_data_migrations, "probe": _probe,
-    }
-    fn = verbs[verb]
     if verb in ("upgrade", "downgrade"):
         kwargs = {**kwargs, "share_connection": True}  # one connection per in-flight target
     sql = None
@@ -118,6 +76,7 @@ def run_target(verb: str, ref: TargetRef, kwargs: dict[str, Any]) -> TargetResul
 
 def fan_out(
     verb: str,
+    fn: Callable[..., Any],
     refs: list[TargetRef],
     kwargs: dict[str, Any],
     *,
@@ -128,6 +87,7 @@ def fan_out(
     shard: str | None = None,
     progress: Callable[[TargetResult, int, int], None] | None = None,
 ) -> FanOutReport:
+    """Run ``fn`` (the API function of ``verb``) on every target, ``parallel`` processes at a time."""
     started = time.perf_counter()
     canaries: list[TargetRef] = []
     if canary:
@@ -153,7 +113,7 @@ def fan_out(
             while queue or running:
                 while queue and len(running) < parallel and not stopped:
                     ref = queue.pop(0)
-                    running[pool.submit(run_target, verb, ref, kwargs)] = ref
+                    running[pool.submit(run_target, verb, fn, ref, kwargs)] = ref
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
