@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -174,10 +175,25 @@ SERVER_MARKERS = ("postgres", "mariadb", "dbops_migrations")
 SERVER_PORTS = frozenset({5432, 3306, 6432})
 
 
+def _needs_server(item: pytest.Item) -> bool:
+    if set(getattr(item, "fixturenames", ())) & SERVER_FIXTURES or any(
+            item.get_closest_marker(m) for m in SERVER_MARKERS):
+        return True
+    # parametrized by server: a fixture's name fetched with getfixturevalue ("pg_psycopg_url", "mariadb_url"),
+    # a driver or dialect id ("psycopg", "pg-asyncpg", "mariadb"), or a case that says it needs one
+    callspec = getattr(item, "callspec", None)
+    for value in callspec.params.values() if callspec is not None else ():
+        if isinstance(value, str) and (value in SERVER_FIXTURES or value in ("psycopg", "asyncpg", "mariadb_db")
+                                       or value.startswith(("pg_", "pg-", "mariadb"))):
+            return True
+        if getattr(value, "postgres", False) is True or getattr(value, "mariadb", False) is True:
+            return True
+    return False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if set(getattr(item, "fixturenames", ())) & SERVER_FIXTURES or any(
-                item.get_closest_marker(m) for m in SERVER_MARKERS):
+        if _needs_server(item):
             item.add_marker(pytest.mark.db)
 
 
@@ -193,6 +209,26 @@ if os.environ.get("DBOPS_SERVER_FREE") == "1":
         _connect(self, address)  # type: ignore[arg-type]
 
     socket.socket.connect = _refuse_servers  # type: ignore[method-assign]
+
+    # psycopg connects through libpq's own sockets, not Python's: refuse it at its entry points when it
+    # aims at a local server (an unresolvable host or a closed port stays a real, server-free test)
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    def _guard(original: Any) -> Any:
+        def connect(conninfo: str = "", **kwargs: Any) -> Any:
+            params = conninfo_to_dict(conninfo, **kwargs)
+            host, port = str(params.get("host") or "localhost"), int(params.get("port") or 5432)
+            if (host in ("127.0.0.1", "localhost", "::1") or host.startswith("/")) and port in SERVER_PORTS:
+                raise psycopg.OperationalError(f"DBOPS_SERVER_FREE=1: this test reached PostgreSQL at {host}:{port} "
+                                               "through psycopg; mark it (a server fixture or @pytest.mark.postgres)")
+            return original(conninfo, **kwargs)
+
+        return connect
+
+    psycopg.Connection.connect = _guard(psycopg.Connection.connect)  # type: ignore[method-assign]
+    psycopg.AsyncConnection.connect = _guard(psycopg.AsyncConnection.connect)  # type: ignore[method-assign]
+    psycopg.connect = psycopg.Connection.connect  # type: ignore[assignment]
 
 
 _pg_outcomes = {"passed": 0, "skipped": 0, "failed": 0}
