@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbops.config import Config
+from dbops.options import BatchPolicy, SafetyOptions
 
 if TYPE_CHECKING:
+    from dbops.probe.collect import Sample
     from dbops.reports import (
         AppliedHistoryReport,
         CurrentReport,
@@ -32,19 +34,29 @@ if TYPE_CHECKING:
         InitReport,
         LintReport,
         MigrationReport,
+        PoolReport,
+        ProbeReport,
         RevisionReport,
         StatusReport,
         VerifyReport,
     )
 
 
-def upgrade(
-    config: Config, revision: str | None = None, *, sql: bool = False, wait: float | None = None, **safety: Any
-) -> MigrationReport:
-    """Upgrade the database to ``revision`` (default: head, or the target's ``revision`` such as a
-    branch head ``reports@head``); ``sql=True`` previews instead.
+def _safety(config: Config, safety: SafetyOptions | None, share_connection: bool) -> Any:
+    from dataclasses import asdict
 
-    Safety options (default from config): lock_wait, lock_timeout, statement_timeout, retries, strict.
+    from dbops.migrate import apply
+
+    return apply.Safety.from_config(config, **(asdict(safety) if safety is not None else {}),
+                                    share_connection=share_connection)
+
+
+def upgrade(config: Config, revision: str | None = None, *, sql: bool = False, wait: float | None = None,
+            safety: SafetyOptions | None = None, share_connection: bool = False) -> MigrationReport:
+    """Upgrade the database to ``revision`` (default: head, or the target's ``revision`` such as a
+    branch head ``reports@head``); ``sql=True`` previews instead; ``wait``: first wait that many seconds
+    for the database to accept connections. ``safety``: lock wait, timeouts, retries, strictness (each
+    None: the config's). ``share_connection``: run on the lock's connection (fan-out: one per target).
     """
     from dbops.migrate import apply
 
@@ -54,21 +66,23 @@ def upgrade(
 
         wait_for_database(parse_url(config.url), wait, connect_timeout=config.connect_timeout)
     return apply.upgrade(config, revision or config.head_revision, sql=sql,
-                         safety=apply.Safety.from_config(config, **safety))
+                         safety=_safety(config, safety, share_connection))
 
 
-def downgrade(config: Config, revision: str, **safety: Any) -> MigrationReport:
+def downgrade(config: Config, revision: str, *, safety: SafetyOptions | None = None,
+              share_connection: bool = False) -> MigrationReport:
     """Revert the database to ``revision`` (an id, ``-1`` or ``base``)."""
     from dbops.migrate import apply
 
-    return apply.downgrade(config, revision, safety=apply.Safety.from_config(config, **safety))
+    return apply.downgrade(config, revision, safety=_safety(config, safety, share_connection))
 
 
-def stamp(config: Config, revision: str, *, purge: bool = False, **safety: Any) -> MigrationReport:
+def stamp(config: Config, revision: str, *, purge: bool = False,
+          safety: SafetyOptions | None = None) -> MigrationReport:
     """Record ``revision`` as applied without running any migration."""
     from dbops.migrate import apply
 
-    return apply.stamp(config, revision, purge=purge, safety=apply.Safety.from_config(config, **safety))
+    return apply.stamp(config, revision, purge=purge, safety=_safety(config, safety, False))
 
 
 def current(config: Config, *, check: bool = False) -> CurrentReport:
@@ -178,15 +192,19 @@ def drift_log(config: Config, *, limit: int | None = 50) -> DriftLogReport:
     return run(config, limit=limit)
 
 
-def data_migrate(config: Config, name: str | None = None, **options: object) -> DataMigrateReport:
-    """Run data migration ``name`` (or every unfinished one), resuming from its checkpoint.
+def data_migrate(config: Config, name: str | None = None, *, policy: BatchPolicy | None = None,
+                 dry_run: bool = False, reset: bool = False, progress: Callable[[Any], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> DataMigrateReport:
+    """Run data migration ``name`` (or every unfinished one), resuming from its checkpoint. ``policy``:
+    batch size or seconds, throttle, pause, lock timeout (each None: adaptive or the config's);
+    ``dry_run`` counts and times one rolled-back batch; ``reset`` forgets the checkpoint;
+    ``progress`` is called after each batch; ``should_stop`` is checked between batches."""
+    from dataclasses import asdict
 
-    Options: batch_size, batch_seconds, max_rows_per_second, pause, dry_run, reset,
-    lock_timeout, progress (callback), should_stop (callable checked between batches).
-    """
     from dbops.data.manage import data_migrate as run
 
-    return run(config, name, **options)  # type: ignore[arg-type]
+    options = {k: v for k, v in asdict(policy or BatchPolicy()).items() if v is not None}
+    return run(config, name, progress=progress, should_stop=should_stop, dry_run=dry_run, reset=reset, **options)
 
 
 def list_data_migrations(config: Config) -> DataMigrationListReport:
@@ -265,9 +283,10 @@ def fan_out(
 
 
 def probe(config: Config, *, thresholds: tuple[str, ...] = (), show_queries: bool = False,
-          statement_timeout: float = 2.0, previous: Any = None, pgbouncer: str | None = None) -> Any:
+          statement_timeout: float = 2.0, previous: Sample | None = None,
+          pgbouncer: str | None = None) -> tuple[ProbeReport, Sample]:
     """One probe of the server: returns (ProbeReport, sample); pass the sample back as ``previous``
-    for rates (commits/s, rollbacks/s). Exit codes follow Nagios: report.status OK/WARN/CRIT/UNKNOWN."""
+    for rates (commits/s, rollbacks/s). ``report.exit_code`` is the Nagios code of ``report.status``."""
     from dbops.probe.assess import Thresholds
     from dbops.probe.run import probe as run
 
@@ -276,8 +295,9 @@ def probe(config: Config, *, thresholds: tuple[str, ...] = (), show_queries: boo
 
 
 def pool(url: str, *, token: str | None = None, database_url: str | None = None, samples: int = 3,
-         interval: float = 1.0, stuck_after: float = 10.0) -> Any:
-    """Read an app's pool snapshot endpoint; judge each pool ok / busy / stuck (PoolReport)."""
+         interval: float = 1.0, stuck_after: float = 10.0) -> PoolReport:
+    """Read an app's pool snapshot endpoint; judge each pool ok / busy / stuck. ``report.exit_code`` is
+    the Nagios code of ``report.status``."""
     from dbops.pool.inspect import inspect_pools
 
     return inspect_pools(url, token=token, database_url=database_url, samples=samples, interval=interval,

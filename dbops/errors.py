@@ -2,7 +2,7 @@
 what happened, what it usually means, and the command to run next."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -21,14 +21,10 @@ class DbopsError(Exception):
 
     exit_code = EXIT_FAILURE
     kind = "error"
-    # facts a migration run attaches on its way out (typed here, not patched on by callers):
-    run: Any = None  # the runner's Run: what was applied before the failure
-    statement: str | None = None  # the statement that failed, when one did
-    retryable: bool = False  # a lock timeout: worth another attempt
-    warnings: tuple[str, ...] = ()  # pre-flight warnings, shown with the error
 
     def __init__(self, message: str, *, hint: str | None = None, report: Any = None,
-                 details: dict[str, Any] | None = None) -> None:
+                 details: dict[str, Any] | None = None, run: Any = None, statement: str | None = None,
+                 retryable: bool = False, warnings: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -36,6 +32,21 @@ class DbopsError(Exception):
         # structured facts for --format json (e.g. the revisions a failed run left applied), complete where
         # the message summarises them
         self.details: dict[str, Any] = dict(details or {})
+        # facts a migration run gives the error on its way out
+        self.run = run  # the runner's Run: what was applied before the failure
+        self.statement = statement  # the statement that failed, when one did
+        self.retryable = retryable  # a lock timeout: worth another attempt
+        self.warnings = warnings  # pre-flight warnings, shown with the error
+
+    def evolve(self, **changes: Any) -> Self:
+        """A new error of the same kind with some of its facts changed (message, hint, report, details,
+        run, statement, retryable, warnings): an error is a value, nothing patches one once it exists.
+        Raise it ``from`` the original's cause."""
+        fields: dict[str, Any] = {"hint": self.hint, "report": self.report, "details": self.details, "run": self.run,
+                                  "statement": self.statement, "retryable": self.retryable,
+                                  "warnings": self.warnings}
+        fields.update(changes)
+        return type(self)(fields.pop("message", self.message), **fields)
 
     def __str__(self) -> str:
         return f"{self.message} {self.hint}" if self.hint else self.message

@@ -43,12 +43,14 @@ def data_migrate(opts: CommonOptions, name: str | None, list_: bool, batch_size:
 
     from dbops import command
     from dbops.errors import Interrupted
-    from dbops.render.progress import ProgressPrinter
 
     # one set of arguments for both paths: an option can never reach one path and not the other
-    kwargs: dict[str, Any] = {"name": name, "batch_size": batch_size, "batch_seconds": batch_seconds,
-                              "max_rows_per_second": max_rows_per_second, "pause": pause,
-                              "lock_timeout": lock_timeout, "dry_run": dry_run, "reset": reset}
+    from dbops.options import BatchPolicy
+    from dbops.render.progress import ProgressPrinter
+
+    policy = BatchPolicy(batch_size=batch_size, batch_seconds=batch_seconds, max_rows_per_second=max_rows_per_second,
+                         pause=pause, lock_timeout=lock_timeout)
+    kwargs: dict[str, Any] = {"name": name, "policy": policy, "dry_run": dry_run, "reset": reset}
     if fanout:
         if list_:
             execute_fanout(opts, "data-migrate-list", fanout)

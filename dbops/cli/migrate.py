@@ -1,12 +1,15 @@
 """Migration commands: upgrade, downgrade, current, heads, history, stamp, revision, init."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dbops.cli.options import GITHUB, CommonOptions, common_options, fanout_options, revision_argument, safety_options
 from dbops.cli.run import execute, execute_fanout
+
+if TYPE_CHECKING:
+    from dbops.options import SafetyOptions
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -18,7 +21,7 @@ from dbops.cli.run import execute, execute_fanout
 @safety_options(strict=True)
 @fanout_options
 @common_options(env_args=True, formats=GITHUB)
-def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, safety: dict[str, Any],
+def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, safety: SafetyOptions,
             fanout: dict[str, Any] | None) -> None:
     """Upgrade the database to REVISION (default: head, or the target's `revision`), timing each revision.
 
@@ -33,7 +36,7 @@ def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, s
     from dbops import command
 
     # one set of arguments for both paths: an option can never reach one path and not the other
-    kwargs: dict[str, Any] = {"revision": revision, "sql": sql, "wait": wait, **safety}
+    kwargs: dict[str, Any] = {"revision": revision, "sql": sql, "wait": wait, "safety": safety}
     if fanout:
         execute_fanout(opts, "upgrade", fanout, **kwargs)
     execute(opts, lambda config: command.upgrade(config, **kwargs))
@@ -45,7 +48,7 @@ def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, s
 @safety_options()
 @fanout_options
 @common_options(env_args=True)
-def downgrade(opts: CommonOptions, revision: str, safety: dict[str, Any], fanout: dict[str, Any] | None) -> None:
+def downgrade(opts: CommonOptions, revision: str, safety: SafetyOptions, fanout: dict[str, Any] | None) -> None:
     """Revert the database to REVISION (an id, -1, or base).
 
     \b
@@ -56,7 +59,7 @@ def downgrade(opts: CommonOptions, revision: str, safety: dict[str, Any], fanout
     """
     from dbops import command
 
-    kwargs: dict[str, Any] = {"revision": revision, **safety}
+    kwargs: dict[str, Any] = {"revision": revision, "safety": safety}
     if fanout:
         execute_fanout(opts, "downgrade", fanout, **kwargs)
     execute(opts, lambda config: command.downgrade(config, **kwargs))
@@ -198,7 +201,7 @@ def lint(opts: CommonOptions, subjects: tuple[str, ...], rules: tuple[str, ...] 
 @click.option("--purge", is_flag=True, help="Empty the version table first.")
 @safety_options()
 @common_options(env_args=True)
-def stamp(opts: CommonOptions, revision: str, purge: bool, safety: dict[str, Any]) -> None:
+def stamp(opts: CommonOptions, revision: str, purge: bool, safety: SafetyOptions) -> None:
     """Record REVISION as applied without running migrations (comma-separate several).
 
     \b
@@ -207,7 +210,7 @@ def stamp(opts: CommonOptions, revision: str, purge: bool, safety: dict[str, Any
     """
     from dbops import command
 
-    execute(opts, lambda config: command.stamp(config, revision, purge=purge, **safety))
+    execute(opts, lambda config: command.stamp(config, revision, purge=purge, safety=safety))
 
 
 @click.command()

@@ -93,14 +93,17 @@ def common_options(
 
 
 def safety_options(*, strict: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """--lock-wait/--lock-timeout/--statement-timeout/--retries (and --strict) as one ``safety`` dict."""
+    """--lock-wait/--lock-timeout/--statement-timeout/--retries (and --strict) as one ``safety``
+    (:class:`dbops.options.SafetyOptions`)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            kwargs["safety"] = {key: kwargs.pop(key) for key in
-                                ("lock_wait", "lock_timeout", "statement_timeout", "retries", "strict")
-                                if key in kwargs}
+            from dbops.options import SafetyOptions
+
+            kwargs["safety"] = SafetyOptions(**{key: kwargs.pop(key) for key in
+                                                ("lock_wait", "lock_timeout", "statement_timeout", "retries",
+                                                 "strict") if key in kwargs})
             return fn(*args, **kwargs)
 
         decorators = [

@@ -6,8 +6,6 @@ import sys
 
 import click
 
-NAGIOS = {"OK": 0, "WARN": 1, "CRIT": 2, "UNKNOWN": 3}
-
 
 @click.command()
 @click.option("--url", required=True, metavar="URL", help="The app's snapshot endpoint, e.g. "
@@ -63,6 +61,8 @@ def pool(url: str, token: str | None, database_url: str | None, samples: int, in
         if fmt == "json":
             render(None, "json", sys.stdout, error=exc)
         render_error(exc, sys.stderr, verbose=verbose)
+        from dbops.reports.probe import NAGIOS
+
         sys.exit(NAGIOS["UNKNOWN"])
     render(report, fmt, sys.stdout)
-    sys.exit(NAGIOS[report.status])
+    sys.exit(report.exit_code)

@@ -8,8 +8,6 @@ import click
 
 from dbops.cli.options import CommonOptions, common_options, fanout_options
 
-NAGIOS = {"OK": 0, "WARN": 1, "CRIT": 2, "UNKNOWN": 3}
-
 
 @click.command()
 @click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
@@ -42,8 +40,8 @@ def probe(opts: CommonOptions, thresholds: tuple[str, ...], show_queries: bool, 
     from dbops import command
 
     # one set of arguments for both paths: an option can never reach one path and not the other
-    kwargs = {"thresholds": thresholds, "show_queries": show_queries, "statement_timeout": statement_timeout,
-              "pgbouncer": pgbouncer}
+    kwargs: dict[str, Any] = {"thresholds": thresholds, "show_queries": show_queries,
+                              "statement_timeout": statement_timeout, "pgbouncer": pgbouncer}
     if fanout:  # one line per target; exit 0 all OK, 3 some WARN/CRIT, 1 some unreachable
         if watch:
             raise click.UsageError("--watch redraws one server's screen; it cannot be combined with --all/--group. "
@@ -54,23 +52,24 @@ def probe(opts: CommonOptions, thresholds: tuple[str, ...], show_queries: bool, 
     from dbops.config import load_config
     from dbops.errors import ConnectionFailed, DbopsError
     from dbops.render import render, render_error
+    from dbops.reports.probe import NAGIOS
 
-    def once(previous: object = None) -> tuple[object, object]:
+    def once(previous: Any = None) -> tuple[Any, Any]:
         config = load_config(config_path=opts.config_path, database_url=opts.database_url, target=opts.target)
-        return command.probe(config, previous=previous, **kwargs)  # type: ignore[arg-type,no-any-return]
+        return command.probe(config, previous=previous, **kwargs)
 
     code = NAGIOS["UNKNOWN"]
     try:
         report, sample = once()
         render(report, opts.fmt, sys.stdout)
-        code = NAGIOS[report.status]  # type: ignore[attr-defined]
+        code = report.exit_code
         while watch:
             time.sleep(watch)
             report, sample = once(sample)
             if opts.fmt == "table" and sys.stdout.isatty():
                 sys.stdout.write("\033[2J\033[H")
             render(report, opts.fmt, sys.stdout)
-            code = NAGIOS[report.status]  # type: ignore[attr-defined]
+            code = report.exit_code
     except KeyboardInterrupt:
         pass
     except ConnectionFailed as exc:

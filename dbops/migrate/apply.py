@@ -285,10 +285,11 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
             started = now()
             try:
                 run = run_env(acfg, script, make_steps, recorder=record, **env_kw)
-            except MigrationFailed as exc:
-                partial: Run = exc.run or Run()
+            except MigrationFailed as failure:
+                partial: Run = failure.run or Run()
                 first_before = partial.before if first_before is None else first_before
-                if not _state_after_failure(exc, guard, config, partial):
+                exc, moved = _state_after_failure(failure, guard, config, partial)
+                if not moved:
                     # rolled back with the failure: none of them is applied (an env.py looping over
                     # schemas committed the earlier schemas' steps)
                     failed_in = partial.version_table[1] if partial.version_table else None
@@ -301,14 +302,13 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
                     from dbops.migrate.runner import _first_line
                     from dbops.redact import redact
 
-                    exc.message += f" (Its audit row could not be written either: {redact(_first_line(unrecorded))}.)"
-                    exc.args = (exc.message,)
+                    exc = exc.evolve(message=exc.message + " (Its audit row could not be written either: "
+                                     f"{redact(_first_line(unrecorded))}.)")
                 if exc.retryable and attempt < safety.retries:
                     attempt += 1
                     safety.sleep(min(0.5 * 2 ** attempt, 10.0))
                     continue
-                exc.warnings = tuple(warnings)  # shown with the error
-                raise
+                raise exc.evolve(warnings=tuple(warnings)) from failure.__cause__  # shown with the error
             first_before = run.before if first_before is None else first_before
             steps += run.steps
             rows = []
@@ -355,16 +355,18 @@ def _bootstrap(config: Config, guard: Any) -> None:
     logging.getLogger("dbops.bootstrap").info("bootstrap %s ran on the empty database", config.bootstrap)
 
 
-def _state_after_failure(exc: Any, guard: Any, config: Config, run: Run) -> bool:
+def _state_after_failure(exc: MigrationFailed, guard: Any, config: Config,
+                         run: Run) -> tuple[MigrationFailed, bool]:
     """Say where the database is after a failed run, as read from its version table (on the guard's
-    own connection: committed state only), never as inferred from transaction settings. False when the
-    version table did not move: the steps this run took before the failure were rolled back with it."""
+    own connection: committed state only), never as inferred from transaction settings: the error,
+    told so, and whether the version table moved (False: the steps this run took before the failure
+    were rolled back with it)."""
     if guard.conn.in_transaction():  # fan-out: the failed migration ran on this connection
         guard.conn.rollback()
     after = guard.heads(config, table=run.version_table)
     moved = tuple(sorted(after)) != tuple(sorted(run.before))
     if run.failing_revision is None:
-        return moved
+        return exc, moved
     at = ", ".join(after) or "base"
     if run.version_table and run.version_table[1] and run.version_table[1] != config.version_table_schema:
         at += f" in {run.version_table[1]}.{run.version_table[0]}"  # env.py's own version table
@@ -376,11 +378,10 @@ def _state_after_failure(exc: Any, guard: Any, config: Config, run: Run) -> bool
                    "back with it, as env.py runs them in one transaction." if ran else "."))
     else:
         fact = f" The version table now says {at} (read after the failure): {_some(ran)} stayed applied."
-    exc.message = exc.message + fact
-    exc.args = (exc.message,)
-    exc.details.update({"current_revisions": list(after), "failed_revision": run.failing_revision.revision,
-                        "applied": ran if moved else [], "reverted": [] if moved else ran})
-    return moved
+    told = exc.evolve(message=exc.message + fact, details={
+        **exc.details, "current_revisions": list(after), "failed_revision": run.failing_revision.revision,
+        "applied": ran if moved else [], "reverted": [] if moved else ran})
+    return told, moved
 
 
 def _some(revisions: list[str], most: int = 6) -> str:

@@ -138,15 +138,12 @@ def run_env(
     try:
         in_env_thread(body, known)
     except DbopsError as exc:
-        exc.run = run
-        raise
+        raise exc.evolve(run=run) from exc.__cause__
     except Exception as exc:
         error = translate_error(exc, run, dialect=settings.url.get_backend_name(),
                                 sqlite_autocommit_ddl=bool(known.get("sqlite_autocommit_ddl")))
-        error.run = run  # what was applied before the failure
-        error.statement = settings.last_statement
-        error.retryable = is_lock_timeout(exc)
-        raise error from exc
+        # what was applied before the failure, the statement that failed, whether a retry may help
+        raise error.evolve(run=run, statement=settings.last_statement, retryable=is_lock_timeout(exc)) from exc
     finally:
         release_foreign(known)
         if handed is not None:

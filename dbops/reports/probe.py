@@ -7,6 +7,9 @@ from typing import Any
 
 from dbops.reports.base import Report, utcnow
 
+# probe and pool follow the Nagios plugin convention instead of dbops's exit codes
+NAGIOS = {"OK": 0, "WARN": 1, "CRIT": 2, "UNKNOWN": 3}
+
 
 @dataclass(frozen=True)
 class ProbeFinding(Report):
@@ -35,6 +38,10 @@ class ProbeReport(Report):
     pgbouncer: dict[str, Any] | None = None
     finished_at: datetime = field(default_factory=utcnow)
 
+    @property
+    def exit_code(self) -> int:
+        return NAGIOS[self.status]
+
 
 @dataclass(frozen=True)
 class PoolReport(Report):
@@ -46,3 +53,7 @@ class PoolReport(Report):
     pools: tuple[dict[str, Any], ...]
     held: tuple[str, ...]
     finished_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def exit_code(self) -> int:
+        return NAGIOS[self.status]
