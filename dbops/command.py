@@ -96,6 +96,7 @@ def status(config: Config) -> StatusReport:
     """Where the database stands (as ``current``) and its latest dbops_history row."""
     from dbops.db.engine import run_with_connection
     from dbops.db.url import parse_url
+    from dbops.reports import StatusReport
     from dbops.safety.history import latest_run
 
     report = current(config)
