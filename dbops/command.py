@@ -233,12 +233,15 @@ def verify(config: Config, *, baseline: bool = False) -> VerifyReport:
 
 
 def lint(config: Config, rev_range: str | None = None, *, files: tuple[str, ...] = (),
-         rules: tuple[str, ...] | None = None) -> LintReport:
+         rules: tuple[str, ...] | None = None, baseline: str | None = None,
+         write_baseline: str | None = None) -> LintReport:
     """Lint revisions' Alembic operations (LintFailed, exit 3, when findings remain): those in
-    ``rev_range`` (default all), or only ``files`` (read as text, nothing imported); ``rules``: only these."""
+    ``rev_range`` (default all), or only ``files`` (read as text, nothing imported); ``rules``: only these;
+    ``baseline``: leave out the findings that file holds; ``write_baseline``: record them there."""
     from dbops.safety import audit
 
-    return audit.lint(config, rev_range, files=files, rules=rules)
+    return audit.lint(config, rev_range, files=files, rules=rules, baseline=baseline,
+                      write_baseline=write_baseline)
 
 
 def fan_out(

@@ -32,6 +32,7 @@ _KNOWN_KEYS = {
     "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
     "lock_timeout", "statement_timeout", "lock_wait", "groups", "lock_mode", "lease_seconds", "env_context",
     "bootstrap", "version_locations", "ini_section", "search_path", "entities", "revision_filename",
+    "lint",
 }
 LOCK_MODES = ("auto", "session", "lease")
 _GROUP_KEYS = {"targets", "url_template", "names", "names_sql", "schemas_sql", "url"}
@@ -105,6 +106,8 @@ class Config:
     connect_timeout: float = 5.0
     targets: Mapping[str, TargetSpec] = field(default_factory=dict)
     drift_ignore: tuple[str, ...] = ()
+    lint_disable: tuple[str, ...] = ()  # [lint] disable: rule ids lint never reports for this project
+    lint_exclude: tuple[str, ...] = ()  # [lint] exclude: globs of revision files (relative to the config file)
     data_migrations: Path | None = None  # directory of data migration modules
     lock_timeout: float | None = 5.0  # seconds per DDL statement while migrating; None/0 = no limit
     statement_timeout: float | None = None  # seconds per statement while migrating
@@ -178,6 +181,7 @@ def load_config(
     forced = metadata or env.get("DBOPS_METADATA")
     meta = forced or table.get("metadata") or ini.get("dbops_metadata")
 
+    lint = _lint_settings(table.get("lint", {}), config_file)
     config = Config(
         root=root,
         url=url,
@@ -199,6 +203,8 @@ def load_config(
         connect_timeout=float(env.get("DBOPS_CONNECT_TIMEOUT") or table.get("connect_timeout", 5.0)),
         targets=targets,
         drift_ignore=_drift_ignore(table.get("drift", {}), config_file),
+        lint_disable=lint["disable"],
+        lint_exclude=lint["exclude"],
         data_migrations=(root / str(table.get("data_migrations", "data_migrations"))).resolve(),
         lock_timeout=_seconds(table, "lock_timeout", 5.0, config_file),
         statement_timeout=_seconds(table, "statement_timeout", None, config_file),
@@ -304,6 +310,28 @@ def _seconds(table: Mapping[str, Any], key: str, default: float | None, config_f
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ConfigError(f"{key} in {config_file} must be a number of seconds (0 = none), not {value!r}.")
     return float(value) or None
+
+
+def _lint_settings(raw: Any, config_file: Path | None) -> dict[str, tuple[str, ...]]:
+    example = "Example: [tool.dbops.lint] disable = ['DB003'], exclude = ['migrations/versions/2019_*.py']"
+    if not isinstance(raw, dict) or set(raw) - {"disable", "exclude"}:
+        wrong = sorted(set(raw) - {"disable", "exclude"}) if isinstance(raw, dict) else ["(not a table)"]
+        raise ConfigError(f"Unknown setting(s) {', '.join(wrong)} under [lint] in {config_file}"
+                          f"{_did_you_mean(wrong, ['disable', 'exclude'])}; [lint] takes disable and exclude.",
+                          hint=example)
+    values: dict[str, tuple[str, ...]] = {}
+    for key in ("disable", "exclude"):
+        items = raw.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"[lint] {key} in {config_file} must be a list of strings.", hint=example)
+        values[key] = tuple(items)
+    import re
+
+    bad = [r for r in values["disable"] if not re.fullmatch(r"DB\d{3}", r)]
+    if bad:
+        raise ConfigError(f"[lint] disable in {config_file} names {', '.join(map(repr, bad))}, which are not rule ids.",
+                          hint="Rule ids look like DB002; see them with: dbops lint --help")
+    return values
 
 
 def _drift_ignore(raw: Any, config_file: Path | None) -> tuple[str, ...]:

@@ -164,8 +164,12 @@ def _rule_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, ...
 @click.argument("subjects", nargs=-1, metavar="[REV_RANGE | FILE...]")
 @click.option("--rule", "rules", multiple=True, metavar="ID", callback=_rule_ids,
               help="Only this rule (repeatable, or comma-separated), e.g. --rule DB002.")
+@click.option("--baseline", metavar="FILE", help="Report only findings FILE does not hold (written by "
+              "--write-baseline): a legacy chain's findings are accepted once, new ones still fail.")
+@click.option("--write-baseline", metavar="FILE", help="Record today's findings in FILE and exit 0.")
 @common_options(database=False, formats=GITHUB)
-def lint(opts: CommonOptions, subjects: tuple[str, ...], rules: tuple[str, ...] | None) -> None:
+def lint(opts: CommonOptions, subjects: tuple[str, ...], rules: tuple[str, ...] | None, baseline: str | None,
+         write_baseline: str | None) -> None:
     """Lint revisions for operations that lock or break a live database (exit 3 on findings).
 
     Rules: DB001 NOT NULL column without server default; DB002 CREATE INDEX without
@@ -176,13 +180,18 @@ def lint(opts: CommonOptions, subjects: tuple[str, ...], rules: tuple[str, ...] 
 
     Given files (as pre-commit hooks pass them), only those are linted, read as text: no
     revision module is imported, so neither the app's settings nor a database are needed;
-    files that are not revisions are skipped.
+    files that are not revisions are skipped. Operations in helper functions upgrade() calls
+    count; PostgreSQL advice is not given in branches for other dialects (if
+    bind.dialect.name == "sqlite": ...); op.execute SQL is read with PostgreSQL's parser.
+    The config's [lint] disable = [...] and exclude = [globs] apply.
 
     \b
     Example:
       dbops lint                      # every revision
       dbops lint 0002:heads --format github
       dbops lint migrations/versions/0003_add_index.py --rule DB002
+      dbops lint --write-baseline .dbops-lint-baseline.json   # once, on a legacy chain
+      dbops lint --baseline .dbops-lint-baseline.json         # in CI: new findings only
     """
     from pathlib import Path
 
@@ -192,8 +201,11 @@ def lint(opts: CommonOptions, subjects: tuple[str, ...], rules: tuple[str, ...] 
     ranges = [s for s in subjects if s not in files]
     if files and ranges or len(ranges) > 1:
         raise click.UsageError(f"give one revision range or revision files, not {' '.join(subjects)!r}")
+    if baseline and write_baseline:
+        raise click.UsageError("--baseline reads a baseline and --write-baseline records one; give one of them")
     rev_range = ranges[0] if ranges else None
-    execute(opts, lambda config: command.lint(config, rev_range, files=files, rules=rules), uses_database=False)
+    execute(opts, lambda config: command.lint(config, rev_range, files=files, rules=rules, baseline=baseline,
+                                              write_baseline=write_baseline), uses_database=False)
 
 
 @click.command()

@@ -344,6 +344,8 @@ def _lint(r: LintReport, console: Out) -> None:
         console.line(f"    {f.rationale}")
     if r.clean:
         console.line(f"{len(r.revisions)} revision(s) checked, no findings ({len(r.rules)} rules).")
+    if r.baselined:
+        console.line(f"{r.baselined} finding(s) in the baseline, not reported.")
     if r.skipped:
         console.line(f"Skipped {len(r.skipped)} file(s) that are not revisions (no module-level revision = "
                      f"\"...\"): {', '.join(r.skipped)}")

@@ -78,3 +78,4 @@ class LintReport(Report):
     rules: tuple[str, ...]
     clean: bool = True
     skipped: tuple[str, ...] = ()  # files given that are not revision files (no module-level `revision = "..."`)
+    baselined: int = 0  # findings left out because the baseline holds them (or recorded by --write-baseline)

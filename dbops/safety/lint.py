@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from dbops.safety.revision_ops import OpCall, op_calls
+from dbops.safety.sql_statements import Statement, statements
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Rule:
 class Context:
     created_tables: frozenset[str]  # tables this revision creates (their DDL cannot hurt anyone yet)
     lock_timeout_set: bool  # an op.execute("SET lock_timeout ...") precedes in upgrade()
+    emptied_tables: frozenset[str] = frozenset()  # emptied earlier in upgrade() (DELETE without WHERE, TRUNCATE)
+    sql: tuple[Statement, ...] = ()  # what this call's op.execute SQL does (parsed), when it is one
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,11 @@ def _existing(call: OpCall, ctx: Context) -> bool:
     return call.table is not None and call.table not in ctx.created_tables
 
 
+def _postgresql(call: OpCall) -> bool:
+    """The advice is PostgreSQL's: not for a call in a branch that runs on other dialects only."""
+    return call.runs_on("postgresql")
+
+
 def _true(call: OpCall, name: str) -> bool:
     return call.const_kw(name) is True
 
@@ -63,7 +71,7 @@ def _column_kw(call: OpCall) -> dict[str, ast.expr]:
       "On a table with rows the ADD COLUMN fails, or (with a volatile default) rewrites the table under an "
       "exclusive lock; add it nullable, backfill, then set NOT NULL.")
 def _not_null_without_default(call: OpCall, ctx: Context) -> str | None:
-    if call.name != "add_column" or not _existing(call, ctx):
+    if call.name != "add_column" or not _existing(call, ctx) or call.table in ctx.emptied_tables:
         return None
     kw = _column_kw(call)
     nullable = kw.get("nullable")
@@ -78,7 +86,15 @@ def _not_null_without_default(call: OpCall, ctx: Context) -> str | None:
       "A plain CREATE INDEX blocks writes to the table for the whole build; use postgresql_concurrently=True "
       "inside op.get_context().autocommit_block().")
 def _index_not_concurrent(call: OpCall, ctx: Context) -> str | None:
-    if call.name != "create_index" or call.batch_table is not None or not _existing(call, ctx):
+    if not _postgresql(call):
+        return None
+    if call.name == "execute":  # op.execute("CREATE INDEX ...") on an existing table
+        for st in ctx.sql:
+            if st.kind == "IndexStmt" and not st.concurrent and st.relation and st.relation not in ctx.created_tables:
+                return f"CREATE INDEX on existing table {st.relation} without CONCURRENTLY (in op.execute)"
+        return None
+    # batch_op.create_index too: on PostgreSQL batch_alter_table runs each operation as it is
+    if call.name != "create_index" or not _existing(call, ctx):
         return None
     if not _true(call, "postgresql_concurrently"):
         return f"create_index on existing table {call.table} without postgresql_concurrently=True"
@@ -108,6 +124,8 @@ def _type_change(call: OpCall, ctx: Context) -> str | None:
       "The running release still uses the old name and fails until it is replaced; add the new name, "
       "migrate readers, then drop the old one.")
 def _rename(call: OpCall, ctx: Context) -> str | None:
+    if not _existing(call, ctx):  # a table created in this revision: nobody reads the old name yet
+        return None
     if call.name == "rename_table" or (call.name == "alter_column" and "new_column_name" in call.kwargs):
         return f"{call.name} renames {'a column of ' if call.name == 'alter_column' else ''}{call.table}"
     return None
@@ -118,24 +136,33 @@ def _rename(call: OpCall, ctx: Context) -> str | None:
       "postgresql_not_valid=True, then VALIDATE CONSTRAINT in a later step.")
 def _not_valid(call: OpCall, ctx: Context) -> str | None:
     if call.name in ("create_foreign_key", "create_check_constraint") and _existing(call, ctx) \
-            and not _true(call, "postgresql_not_valid"):
+            and _postgresql(call) and not _true(call, "postgresql_not_valid"):
         return f"{call.name} on {call.table} without postgresql_not_valid=True"
     return None
-
-
-_DDL = re.compile(r"^\s*(ALTER|CREATE|DROP|LOCK|TRUNCATE|REINDEX|VACUUM|CLUSTER)\b", re.IGNORECASE)
 
 
 @rule("DB007", "raw DDL in op.execute without a lock timeout",
       "Raw DDL waits for its lock indefinitely and every query on the table queues behind it; "
       "SET lock_timeout first (dbops upgrade sets one per session, plain alembic does not).")
 def _raw_ddl(call: OpCall, ctx: Context) -> str | None:
-    if call.name != "execute" or ctx.lock_timeout_set:
+    if call.name != "execute" or ctx.lock_timeout_set or not _postgresql(call):
         return None
-    sql = call.const_arg(0)
-    if isinstance(sql, str) and _DDL.match(sql):
-        return f"op.execute runs DDL ({sql.strip().split()[0].upper()} ...) without SET lock_timeout"
+    for st in ctx.sql:
+        if st.sets_lock_timeout:
+            return None
+        # a new table, extension or enum value locks nothing the app uses; CONCURRENTLY (in its
+        # autocommit block, as DB002 asks) does not block the table's readers and writers
+        if st.locking and not (st.concurrent and call.in_autocommit_block) \
+                and (st.relation is None or st.relation not in ctx.created_tables):
+            return f"op.execute runs DDL ({_what(st)} ...) without SET lock_timeout"
     return None
+
+
+def _what(st: Statement) -> str:
+    names = {"AlterTableStmt": "ALTER TABLE", "IndexStmt": "CREATE INDEX", "DropStmt": "DROP", "TruncateStmt":
+             "TRUNCATE", "LockStmt": "LOCK", "ReindexStmt": "REINDEX", "VacuumStmt": "VACUUM", "ClusterStmt":
+             "CLUSTER", "RenameStmt": "ALTER ... RENAME", "CreateTrigStmt": "CREATE TRIGGER"}
+    return names.get(st.kind, st.kind)
 
 
 _NOQA = re.compile(r"#\s*dbops:\s*noqa(?::?\s*(?P<ids>[A-Z]{2}\d{3}(?:[\s,]+[A-Z]{2}\d{3})*))?")
@@ -155,12 +182,17 @@ def lint_source(source: str) -> Iterator[Finding]:
     calls = list(op_calls(source, ("upgrade",)))
     created = frozenset(c.table for c in calls if c.name == "create_table" and c.table)
     seen_timeout = False
+    emptied: set[str] = set()
     for call in calls:
+        sql: tuple[Statement, ...] = ()
         if call.name == "execute":
-            sql = call.const_arg(0)
-            if isinstance(sql, str) and "lock_timeout" in sql.lower():
-                seen_timeout = True
-        ctx = Context(created_tables=created, lock_timeout_set=seen_timeout)
+            text = call.sql_text()
+            sql = tuple(statements(text)) if text is not None else ()
+        ctx = Context(created_tables=created, lock_timeout_set=seen_timeout, emptied_tables=frozenset(emptied),
+                      sql=sql)
+        # what this statement leaves behind counts for the calls after it
+        seen_timeout = seen_timeout or any(st.sets_lock_timeout for st in sql)
+        emptied.update(t for st in sql for t in st.empties)
         for r in RULES.values():
             message = r.check(call, ctx)
             if message and not _silenced(lines, call, r.id):
@@ -174,6 +206,32 @@ FILE_RULES = {
                     "the project names its revision files one way (revision_filename in its dbops config) so they "
                     "sort and review alike; rename the file (git mv), its revision id stays the same"),
 }
+
+
+def revision_links(source: str) -> tuple[str, tuple[str, ...]] | None:
+    """(revision, down revisions) a revision file assigns at module level as literals; None: not a
+    revision file, or one whose ids are computed."""
+    rev = revision_id(source)
+    if rev is None:
+        return None
+    tree = ast.parse(source)
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+            if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "down_revision" for t in targets):
+            value = getattr(node, "value", None)
+            try:
+                down = ast.literal_eval(value) if value is not None else None
+            except ValueError:
+                return None
+            if down is None:
+                return rev, ()
+            if isinstance(down, str):
+                return rev, (down,)
+            if isinstance(down, tuple | list) and all(isinstance(d, str) for d in down):
+                return rev, tuple(down)
+            return None
+    return None
 
 
 def revision_id(source: str) -> str | None:
