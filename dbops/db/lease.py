@@ -89,13 +89,14 @@ def choose_mode(conn: sa.Connection, url: URL, configured: str) -> tuple[str, st
 
 
 def _engine(url: URL, connect_timeout: float) -> sa.Engine:
-    from dbops.db.engine import connect_args
+    from dbops.db.engine import create_engine_for
     from dbops.db.url import sync_url
 
-    sync = sync_url(url)
-    args = connect_args(sync, connect_timeout=connect_timeout, application_name="dbops-lease")
-    args["prepare_threshold"] = None  # no server-side prepared statements through a transaction pooler
-    return sa.create_engine(sync, poolclass=sa.pool.NullPool, connect_args=args)
+    # pooled: no server-side prepared statements through a transaction pooler
+    engine = create_engine_for(sync_url(url), connect_timeout=connect_timeout, application_name="dbops-lease",
+                               pooled=True)
+    assert isinstance(engine, sa.Engine)  # a sync URL
+    return engine
 
 
 def _expiry(ttl: float) -> Any:
