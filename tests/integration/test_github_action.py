@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from tests.helpers import REPO, execute, sync_url
+from tests.helpers import REPO, dbops_app, execute, sync_url
 
 SCRIPT = REPO / "scripts" / "github_action.sh"
 DBOPS = str(Path(sys.executable).parent / "dbops")
@@ -92,23 +92,16 @@ def test_upgrade_sql_previews_in_the_summary_and_writes_nothing(tmp_path: Path, 
 
 
 def test_lint_findings_annotate_the_revision_file(tmp_path: Path) -> None:
-    project = tmp_path / "app"
-    versions = project / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    (project / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
-    (project / "dbops.toml").write_text('script_location = "migrations"\n')
-    (versions / "0001_idx.py").write_text(
-        '"""index"""\nfrom alembic import op\n\nrevision = "0001"\ndown_revision = None\n'
-        'branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n'
-        '    op.create_index("ix_t_a", "t", ["a"])\n\n\ndef downgrade():\n    op.drop_index("ix_t_a", "t")\n')
+    project = dbops_app(tmp_path, "app", [("0001", None, "index", '    op.create_index("ix_t_a", "t", ["a"])',
+                                           '    op.drop_index("ix_t_a", "t")')])
     # the project is a subdirectory of the checkout (working-directory: app): paths are the checkout's
     proc, summary, outputs = run_action(tmp_path, "lint", cwd=project, workspace=tmp_path)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert outputs == {"clean": "false", "count": "1", "exit-code": "3"}
-    assert re.search(r"^::error file=app/migrations/versions/0001_idx.py,line=11,title=dbops DB002::", proc.stdout,
+    assert re.search(r"^::error file=app/migrations/versions/0001.py,line=13,title=dbops DB002::", proc.stdout,
                      re.M), proc.stdout
     assert summary.startswith("### dbops lint: 1 finding(s)\n")
-    assert "| DB002 | app/migrations/versions/0001_idx.py:11 |" in summary
+    assert "| DB002 | app/migrations/versions/0001.py:13 |" in summary
 
 
 def test_unknown_command_and_failure_to_connect(tmp_path: Path) -> None:

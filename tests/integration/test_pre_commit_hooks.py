@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import REPO
+from tests.helpers import REPO, dbops_app
 
 BIN = Path(sys.executable).parent
 INDEX_REVISION = '''"""{doc}"""
@@ -34,13 +34,9 @@ def downgrade():
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    project = tmp_path / "proj"
-    versions = project / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    (project / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
-    (project / "dbops.toml").write_text('script_location = "migrations"\n')
-    (versions / "0001_first.py").write_text(INDEX_REVISION.format(doc="first", rev="0001", down=None,
-                                                                  body='op.create_table("t")'))
+    project = dbops_app(tmp_path, "proj", [])
+    (project / "migrations" / "versions" / "0001_first.py").write_text(
+        INDEX_REVISION.format(doc="first", rev="0001", down=None, body='op.create_table("t")'))
     git(project, "init", "-q")
     git(project, "add", ".")
     return project

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, dbops_app
 
 BIN = Path(sys.executable).parent
 README = REPO / "README.md"
@@ -31,21 +31,6 @@ class Coupon(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=40, unique=True)
-'''
-
-REVISION = '''"""{doc}"""
-revision = "{rev}"
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    pass
-
-
-def downgrade():
-    pass
 '''
 
 
@@ -143,14 +128,10 @@ def setup(name: str, where: Path, pg_url: str | None) -> None:
         subprocess.run([str(BIN / "dbops"), "upgrade", "-q", "--database-url", pg_url], cwd=where, check=True,
                        capture_output=True)
     if name == "two_heads":
-        versions = where / "migrations" / "versions"
-        versions.mkdir(parents=True)
-        (where / "migrations" / "env.py").write_text("from dbops.alembic_env import run_migrations\n"
-                                                     "run_migrations()\n")
+        where.rmdir()
+        dbops_app(where.parent, where.name, [(rev, down, doc, "    pass", "    pass") for rev, down, doc in
+                                             (("r1", None, "one"), ("r2a", "r1", "a"), ("r2b", "r1", "b"))])
         shutil.copy(REPO / "migrations" / "script.py.mako", where / "migrations" / "script.py.mako")
-        (where / "dbops.toml").write_text('script_location = "migrations"\n')
-        for rev, down, doc in (("r1", None, "one"), ("r2a", "r1", "a"), ("r2b", "r1", "b")):
-            (versions / f"{rev}.py").write_text(REVISION.format(doc=doc, rev=rev, down=down))
     if name == "empty":
         (where / "notes").mkdir()
         (where / "notes" / "__init__.py").write_text("")
