@@ -31,7 +31,7 @@ def render_github(report: Any, out: TextIO, *, error: Any = None) -> None:
                 props.append(f"line={item.line}")
         props.append(f"title={_escape(f'dbops {item.verdict}: {item.kind}', prop=True)}")
         out.write(redact(f"::{level} {','.join(props)}::{_escape(item.detail)}") + "\n")
-    if error is not None and not items:
+    if error is not None and not items and not getattr(report, "findings", None):  # else they say it
         out.write(redact(f"::error title=dbops::{_escape(error.message)}") + "\n")
     if report is not None and getattr(report, "clean", False):
         out.write(f"dbops {report.command}: clean\n")

@@ -98,10 +98,10 @@ def test_lint_findings_annotate_the_revision_file(tmp_path: Path) -> None:
     proc, summary, outputs = run_action(tmp_path, "lint", cwd=project, workspace=tmp_path)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert outputs == {"clean": "false", "count": "1", "exit-code": "3"}
-    assert re.search(r"^::error file=app/migrations/versions/0001.py,line=13,title=dbops DB002::", proc.stdout,
+    assert re.search(r"^::error file=app/migrations/versions/0001.py,line=12,title=dbops DB002::", proc.stdout,
                      re.M), proc.stdout
     assert summary.startswith("### dbops lint: 1 finding(s)\n")
-    assert "| DB002 | app/migrations/versions/0001.py:13 |" in summary
+    assert "| DB002 | app/migrations/versions/0001.py:12 |" in summary
 
 
 def test_unknown_command_and_failure_to_connect(tmp_path: Path) -> None:
