@@ -91,12 +91,22 @@ class Guard:
     def who(self) -> dict[str, Any]:
         return {**history.who(), "db_user": self.db_user, "target": self.target}
 
+    @functools.cached_property
+    def _insert(self) -> sa.Insert:
+        # one statement object for every row of the run: SQLAlchemy memoises its cache key on it
+        return history.table.insert()
+
     def write_in(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         """Insert rows on ``conn`` inside its open transaction (a revision's own), stamped with
         who and where; the caller's commit makes them durable together with the revision."""
-        options = {"schema_translate_map": {None: self.history_schema}} if self.history_schema else None
-        # per statement: Connection.execution_options() would change env.py's connection for good
-        conn.execute(history.table.insert(), [{**self.who, **row} for row in rows], execution_options=options)
+        who = self.who
+        params: Any = {**who, **rows[0]} if len(rows) == 1 else [{**who, **row} for row in rows]
+        if self.history_schema:
+            # per statement: Connection.execution_options() would change env.py's connection for good
+            conn.execute(self._insert, params,
+                         execution_options={"schema_translate_map": {None: self.history_schema}})
+        else:
+            conn.execute(self._insert, params)
 
     def record(self, rows: list[dict[str, Any]], *, success: bool = True) -> None:
         """Write history rows. On a shared connection a transaction may still be open after the
