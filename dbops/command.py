@@ -147,7 +147,7 @@ def init(
 ) -> InitReport:
     """Scaffold alembic.ini, the dbops env.py, the script template and dbops.toml (or ``config_file``:
     a .toml of the project; pyproject.toml gets [tool.dbops]); adopt an existing Alembic project."""
-    from dbops import scaffold
+    from dbops.bridge import scaffold
 
     return scaffold.init(Path(directory), metadata=metadata, script_location=script_location,
                          config_file=config_file)
@@ -292,7 +292,7 @@ def probe(config: Config, *, thresholds: tuple[str, ...] = (), show_queries: boo
     """One probe of the server: returns (ProbeReport, sample); pass the sample back as ``previous``
     for rates (commits/s, rollbacks/s). ``report.exit_code`` is the Nagios code of ``report.status``."""
     from dbops.probe.assess import Thresholds
-    from dbops.probe.run import probe as run
+    from dbops.probe.measure import probe as run
 
     return run(config, thresholds=Thresholds.parse(thresholds), show_queries=show_queries,
                statement_timeout=statement_timeout, previous=previous, pgbouncer=pgbouncer)

@@ -1,6 +1,6 @@
 """The fault catalogue: which driver / server / OS error is which fault, what it usually means and
 what to run next. One place, used by every layer that turns an exception into a DbopsError
-(``db/connect_errors.py`` for connects, ``migrate/runner.py`` for a failing revision,
+(``db/connect_errors.py`` for connects, ``migrate/environment.py`` for a failing revision,
 ``safety/guard.py`` for the audit table). Each row has a test in tests/cli/test_fault_catalogue.py.
 
 No SQLAlchemy or driver import: errors are recognised by SQLSTATE, MySQL error number and the

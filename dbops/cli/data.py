@@ -5,8 +5,8 @@ from typing import Any
 
 import click
 
+from dbops.cli.execute import execute, execute_fanout
 from dbops.cli.options import CommonOptions, common_options, fanout_options
-from dbops.cli.run import execute, execute_fanout
 
 
 @click.command("data-migrate")

@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from dbops.cli.execute import execute, execute_fanout
 from dbops.cli.options import GITHUB, CommonOptions, common_options, fanout_options, revision_argument, safety_options
-from dbops.cli.run import execute, execute_fanout
 
 if TYPE_CHECKING:
     from dbops.options import SafetyOptions

@@ -46,7 +46,7 @@ def probe(opts: CommonOptions, thresholds: tuple[str, ...], show_queries: bool, 
         if watch:
             raise click.UsageError("--watch redraws one server's screen; it cannot be combined with --all/--group. "
                                    "Watch one target with: dbops probe --target NAME --watch 2")
-        from dbops.cli.run import execute_fanout
+        from dbops.cli.execute import execute_fanout
 
         execute_fanout(opts, "probe", fanout, **kwargs)
     from dbops.config import load_config

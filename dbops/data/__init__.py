@@ -10,13 +10,13 @@
     )
     run_data_migration(connection, backfill)      # a sync Connection (op.get_bind() in a revision)
 
-spec.py (the declaration) · sql.py (keyset batch statements) · checkpoint.py (progress table)
-· runner.py (the loop: batches, adaptive size, throttling, retries, stop) · discover.py
+declaration.py (the declaration) · sql.py (keyset batch statements) · checkpoint.py (progress table)
+· batches.py (the loop: batches, adaptive size, throttling, retries, stop) · discover.py
 (the data_migrations/ directory) · lock.py (one runner per migration).
 """
 from __future__ import annotations
 
-from dbops.data.runner import run_data_migration
-from dbops.data.spec import DataMigration
+from dbops.data.batches import run_data_migration
+from dbops.data.declaration import DataMigration
 
 __all__ = ["DataMigration", "run_data_migration"]

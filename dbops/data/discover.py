@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from dbops.data.spec import DataMigration
+from dbops.data.declaration import DataMigration
 from dbops.errors import ConfigError
 
 

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from dbops.config import Config
 from dbops.data import checkpoint
+from dbops.data.batches import Progress, run_data_migration
+from dbops.data.declaration import DataMigration
 from dbops.data.discover import load_directory
-from dbops.data.runner import Progress, run_data_migration
-from dbops.data.spec import DataMigration
 from dbops.db.engine import run_with_connection
 from dbops.db.lease import migration_or_lease_lock, pooled_url
 from dbops.db.lock import migration_lock_name
@@ -31,7 +31,7 @@ def _migrations(config: Config) -> list[DataMigration]:
         )
     needing = [m for m in found if m.requires]
     if needing:
-        from dbops.project import load_scripts
+        from dbops.bridge.project import load_scripts
 
         script = load_scripts(config)
         for m in needing:
@@ -71,7 +71,7 @@ def _in_tenant(conn: sa.Connection, config: Config, *, pooled: bool = False) -> 
 
 
 def _applied_revisions(conn: sa.Connection, config: Config) -> tuple[set[str], tuple[str, ...]]:
-    from dbops.project import database_heads, load_scripts
+    from dbops.bridge.project import database_heads, load_scripts
 
     heads = database_heads(conn, config)
     if not heads:

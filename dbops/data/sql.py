@@ -10,12 +10,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dbops.data.spec import DataMigration
+from dbops.data.declaration import DataMigration
 
 Key = tuple[Any, ...]
 
 
-class Target:
+class KeysetTable:
     """The table of a data migration with its key columns typed as reflected (so bound key
     values compare with the right type: uuid, date, ...)."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dbops.env_settings import EnvSettings
+from dbops.bridge.env_settings import EnvSettings
 
 
 def session_statements(dialect: Any, settings: EnvSettings) -> list[str]:

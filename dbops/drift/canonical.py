@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from dbops.drift.from_models import _name
-from dbops.drift.spec import CheckSpec, ColumnSpec, IndexSpec, SchemaSpec, TableSpec
+from dbops.drift.schema import CheckSpec, ColumnSpec, IndexSpec, SchemaSpec, TableSpec
 
 log = logging.getLogger("dbops.drift")
 PREFIX = "dbops_canon_"

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dbops.drift.compare import Difference, compare
-from dbops.drift.spec import SchemaSpec
+from dbops.drift.schema import SchemaSpec
 
 MISSING_MIGRATION = "missing_migration"  # models differ from the replayed head
 OUT_OF_BAND = "out_of_band"  # live differs from what its recorded revision builds

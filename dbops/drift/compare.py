@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbops.drift.kinds import KINDS  # noqa: F401  (re-exported: the kinds a difference can be)
-from dbops.drift.spec import SchemaSpec, TableSpec
+from dbops.drift.schema import SchemaSpec, TableSpec
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def declared(spec: str | None, root: Any) -> list[Any]:
     import sys
 
     if spec:
-        from dbops.project import import_attr
+        from dbops.bridge.project import import_attr
 
         found = import_attr(spec, root, "entities", "app.db:entities")
         return [e for e in (found() if callable(found) else found) if type(e).__name__ in ENTITY_KINDS]

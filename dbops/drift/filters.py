@@ -17,7 +17,7 @@ from typing import Any, overload
 
 import sqlalchemy as sa
 
-from dbops.drift.spec import SchemaSpec, TableSpec
+from dbops.drift.schema import SchemaSpec, TableSpec
 
 log = logging.getLogger("dbops.drift")
 Hook = Callable[..., bool]

@@ -7,7 +7,7 @@ from sqlalchemy import CheckConstraint, Column, Enum, ForeignKeyConstraint, Meta
 from sqlalchemy import UniqueConstraint as SAUnique
 
 from dbops.drift.normalize import dialect_family, norm_action, norm_default_for, norm_sql, norm_type
-from dbops.drift.spec import CheckSpec, ColumnSpec, ForeignKeySpec, IndexSpec, SchemaSpec, TableSpec, UniqueSpec
+from dbops.drift.schema import CheckSpec, ColumnSpec, ForeignKeySpec, IndexSpec, SchemaSpec, TableSpec, UniqueSpec
 
 
 def _applies(obj: Any, dialect_name: str) -> bool:

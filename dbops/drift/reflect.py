@@ -22,7 +22,7 @@ from dbops.drift.normalize import (
     norm_type,
 )
 from dbops.drift.pg_catalog import read_columns, read_constraints, read_indexes
-from dbops.drift.spec import CheckSpec, ColumnSpec, ForeignKeySpec, IndexSpec, SchemaSpec, TableSpec, UniqueSpec
+from dbops.drift.schema import CheckSpec, ColumnSpec, ForeignKeySpec, IndexSpec, SchemaSpec, TableSpec, UniqueSpec
 
 # Sequences not owned by a column (serial/identity sequences belong to their column).
 PG_FREE_SEQUENCES = text(

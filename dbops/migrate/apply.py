@@ -11,15 +11,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dbops.bridge.env_settings import ATTRIBUTE
+from dbops.bridge.project import alembic_config, as_alembic_cli, env_settings, script_directory
 from dbops.config import Config
-from dbops.env_settings import ATTRIBUTE
 from dbops.errors import MULTIPLE_HEADS_HINT, DbopsError, MigrationFailed, RevisionError
 from dbops.migrate.preflight import edited_warnings, preflight, refuse_if_strict
-from dbops.project import alembic_config, as_alembic_cli, env_settings, script_directory
 from dbops.reports import MigrationReport
 
 if TYPE_CHECKING:
-    from dbops.migrate.runner import Run
+    from dbops.migrate.environment import Run
 
 # The runner (Alembic's environment, the audit rows) is imported where a revision runs: a no-op
 # upgrade, every deploy's common case, never needs it.
@@ -72,8 +72,8 @@ def _prepare(config: Config, *, with_metadata: bool = False, runs_env: bool = Tr
 def _refuse_multidb(config: Config) -> None:
     """Alembic's multidb template migrates every database alembic.ini lists, in one run; dbops
     migrates the one database it is given and verifies it, so it refuses before env.py runs."""
+    from dbops.bridge.project import uses_dbops_env
     from dbops.errors import ConfigError
-    from dbops.project import uses_dbops_env
 
     if config.multidb and not uses_dbops_env(config):
         raise ConfigError(
@@ -91,8 +91,8 @@ def _with_models(config: Config, acfg: Any) -> list[str]:
     constraints on a MetaData with target_metadata's naming_convention, so without it existing
     revisions would emit other constraint names than a stock env does. Models that cannot be
     imported here do not stop a migration: it runs without them, and the warning says so."""
+    from dbops.bridge.project import import_metadata
     from dbops.errors import ConfigError
-    from dbops.project import import_metadata
 
     settings = acfg.attributes[ATTRIBUTE]
     if not config.metadata or settings.metadata is not None:
@@ -145,9 +145,9 @@ def _nothing_to_apply(config: Config, script: Any, revision: str) -> MigrationRe
     and returns, so a deploy never waits behind a running data migration or another runner only to
     learn there was nothing to do. None when there is something to apply (or the revision does not
     resolve: the guarded run reports that properly)."""
+    from dbops.bridge.project import database_heads
     from dbops.db.engine import run_with_connection
     from dbops.db.url import parse_url
-    from dbops.project import database_heads
 
     def read(conn: Any) -> tuple[tuple[str, ...], list[str]] | None:
         current = database_heads(conn, config)
@@ -174,7 +174,7 @@ def _upgrade_sql(config: Config, acfg: Any, script: Any, revision: str) -> Migra
     current revision is read on a connection that never creates the version table, and a SQLite
     file that does not exist yet is at base (connecting would create it)."""
     from dbops.db.url import sqlite_file_missing
-    from dbops.migrate.runner import run_env
+    from dbops.migrate.environment import run_env
 
     model_warnings = _with_models(config, acfg)
     current = () if sqlite_file_missing(acfg.attributes[ATTRIBUTE].url) else read_heads(acfg, script)
@@ -214,7 +214,7 @@ def env_filters(config: Config) -> tuple[Any, Any]:
     or cannot run here (check-drift then compares without them, as it always did)."""
     acfg, script = _prepare(config)
     as_alembic_cli(acfg, "check")
-    from dbops.migrate.runner import Run, run_env
+    from dbops.migrate.environment import Run, run_env
 
     try:
         run = run_env(acfg, script, lambda heads: [], dont_mutate=True)
@@ -225,7 +225,7 @@ def env_filters(config: Config) -> tuple[Any, Any]:
 
 def read_heads(acfg: Any, script: Any) -> tuple[str, ...]:
     """The revisions recorded in the database (one connection, writes nothing)."""
-    from dbops.migrate.runner import run_env
+    from dbops.migrate.environment import run_env
 
     run = run_env(acfg, script, lambda heads: [], dont_mutate=True)
     return run.before
@@ -233,8 +233,8 @@ def read_heads(acfg: Any, script: Any) -> tuple[str, ...]:
 
 def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any,
              make_steps: Callable[[tuple[str, ...]], Iterable[Any]], safety: Safety, **env_kw: Any) -> MigrationReport:
+    from dbops.migrate.environment import Run, run_env
     from dbops.migrate.history_rows import failed_row, now, row, step_row
-    from dbops.migrate.runner import Run, run_env
     from dbops.safety.guard import migration_guard
 
     model_warnings = _with_models(config, acfg)
@@ -257,7 +257,7 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
         settings.application_name = migration_application_name(config)
         current = guard.heads(config)
         if command != "stamp" or not env_kw.get("purge"):  # stamp --purge is the way out of this state
-            from dbops.project import require_known
+            from dbops.bridge.project import require_known
 
             require_known(script, current, config, purge_hint=True)
         if command == "upgrade" and not current and config.bootstrap:
@@ -299,7 +299,7 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
                 try:
                     guard.record([failed_row(run_id, command, partial, exc, started)], success=False)
                 except Exception as unrecorded:  # noqa: BLE001  the failure itself is what must be reported
-                    from dbops.migrate.runner import _first_line
+                    from dbops.migrate.environment import _first_line
                     from dbops.redact import redact
 
                     exc = exc.evolve(message=exc.message + " (Its audit row could not be written either: "
@@ -333,7 +333,7 @@ def _bootstrap(config: Config, guard: Any) -> None:
     """The configured bootstrap(connection), once, on an empty database, under the migration lock."""
     import logging
 
-    from dbops.project import import_attr
+    from dbops.bridge.project import import_attr
 
     fn = import_attr(config.bootstrap or "", config.root, "bootstrap", "app.db:bootstrap")
     conn = guard.history_conn

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from dbops.bridge.env_settings import ATTRIBUTE
+from dbops.bridge.project import as_alembic_cli, uses_dbops_env
 from dbops.config import Config
-from dbops.env_settings import ATTRIBUTE
 from dbops.errors import ConfigError, DbopsError, RevisionError
 from dbops.migrate.apply import _prepare
+from dbops.migrate.environment import Run, revision_ids, translate_error
 from dbops.migrate.observe import hand_connection, observing_env
-from dbops.migrate.runner import Run, revision_ids, translate_error
-from dbops.project import as_alembic_cli, uses_dbops_env
 from dbops.reports import RevisionReport
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dbops.errors import MigrationFailed
-from dbops.migrate.runner import Run
+from dbops.migrate.environment import Run
 
 
 def now() -> Any:

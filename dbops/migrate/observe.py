@@ -2,7 +2,7 @@
 (checking, before any revision runs, that the connection reaches the database dbops was given;
 adding its step observer, timeouts, session lock and bookkeeping filter), hands env.py a
 connection when it asks for one (Alembic's cookbook recipe), and runs env.py in a thread when
-it needs one. ``runner.run_env`` and ``author.revision`` use it; it never prints.
+it needs one. ``environment.run_env`` and ``author.revision`` use it; it never prints.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from dbops.env_settings import EnvSettings, without_bookkeeping
+from dbops.bridge.env_settings import EnvSettings, without_bookkeeping
 
 
 class OnDemandConnection(dict):  # type: ignore[type-arg]

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from dbops.bridge.project import as_alembic_cli, require_known
 from dbops.config import Config
 from dbops.errors import MULTIPLE_HEADS_HINT, MultipleHeads, NotAtHead
 from dbops.migrate.apply import _prepare, read_heads
-from dbops.migrate.runner import revision_ids
-from dbops.project import as_alembic_cli, require_known
+from dbops.migrate.environment import revision_ids
 from dbops.reports import CurrentReport, HeadsReport, HistoryReport, RevisionInfo
 
 

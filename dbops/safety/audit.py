@@ -7,11 +7,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dbops.bridge.project import database_heads, load_scripts
 from dbops.config import Config
 from dbops.db.engine import run_with_connection
 from dbops.db.url import parse_url
 from dbops.errors import ChecksumMismatch, ConfigError, LintFailed, RevisionError
-from dbops.project import database_heads, load_scripts
 from dbops.reports import (
     AppliedHistoryReport,
     AppliedRow,
@@ -176,7 +176,7 @@ def _static_chain(config: Config) -> list[tuple[str, str]] | None:
     ``ast``; None when one cannot be read that way (its revision is not a literal)."""
     from alembic.script import ScriptDirectory
 
-    from dbops.project import alembic_config, env_settings
+    from dbops.bridge.project import alembic_config, env_settings
     from dbops.safety.lint import revision_links
 
     acfg = alembic_config(config, env_settings(config, with_metadata=False))

@@ -51,7 +51,7 @@ class Guard:
             self.conn.commit()
 
     def heads(self, config: Config, *, table: tuple[str, str | None] | None = None) -> tuple[str, ...]:
-        from dbops.project import database_heads
+        from dbops.bridge.project import database_heads
 
         heads = database_heads(self.conn, config, table=table)
         self._settle()

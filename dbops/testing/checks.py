@@ -254,8 +254,8 @@ def _linear(config: Config) -> list[str]:
 
 
 def _snapshot(config: Config) -> Any:
+    from dbops.bridge.env_settings import not_app_tables
     from dbops.drift.reflect import reflect_schema
-    from dbops.env_settings import not_app_tables
 
     excluded = not_app_tables(config.version_table)
     return run_with_connection(parse_url(config.url), lambda conn: reflect_schema(conn, exclude_tables=excluded))

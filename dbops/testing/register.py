@@ -20,7 +20,7 @@ import importlib, json, pkgutil, sys
 from pathlib import Path
 
 root, spec, package_name = sys.argv[1], sys.argv[2], sys.argv[3]
-from dbops.project import import_metadata
+from dbops.bridge.project import import_metadata
 
 found = import_metadata(spec, Path(root))
 metadatas = list(found) if isinstance(found, (list, tuple)) else [found]

@@ -46,7 +46,7 @@ def test_library_never_imports_cli_or_render() -> None:
 
 def test_lower_layers_do_not_import_upper_ones() -> None:
     lower = ("config.py", "errors.py", "faults.py", "reports/", "redact.py", "env_settings.py", "db/")
-    upper = ("dbops.command", "dbops.migrate", "dbops.project", "dbops.alembic_env", "dbops.scaffold")
+    upper = ("dbops.command", "dbops.migrate", "dbops.bridge.project", "dbops.alembic_env", "dbops.bridge.scaffold")
     offenders = [
         (m, sorted(i for i in imps if i.startswith(upper)))
         for m, imps in _modules().items()

@@ -9,8 +9,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from dbops.bridge.env_settings import ATTRIBUTE, EnvSettings
 from dbops.config import Config
-from dbops.env_settings import ATTRIBUTE, EnvSettings
 from dbops.errors import ConfigError, RevisionError
 
 

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dbops.data import checkpoint
-from dbops.data.spec import DataMigration
-from dbops.data.sql import Key, Target, dump_key, load_key
+from dbops.data.declaration import DataMigration
+from dbops.data.sql import Key, KeysetTable, dump_key, load_key
 from dbops.db.lease import migration_or_lease_lock
 from dbops.db.lock import named_lock
 from dbops.errors import DataMigrationError, DbopsError
@@ -111,7 +111,7 @@ def run_data_migration(
     types = _column_types(conn, m)
     if not inline and conn.in_transaction():
         conn.commit()  # the reflection autobegan one; batches manage their own
-    target = Target(m, types)
+    target = KeysetTable(m, types)
     _validate(conn, target, inline)
     key_types = target.key_types
 
@@ -141,7 +141,7 @@ def run_data_migration(
                       clock=clock, sleep=sleep, started=started)
 
 
-def _validate(conn: sa.Connection, target: Target, inline: bool) -> None:
+def _validate(conn: sa.Connection, target: KeysetTable, inline: bool) -> None:
     try:
         if inline:
             with conn.begin_nested():
@@ -157,7 +157,7 @@ def _validate(conn: sa.Connection, target: Target, inline: bool) -> None:
         ) from exc
 
 
-def _dry_run(conn: sa.Connection, m: DataMigration, target: Target, sample: int, inline: bool,
+def _dry_run(conn: sa.Connection, m: DataMigration, target: KeysetTable, sample: int, inline: bool,
              clock: Callable[[], float], started: float) -> RunResult:
     """Count what would change and time one real batch inside a transaction rolled back."""
     tx = conn.begin_nested() if inline else conn.begin()
@@ -185,7 +185,7 @@ def _dry_run(conn: sa.Connection, m: DataMigration, target: Target, sample: int,
                      estimated_seconds=round(total / rate, 1) if rate else None)
 
 
-def _loop(conn: sa.Connection, m: DataMigration, target: Target, key_types: list[Any], *, inline: bool,
+def _loop(conn: sa.Connection, m: DataMigration, target: KeysetTable, key_types: list[Any], *, inline: bool,
           reset: bool, batch_size: int | None, batch_seconds: float, max_rps: float | None, pause: float,
           lock_timeout: float, retries: int, progress: Callable[[Progress], None] | None,
           should_stop: Callable[[], bool] | None, clock: Callable[[], float], sleep: Callable[[float], None],
@@ -265,7 +265,7 @@ def _loop(conn: sa.Connection, m: DataMigration, target: Target, key_types: list
                      round(run_rows / max(clock() - loop_start, 1e-6), 1), resumed_from=resumed_from)
 
 
-def _batch(conn: sa.Connection, m: DataMigration, target: Target, last: Key | None,
+def _batch(conn: sa.Connection, m: DataMigration, target: KeysetTable, last: Key | None,
            size: int) -> tuple[int, int, Key | None]:
     """One batch: (rows changed, rows scanned, new last key or None when finished)."""
     if m.set is not None:
@@ -283,7 +283,7 @@ def _batch(conn: sa.Connection, m: DataMigration, target: Target, last: Key | No
             gc.enable()
 
 
-def _python_batch(conn: sa.Connection, m: DataMigration, target: Target, last: Key | None,
+def _python_batch(conn: sa.Connection, m: DataMigration, target: KeysetTable, last: Key | None,
                   size: int) -> tuple[int, int, Key | None]:
     rows = target.select_batch(conn, last, size)
     if not rows:

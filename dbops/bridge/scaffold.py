@@ -11,7 +11,7 @@ DEFAULT_METADATA = "app.models:SQLModel.metadata"
 
 
 def _template(name: str) -> str:
-    return resources.files("dbops").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("dbops.bridge").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def init(directory: Path, *, metadata: str | None = None, script_location: str = "migrations",
@@ -19,7 +19,7 @@ def init(directory: Path, *, metadata: str | None = None, script_location: str =
     """Write alembic.ini, <script_location>/{env.py,script.py.mako,README,versions/} and dbops.toml.
 
     In a project that already has Alembic (alembic.ini and an env.py), writes only dbops.toml from
-    what it reads there (see :mod:`dbops.adopt`). Otherwise refuses (writing nothing) when any of
+    what it reads there (see :mod:`dbops.bridge.adopt`). Otherwise refuses (writing nothing) when any of
     those files already exists. ``config_file``: write the configuration there instead of
     dbops.toml (a pyproject.toml gets a [tool.dbops] table).
     """
@@ -33,7 +33,7 @@ def init(directory: Path, *, metadata: str | None = None, script_location: str =
             f"script_location {script_location!r} must be a relative path inside {root}.",
             hint="Example: dbops init --script-location migrations",
         )
-    from dbops.adopt import adopt, find_existing
+    from dbops.bridge.adopt import adopt, find_existing
 
     existing = find_existing(root) if root.is_dir() else None
     destination = config_destination(root, config_file)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from dbops.env_settings import ATTRIBUTE, EnvSettings
+from dbops.bridge.env_settings import ATTRIBUTE, EnvSettings
 from dbops.errors import MULTIPLE_HEADS_HINT, DbopsError, MigrationFailed, RevisionError
 from dbops.faults import is_lock_timeout, is_read_only, runtime_fault
 from dbops.logs import enable_dbops_loggers

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-ATTRIBUTE = "dbops.env_settings"
+ATTRIBUTE = "dbops.bridge.env_settings"
 
 #: dbops's own tables (dbops.safety.history, dbops.data.checkpoint): never part of the app's schema
 BOOKKEEPING_TABLES = frozenset({"dbops_history", "dbops_data_migrations", "dbops_lock", "dbops_drift_runs"})
