@@ -238,10 +238,9 @@ def lint(config: Config, rev_range: str | None = None, *, files: tuple[str, ...]
     """Lint revisions' Alembic operations (LintFailed, exit 3, when findings remain): those in
     ``rev_range`` (default all), or only ``files`` (read as text, nothing imported); ``rules``: only these;
     ``baseline``: leave out the findings that file holds; ``write_baseline``: record them there."""
-    from dbops.safety import audit
+    from dbops.lint.check import lint as run
 
-    return audit.lint(config, rev_range, files=files, rules=rules, baseline=baseline,
-                      write_baseline=write_baseline)
+    return run(config, rev_range, files=files, rules=rules, baseline=baseline, write_baseline=write_baseline)
 
 
 def fan_out(

@@ -54,7 +54,7 @@ def cli_reference() -> str:
 
 
 def lint_rules() -> str:
-    from dbops.safety.lint import FILE_RULES, RULES
+    from dbops.lint.rules import FILE_RULES, RULES
 
     out = [GENERATED, "# Lint rules\n\n",
            "`dbops lint` reads each revision's `upgrade()` (the Python AST, not SQL text) and reports the "

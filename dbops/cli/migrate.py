@@ -150,7 +150,7 @@ def verify(opts: CommonOptions, baseline: bool) -> None:
 
 
 def _rule_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...] | None:
-    from dbops.safety.lint import FILE_RULES, RULES
+    from dbops.lint.rules import FILE_RULES, RULES
 
     known = [*RULES, *FILE_RULES]
     wanted = tuple(v.strip().upper() for value in values for v in value.split(",") if v.strip())

@@ -20,9 +20,9 @@ def refuse_if_strict(warnings: list[str], strict: bool) -> None:
 def preflight(guard: Any, config: Config, script: Any, revision: str, current: tuple[str, ...]) -> list[str]:
     import json
 
+    from dbops.lint.operations import tables_touched
     from dbops.safety.checksum import file_fact
     from dbops.safety.preflight import lock_holders
-    from dbops.safety.revision_ops import tables_touched
 
     warnings: list[str] = []
     if guard.conn.dialect.name != "postgresql":  # lock holders are read from pg_locks only

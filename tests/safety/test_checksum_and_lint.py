@@ -5,8 +5,8 @@ import textwrap
 
 import pytest
 
+from dbops.lint.rules import RULES, lint_source
 from dbops.safety.checksum import checksum_like, file_checksum, module_checksum, revision_checksum
-from dbops.safety.lint import RULES, lint_source
 
 BASE = '''
 """add a thing"""
@@ -209,7 +209,7 @@ def test_operations_in_helpers_called_from_upgrade_are_linted_at_their_line() ->
 
 
 def test_sql_statements_fall_back_to_the_first_keyword_when_pglast_cannot_parse() -> None:
-    from dbops.safety.sql_statements import statements
+    from dbops.lint.sql import statements
 
     (st,) = statements("ALTER TABLE `users` ADD COLUMN x INT ALGORITHM=INPLACE, LOCK=NONE")  # MySQL syntax
     assert st.parsed is False and st.locking is True and st.kind == "ALTER"

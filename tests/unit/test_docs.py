@@ -37,7 +37,7 @@ def test_every_configuration_key_is_documented() -> None:
 
 def test_every_lint_rule_and_error_kind_has_its_section() -> None:
     from dbops import errors
-    from dbops.safety.lint import FILE_RULES, RULES
+    from dbops.lint.rules import FILE_RULES, RULES
 
     rules = (REPO / "docs" / "reference" / "lint-rules.md").read_text()
     assert set(re.findall(r"^## (DB\d{3})$", rules, re.M)) == set(RULES) | set(FILE_RULES)

@@ -7,8 +7,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from dbops.safety.revision_ops import OpCall, op_calls
-from dbops.safety.sql_statements import Statement, statements
+from dbops.lint.operations import OpCall, op_calls
+from dbops.lint.sql import Statement, statements
 
 
 @dataclass(frozen=True)
