@@ -20,6 +20,7 @@ from dbops.config import Config
 from dbops.options import BatchPolicy, SafetyOptions
 
 if TYPE_CHECKING:
+    from dbops.migrate.apply import Safety
     from dbops.probe.collect import Sample
     from dbops.reports import (
         AppliedHistoryReport,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     )
 
 
-def _safety(config: Config, safety: SafetyOptions | None, share_connection: bool) -> Any:
+def _safety(config: Config, safety: SafetyOptions | None, share_connection: bool) -> Safety:
     from dataclasses import asdict
 
     from dbops.migrate import apply
@@ -307,7 +308,7 @@ def pool(url: str, *, token: str | None = None, database_url: str | None = None,
                          stuck_after=stuck_after)
 
 
-def _probe_target(config: Config, **kwargs: Any) -> Any:
+def _probe_target(config: Config, **kwargs: Any) -> ProbeReport:
     """probe for one target of a fan-out: WARN/CRIT count as a check that found a problem."""
     from dbops.errors import CheckFailed
 
