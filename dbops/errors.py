@@ -142,6 +142,12 @@ class LintFailed(CheckFailed):
     kind = "lint_findings"
 
 
+class InvalidIndexes(CheckFailed):
+    """verify: PostgreSQL holds indexes left INVALID by a failed CREATE INDEX CONCURRENTLY (exit 3)."""
+
+    kind = "invalid_index"
+
+
 class PreflightFailed(CheckFailed):
     """upgrade --strict: the pre-flight scan found a risk, so nothing ran (exit 3)."""
 

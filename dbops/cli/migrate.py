@@ -132,7 +132,8 @@ def history(opts: CommonOptions, indicate_current: bool, applied: bool, limit: i
               "that have no audit row (once, for a database migrated before dbops or by plain alembic).")
 @common_options(formats=GITHUB)
 def verify(opts: CommonOptions, baseline: bool) -> None:
-    """Check that applied revisions still match their files (exit 3 if edited, removed or unrecorded).
+    """Check that applied revisions still match their files (exit 3 if edited, removed or unrecorded),
+    and (PostgreSQL) that no index was left INVALID by a failed CREATE INDEX CONCURRENTLY.
 
     Compares the checksum recorded in dbops_history when each revision ran with the
     revision file now (normalised AST of upgrade()/downgrade(): comments, docstrings and

@@ -100,8 +100,12 @@ def _migration(r: Any) -> list[str]:
 @_for("VerifyReport")
 def _verify(r: Any) -> list[str]:
     bad = [i for i in r.items if i.status != "ok"]
+    bad += list(r.invalid_indexes)
     lines = [f"### dbops verify: {'ok' if not bad else f'{len(bad)} problem(s)'}", "",
              f"{r.database} at {_revs(r.current)}", ""]
+    if r.invalid_indexes:
+        lines += table(("invalid index", "table", "fix"),
+                       [(f"{i.schema}.{i.name}", i.table, i.fix) for i in r.invalid_indexes]) + [""]
     return lines + table(("revision", "status", "file"),
                          [(i.revision, i.status, relative(i.path) if i.path else "") for i in r.items])
 
@@ -153,7 +157,7 @@ def count(report: Any) -> int:
     if type(report).__name__ == "DriftReport":
         return sum(1 for i in report.items if i.verdict != "pending_migration" and i.severity != "warning")
     if type(report).__name__ == "VerifyReport":
-        return sum(1 for i in report.items if i.status != "ok")
+        return sum(1 for i in report.items if i.status != "ok") + len(report.invalid_indexes)
     if type(report).__name__ == "CurrentReport":
         return len(report.pending)
     return 0

@@ -333,6 +333,9 @@ def _verify(r: VerifyReport, console: Out) -> None:
         table.add_row(item.revision, item.status, (item.recorded_checksum or "")[:12],
                       (item.current_checksum or "")[:12])
     console.table(table)
+    for index in r.invalid_indexes:
+        console.line(f"INVALID index {index.schema}.{index.name} on {index.table}: {index.definition}")
+        console.line(f"    fix: {index.fix} then build it again once its cause is gone")
     if r.ok:
         console.line(f"{len(r.items)} applied revision(s) match their files.")
 

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 from dbops.reports.base import Report, human_seconds, utcnow
 
 if TYPE_CHECKING:
-    from dbops.reports.audit import AppliedHistoryReport, AppliedRow, LintFinding, LintReport, VerifyItem, VerifyReport
+    from dbops.reports.audit import (
+        AppliedHistoryReport,
+        AppliedRow,
+        InvalidIndex,
+        LintFinding,
+        LintReport,
+        VerifyItem,
+        VerifyReport,
+    )
     from dbops.reports.data import DataMigrateReport, DataMigrationInfo, DataMigrationListReport, DataMigrationRun
     from dbops.reports.drift import DriftHistoryItem, DriftItem, DriftLogReport, DriftRecord, DriftReport, DriftRun
     from dbops.reports.migrate import (
@@ -53,6 +61,7 @@ _HOME = {
     "AppliedHistoryReport": "audit",
     "VerifyItem": "audit",
     "VerifyReport": "audit",
+    "InvalidIndex": "audit",
     "LintFinding": "audit",
     "LintReport": "audit",
     "TargetResult": "targets",
@@ -89,6 +98,7 @@ __all__ = [
     "AppliedHistoryReport",
     "VerifyItem",
     "VerifyReport",
+    "InvalidIndex",
     "LintFinding",
     "LintReport",
     "TargetResult",

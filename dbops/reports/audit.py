@@ -47,16 +47,29 @@ class VerifyItem(Report):
 
 
 @dataclass(frozen=True)
+class InvalidIndex(Report):
+    """An index PostgreSQL left INVALID: a CREATE INDEX CONCURRENTLY that failed or was cancelled. It is
+    not used by queries but is still updated by every write."""
+
+    schema: str
+    table: str
+    name: str
+    definition: str
+    fix: str
+
+
+@dataclass(frozen=True)
 class VerifyReport(Report):
     command: str
     database: str
     target: str | None
     current: tuple[str, ...]
     items: tuple[VerifyItem, ...]
+    invalid_indexes: tuple[InvalidIndex, ...] = ()  # PostgreSQL
 
     @property
     def ok(self) -> bool:
-        return all(i.status == "ok" for i in self.items)
+        return all(i.status == "ok" for i in self.items) and not self.invalid_indexes
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ from dbops.bridge.project import database_heads, load_scripts
 from dbops.config import Config
 from dbops.db.engine import run_with_connection
 from dbops.db.url import parse_url
-from dbops.errors import ChecksumMismatch
+from dbops.errors import ChecksumMismatch, InvalidIndexes
 from dbops.reports import (
     AppliedHistoryReport,
     AppliedRow,
+    InvalidIndex,
     VerifyItem,
     VerifyReport,
 )
@@ -37,10 +38,12 @@ def verify(config: Config, *, baseline: bool = False) -> VerifyReport:
     if baseline:
         _baseline(config, script)
 
-    def read(conn: sa.Connection) -> tuple[tuple[str, ...], dict[str, str | None]]:
-        return database_heads(conn, config), history.latest_checksums(conn, schema=config.tenant_schema)
+    def read(conn: sa.Connection) -> tuple[tuple[str, ...], dict[str, str | None], list[InvalidIndex]]:
+        return (database_heads(conn, config), history.latest_checksums(conn, schema=config.tenant_schema),
+                _invalid_indexes(conn, config))
 
-    current, recorded = run_with_connection(parse_url(config.url), read, connect_timeout=config.connect_timeout)
+    current, recorded, invalid = run_with_connection(parse_url(config.url), read,
+                                                     connect_timeout=config.connect_timeout)
     items: list[VerifyItem] = []
     applied: list[str] = []
     if current:
@@ -60,7 +63,7 @@ def verify(config: Config, *, baseline: bool = False) -> VerifyReport:
             status = "ok" if now == was else "edited"
         items.append(VerifyItem(rev, status, was, now, script_rev.path if script_rev else None))
     report = VerifyReport(command="verify", database=config.masked_url, target=config.target, current=current,
-                          items=tuple(items))
+                          items=tuple(items), invalid_indexes=tuple(invalid))
     bad = [f"{i.revision} ({i.status})" for i in items if i.status in ("edited", "removed")]
     if bad:
         raise ChecksumMismatch(
@@ -81,7 +84,33 @@ def verify(config: Config, *, baseline: bool = False) -> VerifyReport:
             "dbops verify --baseline",
             report=report,
         )
+    if invalid:
+        names = ", ".join(f"{i.schema}.{i.name}" for i in invalid[:20])
+        raise InvalidIndexes(
+            f"{len(invalid)} index(es) are INVALID: {names}. A CREATE INDEX CONCURRENTLY failed or was cancelled "
+            "(a UNIQUE index over duplicate rows, a lock or statement timeout, a cancelled deploy); PostgreSQL "
+            "keeps the index, never uses it for queries, and still updates it on every write.",
+            hint="Drop it without blocking writes (each one's fix is in the report), remove the cause, and build "
+            "it again: REINDEX INDEX CONCURRENTLY, or re-run the revision's CREATE INDEX CONCURRENTLY.",
+            report=report,
+        )
     return report
+
+
+def _invalid_indexes(conn: sa.Connection, config: Config) -> list[InvalidIndex]:
+    """PostgreSQL's INVALID indexes in the schema this target migrates (a tenant's own, the version
+    table's, else the connection's current schema)."""
+    if conn.dialect.name != "postgresql":
+        return []
+    rows = conn.execute(sa.text(
+        "SELECT n.nspname, t.relname, i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+        "JOIN pg_namespace n ON n.oid = i.relnamespace "
+        "WHERE NOT x.indisvalid AND n.nspname = coalesce(:schema, current_schema()) ORDER BY 1, 3"),
+        {"schema": config.tenant_schema or config.version_table_schema}).all()
+    quote = conn.dialect.identifier_preparer.quote
+    return [InvalidIndex(schema=s, table=t, name=i, definition=d,
+                         fix=f"DROP INDEX CONCURRENTLY {quote(s)}.{quote(i)};") for s, t, i, d in rows]
 
 
 def _baseline(config: Config, script: Any) -> None:
