@@ -159,6 +159,12 @@ def assess(sample: Sample, t: Thresholds, *, database: str, previous: Sample | N
 
     flags = [f"{name} = 0 (no limit)" for name in ("idle_in_transaction_session_timeout", "statement_timeout",
                                                    "lock_timeout") if settings.get(name) == "0"]
+    if sample.invalid_indexes:
+        names = ", ".join(f"{s}.{i} on {t}" for s, t, i in sample.invalid_indexes[:5])
+        more = f" and {len(sample.invalid_indexes) - 5} more" if len(sample.invalid_indexes) > 5 else ""
+        add("WARN", "invalid_index", f"{len(sample.invalid_indexes)} INVALID index(es) left by a failed CREATE INDEX "
+                                     f"CONCURRENTLY ({names}{more}): unused by queries, updated by every write; "
+                                     "drop with DROP INDEX CONCURRENTLY, see: dbops verify")
     if not sample.privileged:
         add("WARN", "privileges", "the probe role lacks pg_monitor: other users' sessions show no state or query, "
                                   "so this view is partial (GRANT pg_monitor TO <role>)")

@@ -45,6 +45,7 @@ class Sample:
     rollbacks: int = 0
     replicas: list[dict[str, Any]] = field(default_factory=list)
     replay_delay: float | None = None
+    invalid_indexes: list[tuple[str, str, str]] = field(default_factory=list)  # (schema, table, index)
 
 
 def conninfo(url_text: str) -> dict[str, Any]:
@@ -115,6 +116,7 @@ def collect(url_text: str, *, connect_timeout: float = 3.0, statement_timeout: f
             if s.pid in waits:
                 s.lock_mode, kind, relation = waits[s.pid]
                 s.lock_relation = relation or kind
+        sample.invalid_indexes = [(s, t, i) for s, t, i in rows(queries.INVALID_INDEXES)]
         commits, rollbacks = rows(queries.XACT_COUNTERS)[0]
         sample.commits, sample.rollbacks = int(commits or 0), int(rollbacks or 0)
         if sample.in_recovery:

@@ -33,4 +33,11 @@ REPLICAS = (
     "SELECT application_name, host(client_addr), state, EXTRACT(EPOCH FROM replay_lag)::float8 "
     "FROM pg_stat_replication"
 )
+# indexes a failed or cancelled CREATE INDEX CONCURRENTLY left INVALID in this database (not used by
+# queries, still updated by every write)
+INVALID_INDEXES = (
+    "SELECT n.nspname, t.relname, i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+    "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = i.relnamespace "
+    "WHERE NOT x.indisvalid ORDER BY 1, 3 LIMIT 50"
+)
 REPLAY_DELAY = "SELECT EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8"

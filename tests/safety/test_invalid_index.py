@@ -41,5 +41,14 @@ def test_verify_reports_an_invalid_index_until_it_is_dropped(invoke: Callable[..
     assert "INVALID index public.ux_products_name on products: CREATE UNIQUE INDEX" in table.stdout
     assert table.stderr.startswith("Error: 1 index(es) are INVALID: public.ux_products_name.")
 
+    # the on-call view says so too (a WARN finding of the database it reads)
+    probe = invoke("probe", "--database-url", pg_psycopg_url, "--format", "json")
+    findings = {f["code"]: f for f in json.loads(probe.stdout)["findings"]}
+    assert probe.exit_code >= 1 and findings["invalid_index"]["level"] == "WARN"
+    assert findings["invalid_index"]["message"].startswith(
+        "1 INVALID index(es) left by a failed CREATE INDEX CONCURRENTLY (public.ux_products_name on products)")
+
     _autocommit(pg_psycopg_url, index["fix"])  # the fix, as printed
     assert invoke("verify", "--database-url", pg_psycopg_url).exit_code == 0
+    after = invoke("probe", "--database-url", pg_psycopg_url, "--format", "json")
+    assert "invalid_index" not in {f["code"] for f in json.loads(after.stdout)["findings"]}
