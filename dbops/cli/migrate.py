@@ -176,7 +176,9 @@ def lint(opts: CommonOptions, subjects: tuple[str, ...], rules: tuple[str, ...] 
     Rules: DB001 NOT NULL column without server default; DB002 CREATE INDEX without
     CONCURRENTLY; DB003 drop_column/drop_table; DB004 column type change; DB005 rename;
     DB006 FK/CHECK without NOT VALID; DB007 raw DDL without lock_timeout; DB008 revision file
-    name not matching revision_filename (when the config sets one). Objects created in the
+    name not matching revision_filename (when the config sets one); DB011 unique constraint on
+    an existing table; DB012 SET NOT NULL on an existing column; DB013 drop_index without
+    CONCURRENTLY. Objects created in the
     same revision are exempt. Silence a reviewed line with: # dbops: noqa DB002
 
     Given files (as pre-commit hooks pass them), only those are linted, read as text: no

@@ -158,6 +158,43 @@ def _raw_ddl(call: OpCall, ctx: Context) -> str | None:
     return None
 
 
+@rule("DB011", "unique constraint added to an existing table",
+      "ADD CONSTRAINT ... UNIQUE builds its index while blocking writes to the table; build the index first "
+      "with op.create_index(..., unique=True, postgresql_concurrently=True) inside autocommit_block(), then "
+      "op.execute('ALTER TABLE t ADD CONSTRAINT name UNIQUE USING INDEX name').")
+def _unique_constraint(call: OpCall, ctx: Context) -> str | None:
+    if call.name == "create_unique_constraint" and _existing(call, ctx) and _postgresql(call):
+        return f"create_unique_constraint on existing table {call.table} builds its index under a write lock"
+    return None
+
+
+@rule("DB012", "SET NOT NULL on an existing column",
+      "SET NOT NULL reads the whole table under an ACCESS EXCLUSIVE lock; on PostgreSQL 12+ add "
+      "CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT it in a later step, then SET NOT NULL skips "
+      "the scan (and drop the CHECK).")
+def _set_not_null(call: OpCall, ctx: Context) -> str | None:
+    if call.name != "alter_column" or not _existing(call, ctx) or call.table in ctx.emptied_tables:
+        return None
+    nullable = call.kwargs.get("nullable")
+    if isinstance(nullable, ast.Constant) and nullable.value is False:
+        column = call.const_arg(0 if call.batch_table else 1)
+        return f"alter_column sets {call.table}.{column} NOT NULL, scanning the table under an exclusive lock"
+    return None
+
+
+@rule("DB013", "drop_index without CONCURRENTLY",
+      "DROP INDEX takes an ACCESS EXCLUSIVE lock on the table while it runs; use postgresql_concurrently=True "
+      "inside op.get_context().autocommit_block().")
+def _drop_index_not_concurrent(call: OpCall, ctx: Context) -> str | None:
+    if call.name != "drop_index" or not _existing(call, ctx) or not _postgresql(call):
+        return None
+    if not _true(call, "postgresql_concurrently"):
+        return f"drop_index on existing table {call.table} without postgresql_concurrently=True"
+    if not call.in_autocommit_block:
+        return f"DROP INDEX CONCURRENTLY on {call.table} outside autocommit_block(): it cannot run in a transaction"
+    return None
+
+
 def _what(st: Statement) -> str:
     names = {"AlterTableStmt": "ALTER TABLE", "IndexStmt": "CREATE INDEX", "DropStmt": "DROP", "TruncateStmt":
              "TRUNCATE", "LockStmt": "LOCK", "ReindexStmt": "REINDEX", "VacuumStmt": "VACUUM", "ClusterStmt":

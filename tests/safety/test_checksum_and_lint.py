@@ -99,6 +99,14 @@ CASES = {
               "op.create_foreign_key('fk_o_u', 'orders', 'users', ['user_id'], ['id'], postgresql_not_valid=True)"),
     "DB007": ("op.execute('ALTER TABLE users ADD COLUMN x int')",
               "op.execute(\"SET lock_timeout = '2s'\")\nop.execute('ALTER TABLE users ADD COLUMN x int')"),
+    "DB011": ("op.create_unique_constraint('uq_users_email', 'users', ['email'])",
+              "op.create_table('t', sa.Column('id', sa.Integer()))\n"
+              "op.create_unique_constraint('uq_t_id', 't', ['id'])"),
+    "DB012": ("op.alter_column('users', 'age', nullable=False)",
+              "op.execute('DELETE FROM users')\nop.alter_column('users', 'age', nullable=False)"),
+    "DB013": ("op.drop_index('ix_users_age', table_name='users')",
+              "with op.get_context().autocommit_block():\n"
+              "    op.drop_index('ix_users_age', table_name='users', postgresql_concurrently=True)"),
 }
 
 
