@@ -96,10 +96,16 @@ def _index_not_concurrent(call: OpCall, ctx: Context) -> str | None:
     # batch_op.create_index too: on PostgreSQL batch_alter_table runs each operation as it is
     if call.name != "create_index" or not _existing(call, ctx):
         return None
+    return _not_concurrent(call, "CREATE INDEX")
+
+
+def _not_concurrent(call: OpCall, statement: str) -> str | None:
+    """An index operation on an existing table: CONCURRENTLY, and in an autocommit block (it cannot run
+    in a transaction)."""
     if not _true(call, "postgresql_concurrently"):
-        return f"create_index on existing table {call.table} without postgresql_concurrently=True"
+        return f"{call.name} on existing table {call.table} without postgresql_concurrently=True"
     if not call.in_autocommit_block:
-        return f"CREATE INDEX CONCURRENTLY on {call.table} outside autocommit_block(): it cannot run in a transaction"
+        return f"{statement} CONCURRENTLY on {call.table} outside autocommit_block(): it cannot run in a transaction"
     return None
 
 
@@ -188,11 +194,7 @@ def _set_not_null(call: OpCall, ctx: Context) -> str | None:
 def _drop_index_not_concurrent(call: OpCall, ctx: Context) -> str | None:
     if call.name != "drop_index" or not _existing(call, ctx) or not _postgresql(call):
         return None
-    if not _true(call, "postgresql_concurrently"):
-        return f"drop_index on existing table {call.table} without postgresql_concurrently=True"
-    if not call.in_autocommit_block:
-        return f"DROP INDEX CONCURRENTLY on {call.table} outside autocommit_block(): it cannot run in a transaction"
-    return None
+    return _not_concurrent(call, "DROP INDEX")
 
 
 def _what(st: Statement) -> str:
