@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from dbops.config import Config
 from dbops.errors import ConfigError, DriftDetected, NotificationFailed
 from dbops.reports import DriftHistoryItem, DriftItem, DriftLogReport, DriftRecord, DriftReport, DriftRun
+from dbops.reports.drift import VERDICTS
 
 TABLE_NAME = "dbops_drift_runs"
-VERDICTS = ("missing_migration", "out_of_band", "drift", "pending_migration")
 metadata = sa.MetaData()
 table = sa.Table(
     TABLE_NAME, metadata,
@@ -39,17 +39,14 @@ table = sa.Table(
 )
 
 
-def object_name(item: DriftItem) -> str:
-    parts = [p for p in (item.schema, item.table) if p]
-    if item.name and item.name != item.table:
-        parts.append(item.name)
-    return ".".join(parts) or item.name
-
-
 def entry(item: DriftItem) -> dict[str, str]:
-    obj = object_name(item)
+    obj = item.object_name
     return {"key": f"{item.verdict} {item.kind} {item.change} {obj}", "verdict": item.verdict, "kind": item.kind,
             "change": item.change, "object": obj, "detail": item.detail, "severity": item.severity}
+
+
+def _counts(entries: list[dict[str, str]]) -> dict[str, int]:
+    return {verdict: sum(1 for e in entries if e["verdict"] == verdict) for verdict in VERDICTS}
 
 
 def fingerprint(entries: list[dict[str, str]]) -> str:
@@ -122,7 +119,7 @@ def record(config: Config, report: DriftReport, *, notifying: bool = False) -> t
     _require_database(config, "check-drift --record")
     entries = [entry(item) for item in report.items]
     now = {e["key"]: e for e in entries}
-    counts = {verdict: sum(1 for e in entries if e["verdict"] == verdict) for verdict in VERDICTS}
+    counts = _counts(entries)
     print_ = fingerprint(entries)
 
     def write(conn: sa.Connection) -> tuple[int, Any, Any]:
@@ -184,7 +181,7 @@ def notify(url: str, config: Config, report: DriftReport, recorded: DriftRecord,
         "run_id": recorded.run_id, "run_at": _iso(report.finished_at),
         "previous_notified_run_at": _iso(news[2]) if news[2] else None,
         "clean": report.clean,
-        "counts": {v: sum(1 for e in entries.values() if e["verdict"] == v) for v in VERDICTS},
+        "counts": _counts(list(entries.values())),
         "appeared": [entries[k] for k in news[0] if k in entries],
         "resolved": list(news[1]),
         "items": list(entries.values()),

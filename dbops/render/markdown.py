@@ -51,10 +51,6 @@ def _revs(revs: tuple[str, ...] | None) -> str:
     return ", ".join(revs) if revs else "base"
 
 
-def _object(item: Any) -> str:
-    return ".".join(p for p in (item.schema, item.table, item.name if item.name != item.table else None) if p)
-
-
 @_for("DriftReport")
 def _drift(r: Any) -> list[str]:
     failing = [i for i in r.items if i.verdict != "pending_migration" and i.severity != "warning"]
@@ -62,7 +58,7 @@ def _drift(r: Any) -> list[str]:
     lines = [head, "", f"{r.database or r.dialect}, against {r.against} (head {_revs(r.head_revisions)})", ""]
     if r.items:
         lines += table(("verdict", "kind", "object", "detail", "model"),
-                       [(i.verdict + (" (minor)" if i.severity == "warning" else ""), i.kind, _object(i), i.detail,
+                       [(i.verdict + (" (minor)" if i.severity == "warning" else ""), i.kind, i.object_name, i.detail,
                          _where(i.file, i.line)) for i in r.items])
     if r.upgrade_code and not r.clean:
         lines += ["", "<details><summary>Suggested revision body</summary>", "", "```python", r.upgrade_code,

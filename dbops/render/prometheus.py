@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from dbops.redact import redact
+from dbops.reports.drift import VERDICTS
 
-VERDICTS = ("missing_migration", "out_of_band", "drift", "pending_migration")
 HELP = (
     ("dbops_drift_items", "Differences check-drift found, by verdict (pending_migration does not fail the check)."),
     ("dbops_drift_clean", "1 when check-drift found nothing that fails the check, else 0."),

@@ -7,6 +7,9 @@ from typing import Any
 
 from dbops.reports.base import Report, utcnow
 
+# the verdicts of a drift item; pending_migration is the one that never fails the check
+VERDICTS = ("missing_migration", "out_of_band", "drift", "pending_migration")
+
 
 @dataclass(frozen=True)
 class DriftItem(Report):
@@ -22,6 +25,14 @@ class DriftItem(Report):
     file: str | None = None
     line: int | None = None
     severity: str = "error"  # "warning": reported, never fails the gate (a length on one side, a PK's order)
+
+    @property
+    def object_name(self) -> str:
+        """schema.table.name (the name once when it is the table's)."""
+        parts = [p for p in (self.schema, self.table) if p]
+        if self.name and self.name != self.table:
+            parts.append(self.name)
+        return ".".join(parts) or self.name
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,109 @@
+"""Tables of the checks: check-drift, drift log, history --applied, verify, lint."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dbops.render.table import Out, _ms, _revs, new_table, renders
+
+if TYPE_CHECKING:
+    from dbops.reports import AppliedHistoryReport, DriftLogReport, DriftReport, LintReport, VerifyReport
+
+
+@renders("DriftReport")
+def _drift(r: DriftReport, console: Out) -> None:
+    sides = {"migrations": "models vs migrations", "database": "models vs database",
+             "both": "models vs migrations vs database"}[r.against]
+    revs = f" (live {_revs(r.live_revisions)}, head {_revs(r.head_revisions)})" if r.live_revisions is not None \
+        else f" (head {_revs(r.head_revisions)})"
+    console.line(f"check-drift {r.database or r.dialect}: {sides}{revs}")
+    if r.items:
+        table = new_table("verdict", "kind", "object", "detail")
+        for item in r.items:
+            verdict = item.verdict + (" (minor)" if item.severity == "warning" else "")
+            table.add_row(verdict, item.kind, item.object_name, item.detail)
+        console.table(table)
+    pending = sum(1 for i in r.items if i.verdict == "pending_migration")
+    minor = sum(1 for i in r.items if i.verdict != "pending_migration" and i.severity == "warning")
+    failing = len(r.items) - pending - minor
+    ignored = f", {len(r.ignored)} ignored" if r.ignored else ""
+    also = f", {minor} minor" if minor else ""
+    if r.clean:
+        console.line(f"Clean: no drift ({pending} pending{also}{ignored}) in {_ms(r.duration_ms)}.")
+    else:
+        console.line(f"{failing} difference(s), {pending} pending{also}{ignored}, in {_ms(r.duration_ms)}.")
+    if r.recorded is not None:
+        rec = r.recorded
+        since = "the first recorded run" if rec.previous_run_at is None else \
+            f"the last recorded run ({rec.previous_run_at.strftime('%Y-%m-%d %H:%M:%S')} UTC)"
+        change = (f"{len(rec.appeared)} new or changed, {len(rec.resolved)} gone since {since}" if rec.changed
+                  else f"unchanged since {since}")
+        notified = "; webhook notified" if rec.notified else ""
+        console.line(f"Recorded as run {rec.run_id} in {rec.table}: {change}{notified}.")
+
+
+@renders("DriftLogReport")
+def _drift_log(r: DriftLogReport, console: Out) -> None:
+    if not r.runs:
+        console.line(f"No recorded check-drift runs on {r.database} yet (record one with: dbops check-drift --record).")
+        return
+
+    def when(value: Any) -> str:
+        return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+    if r.differences:
+        table = new_table("status", "verdict", "kind", "object", "first seen", "last seen", "gone since")
+        for d in r.differences:
+            table.add_row("open" if d.resolved_at is None else "gone", d.verdict, d.kind, d.object,
+                          when(d.first_seen), when(d.last_seen), when(d.resolved_at))
+        console.table(table)
+    latest = r.runs[0]
+    open_now = sum(1 for d in r.differences if d.resolved_at is None)
+    shown = f"the newest {len(r.runs)} of {r.total_runs}" if r.total_runs > len(r.runs) else f"{len(r.runs)}"
+    console.line(f"{shown} recorded run(s); the latest ({when(latest.run_at)} UTC) was "
+                 f"{'clean' if latest.clean else 'not clean'}; {open_now} difference(s) open, "
+                 f"{len(r.differences) - open_now} gone.")
+
+
+@renders("AppliedHistoryReport")
+def _applied(r: AppliedHistoryReport, console: Out) -> None:
+    if not r.rows:
+        console.line(f"No dbops_history rows on {r.database} yet (they are written by dbops upgrade/downgrade/stamp).")
+        return
+    table = new_table("when (UTC)", "command", "revision", "from -> to", "duration", "outcome", "who")
+    for row in r.rows:
+        when = row.started_at.strftime("%Y-%m-%d %H:%M:%S") if row.started_at else ""
+        outcome = row.outcome if not row.error else f"{row.outcome}: {row.error[:60]}"
+        table.add_row(when, row.command, row.revision or "", f"{row.from_revisions or 'base'} -> "
+                      f"{row.to_revisions or 'base'}", _ms(row.duration_ms) if row.duration_ms is not None else "",
+                      outcome, f"{row.os_user}@{row.host}")
+    console.table(table)
+    if r.total > len(r.rows):
+        console.line(f"The newest {len(r.rows)} of {r.total} rows; see them all with: dbops history --applied --all")
+
+
+@renders("VerifyReport")
+def _verify(r: VerifyReport, console: Out) -> None:
+    table = new_table("revision", "status", "recorded", "now")
+    for item in r.items:
+        table.add_row(item.revision, item.status, (item.recorded_checksum or "")[:12],
+                      (item.current_checksum or "")[:12])
+    console.table(table)
+    for index in r.invalid_indexes:
+        console.line(f"INVALID index {index.schema}.{index.name} on {index.table}: {index.definition}")
+        console.line(f"    fix: {index.fix} then build it again once its cause is gone")
+    if r.ok:
+        console.line(f"{len(r.items)} applied revision(s) match their files.")
+
+
+@renders("LintReport")
+def _lint(r: LintReport, console: Out) -> None:
+    for f in r.findings:
+        console.line(f"{f.path}:{f.line}: {f.rule} {f.message}")
+        console.line(f"    {f.rationale}")
+    if r.clean:
+        console.line(f"{len(r.revisions)} revision(s) checked, no findings ({len(r.rules)} rules).")
+    if r.baselined:
+        console.line(f"{r.baselined} finding(s) in the baseline, not reported.")
+    if r.skipped:
+        console.line(f"Skipped {len(r.skipped)} file(s) that are not revisions (no module-level revision = "
+                     f"\"...\"): {', '.join(r.skipped)}")
