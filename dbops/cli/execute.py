@@ -4,6 +4,10 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
+# formats whose output says a failure too, with no report: JSON (one object with `error`), prometheus
+# (check_success 0), github (an annotation and the job summary)
+ERROR_FORMATS = ("json", "prometheus", "github")
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -61,7 +65,7 @@ def execute(
                 notice(f"dbops: warning: {warning}", sys.stderr)
             if exc.report is not None:
                 render(exc.report, opts.fmt, sys.stdout, error=exc)
-            elif opts.fmt in ("json", "prometheus", "github"):  # one JSON object with `error`; success 0; a summary
+            elif opts.fmt in ERROR_FORMATS:
                 render(None, opts.fmt, sys.stdout, error=exc)
             render_error(exc, sys.stderr, verbose=opts.verbose)
     except KeyboardInterrupt:
@@ -74,7 +78,7 @@ def execute(
     except Exception as exc:  # a bug or an unforeseen driver error: still one paragraph
         unexpected = _Unexpected(f"Unexpected {type(exc).__name__}: {exc}. This is probably a dbops bug or an "
                                  "unusual driver error.", "Re-run with -v for the traceback and report it.")
-        if opts.fmt in ("json", "prometheus", "github"):  # on every path: e.g. one JSON object with `error`
+        if opts.fmt in ERROR_FORMATS:  # the promise holds on every path
             from dbops.render import render
 
             render(None, opts.fmt, sys.stdout, error=unexpected)

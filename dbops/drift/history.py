@@ -160,8 +160,12 @@ def _mark_announced(config: Config, run_id: int) -> None:
 
     def mark(conn: sa.Connection) -> None:
         conn = conn.execution_options(**_connection_options(config))
-        conn.execute(table.update().where(table.c.id == run_id).values(announced=True))
+        marked = conn.execute(table.update().where(table.c.id == run_id).values(announced=True)).rowcount
         conn.commit()
+        if marked != 1:  # read back: the webhook heard it, but the run it should be marked on is gone
+            raise NotificationFailed(f"The webhook accepted run {run_id}, but that run is no longer in "
+                                     f"{_where(config)}, so it could not be marked as notified.",
+                                     hint="Check who deletes dbops_drift_runs rows; the next run notifies again.")
 
     run_with_connection(parse_url(config.url), mark, connect_timeout=config.connect_timeout)
 

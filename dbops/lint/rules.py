@@ -247,43 +247,43 @@ FILE_RULES = {
 }
 
 
-def revision_links(source: str) -> tuple[str, tuple[str, ...]] | None:
-    """(revision, down revisions) a revision file assigns at module level as literals; None: not a
-    revision file, or one whose ids are computed."""
-    rev = revision_id(source)
-    if rev is None:
+def _module_literals(source: str, names: tuple[str, ...]) -> dict[str, object] | None:
+    """The literal values ``names`` are assigned at module level (one parse; None: not Python)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
         return None
-    tree = ast.parse(source)
+    found: dict[str, object] = {}
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
             if isinstance(node, ast.AnnAssign) else []
-        if any(isinstance(t, ast.Name) and t.id == "down_revision" for t in targets):
-            value = getattr(node, "value", None)
-            try:
-                down = ast.literal_eval(value) if value is not None else None
-            except ValueError:
-                return None
-            if down is None:
-                return rev, ()
-            if isinstance(down, str):
-                return rev, (down,)
-            if isinstance(down, tuple | list) and all(isinstance(d, str) for d in down):
-                return rev, tuple(down)
-            return None
+        value = getattr(node, "value", None)
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id in names and value is not None:
+                try:
+                    found[target.id] = ast.literal_eval(value)
+                except ValueError:
+                    found[target.id] = ...  # computed: not a literal
+    return found
+
+
+def revision_links(source: str) -> tuple[str, tuple[str, ...]] | None:
+    """(revision, down revisions) a revision file assigns at module level as literals; None: not a
+    revision file, or one whose ids are computed."""
+    found = _module_literals(source, ("revision", "down_revision"))
+    rev, down = (found or {}).get("revision"), (found or {}).get("down_revision")
+    if not isinstance(rev, str) or "down_revision" not in (found or {}):
+        return None
+    if down is None:
+        return rev, ()
+    if isinstance(down, str):
+        return rev, (down,)
+    if isinstance(down, tuple | list) and all(isinstance(d, str) for d in down):
+        return rev, tuple(down)
     return None
 
 
 def revision_id(source: str) -> str | None:
     """The ``revision = "..."`` a revision file assigns at module level (None: not a revision file)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
-            if isinstance(node, ast.AnnAssign) else []
-        value = getattr(node, "value", None)
-        if any(isinstance(t, ast.Name) and t.id == "revision" for t in targets) and isinstance(value, ast.Constant) \
-                and isinstance(value.value, str):
-            return value.value
-    return None
+    rev = (_module_literals(source, ("revision",)) or {}).get("revision")
+    return rev if isinstance(rev, str) else None

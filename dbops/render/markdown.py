@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dbops.redact import redact
+from dbops.render.table import _revs
 
 _MARKDOWN: dict[str, Callable[[Any], list[str]]] = {}
 
@@ -45,10 +46,6 @@ def _where(path: str | None, line: int | None) -> str:
     if not path:
         return ""
     return f"{relative(path)}:{line}" if line else relative(path)
-
-
-def _revs(revs: tuple[str, ...] | None) -> str:
-    return ", ".join(revs) if revs else "base"
 
 
 @_for("DriftReport")

@@ -53,20 +53,6 @@ class MigrationReport(Report):
 
 
 @dataclass(frozen=True)
-class StatusReport(Report):
-    """Where one target stands (`dbops status`): `current` plus its latest dbops_history row."""
-
-    command: str
-    database: str
-    target: str | None
-    current: tuple[str, ...]
-    heads: tuple[str, ...]
-    at_head: bool
-    pending: tuple[RevisionInfo, ...]
-    last_run: str | None  # e.g. "upgrade success at 2026-11-25 10:21:15"; None: no audit row yet
-
-
-@dataclass(frozen=True)
 class CurrentReport(Report):
     command: str
     database: str
@@ -75,6 +61,13 @@ class CurrentReport(Report):
     heads: tuple[str, ...]
     at_head: bool
     pending: tuple[RevisionInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class StatusReport(CurrentReport):
+    """Where one target stands (`dbops status`): `current` plus its latest dbops_history row."""
+
+    last_run: str | None = None  # e.g. "upgrade success at 2026-11-25 10:21:15"; None: no audit row yet
 
 
 @dataclass(frozen=True)
