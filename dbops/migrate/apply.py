@@ -272,8 +272,8 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
         run_id = uuid.uuid4().hex
         guard.prepare_history()  # DDL now, never inside a revision's transaction
 
-        def record(conn: Any, step: Any, started_at: Any) -> None:
-            entry = step_row(run_id, command, script, step, started_at)
+        def record(conn: Any, step: Any, started_at: Any, path: str) -> None:
+            entry = step_row(run_id, command, path, step, started_at)
             if step.schema and not guard.target:  # env.py's own schema loop: say which schema
                 entry["target"] = step.schema
             guard.write_in(conn, [entry])

@@ -33,9 +33,9 @@ class Run:
     duration_ms: float = 0.0
     as_sql: bool = False
     # called inside each revision's own transaction, on its connection, right after Alembic moved
-    # the version table: (connection, timing, started_at). dbops writes the audit row there, so a
-    # committed revision always has its row, whatever kills the run afterwards.
-    recorder: Callable[[Any, StepTiming, datetime], None] | None = None
+    # the version table: (connection, timing, started_at, revision file). dbops writes the audit row
+    # there, so a committed revision always has its row, whatever kills the run afterwards.
+    recorder: Callable[[Any, StepTiming, datetime, str], None] | None = None
     step_statements: list[str] = field(default_factory=list)  # shared with EnvSettings.step_statements
     # (name, schema) of the version table env.py's last context used: an env may choose its own
     version_table: tuple[str, str | None] | None = None
@@ -71,7 +71,7 @@ class Run:
             schema=getattr(ctx, "version_table_schema", None),
         )
         if self.recorder is not None and not self.as_sql:
-            self.recorder(ctx.connection, timing, self._started_at or datetime.now(timezone.utc))
+            self.recorder(ctx.connection, timing, self._started_at or datetime.now(timezone.utc), script.path)
         self.steps.append(timing)
 
     @property
@@ -97,7 +97,7 @@ def run_env(
     as_sql: bool = False,
     starting_rev: str | None = None,
     destination_rev: Any = None,
-    recorder: Callable[[Any, StepTiming, datetime], None] | None = None,
+    recorder: Callable[[Any, StepTiming, datetime, str], None] | None = None,
     **env_kw: Any,
 ) -> Run:
     """Run env.py once. ``make_steps(current_heads)`` returns Alembic's steps to apply;

@@ -23,15 +23,15 @@ def row(run_id: str, command: str, revision: str | None, direction: str | None, 
             "statement": statement}
 
 
-def step_row(run_id: str, command: str, script: Any, step: Any, started_at: Any) -> dict[str, Any]:
-    """The audit row of one revision step, with its own start time and duration."""
+def step_row(run_id: str, command: str, path: str, step: Any, started_at: Any) -> dict[str, Any]:
+    """The audit row of one revision step (``path``: its file), with its own start time and duration."""
     from dbops.safety.checksum import file_checksum
 
     up = step.direction == "upgrade"
     return row(run_id, command, step.revision, step.direction,
                 step.down_revisions if up else (step.revision,), (step.revision,) if up else step.down_revisions,
                 started_at, step.duration_ms, "success",
-                checksum=file_checksum(script.get_revision(step.revision).path))
+                checksum=file_checksum(path))
 
 
 def failed_row(run_id: str, command: str, run: Run, exc: MigrationFailed, started: Any) -> dict[str, Any]:

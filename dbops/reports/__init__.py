@@ -23,30 +23,29 @@ if TYPE_CHECKING:
     )
     from dbops.reports.data import DataMigrateReport, DataMigrationInfo, DataMigrationListReport, DataMigrationRun
     from dbops.reports.drift import DriftHistoryItem, DriftItem, DriftLogReport, DriftRecord, DriftReport, DriftRun
-    from dbops.reports.migrate import (
+    from dbops.reports.migrate import MigrationReport, StepTiming
+    from dbops.reports.probe import PoolReport, ProbeFinding, ProbeReport
+    from dbops.reports.revisions import (
         CurrentReport,
         HeadsReport,
         HistoryReport,
         InitReport,
-        MigrationReport,
         RevisionInfo,
         RevisionReport,
         StatusReport,
-        StepTiming,
     )
-    from dbops.reports.probe import PoolReport, ProbeFinding, ProbeReport
     from dbops.reports.targets import FanOutReport, TargetResult
 
 _HOME = {
-    "RevisionInfo": "migrate",
+    "RevisionInfo": "revisions",
     "StepTiming": "migrate",
     "MigrationReport": "migrate",
-    "CurrentReport": "migrate",
-    "StatusReport": "migrate",
-    "HeadsReport": "migrate",
-    "HistoryReport": "migrate",
-    "RevisionReport": "migrate",
-    "InitReport": "migrate",
+    "CurrentReport": "revisions",
+    "StatusReport": "revisions",
+    "HeadsReport": "revisions",
+    "HistoryReport": "revisions",
+    "RevisionReport": "revisions",
+    "InitReport": "revisions",
     "DriftItem": "drift",
     "DriftReport": "drift",
     "DriftRecord": "drift",

@@ -100,7 +100,8 @@ def _stat_key(path: str | Path) -> str | None:
         st = os.stat(path)
     except OSError:
         return None
-    return f"stat:{os.path.abspath(path)}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    where = path if os.path.isabs(path) else os.path.abspath(path)
+    return f"stat:{where}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def file_fact(path: str | Path, kind: str, compute: Callable[[str], str | None]) -> str | None:

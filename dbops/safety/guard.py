@@ -7,7 +7,7 @@ import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +37,7 @@ class Guard:
     schema: str | None = None  # a tenant's schema: its dbops_history lives there
     lease: Any = None  # dbops.db.lease.Lease when the lock is a lease (behind a pooler)
     history_schema: str | None = None  # where dbops_history is (prepare_history reads it)
+    _inserters: dict[Any, Any] = field(default_factory=dict)  # (dialect, schema) -> history.RowInserter
 
     @property
     def pooled(self) -> bool:
@@ -91,22 +92,21 @@ class Guard:
     def who(self) -> dict[str, Any]:
         return {**history.who(), "db_user": self.db_user, "target": self.target}
 
-    @functools.cached_property
-    def _insert(self) -> sa.Insert:
-        # one statement object for every row of the run: SQLAlchemy memoises its cache key on it
-        return history.table.insert()
-
     def write_in(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         """Insert rows on ``conn`` inside its open transaction (a revision's own), stamped with
         who and where; the caller's commit makes them durable together with the revision."""
         who = self.who
-        params: Any = {**who, **rows[0]} if len(rows) == 1 else [{**who, **row} for row in rows]
-        if self.history_schema:
+        stamped = [{**who, **row} for row in rows]
+        if not conn.in_transaction():  # SQLAlchemy must see (autobegin) the transaction the row joins
             # per statement: Connection.execution_options() would change env.py's connection for good
-            conn.execute(self._insert, params,
-                         execution_options={"schema_translate_map": {None: self.history_schema}})
-        else:
-            conn.execute(self._insert, params)
+            translate = {"schema_translate_map": {None: self.history_schema}} if self.history_schema else {}
+            conn.execute(history.table.insert(), stamped, execution_options=translate)
+            return
+        key = (conn.dialect, self.history_schema)
+        inserter = self._inserters.get(key)
+        if inserter is None:
+            inserter = self._inserters[key] = history.RowInserter(conn.dialect, self.history_schema)
+        inserter(conn, stamped)
 
     def record(self, rows: list[dict[str, Any]], *, success: bool = True) -> None:
         """Write history rows. On a shared connection a transaction may still be open after the

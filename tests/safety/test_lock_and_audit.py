@@ -271,3 +271,28 @@ def test_running_data_migration_holds_off_schema_changes(mini_app: Path, pg_psyc
     assert blocked.returncode == 1
     assert "Another runner holds the lock for migrations on this database" in blocked.stderr
     assert "(dbops-data-migrate, user postgres" in blocked.stderr
+
+
+@pytest.mark.parametrize("database", [
+    "sqlite_url",
+    pytest.param("pg_psycopg_url", marks=pytest.mark.postgres),
+    pytest.param("pg_asyncpg_url", marks=pytest.mark.postgres),
+    "mariadb_url",
+])
+def test_each_revision_row_is_written_with_its_revision_on_every_driver(
+        request: pytest.FixtureRequest, invoke: Callable[..., Result], mini_app: Path, database: str) -> None:
+    """The audit row goes through the migration connection's own DBAPI cursor (compiled once per run):
+    every column must arrive as SQLAlchemy would have sent it, on each driver's parameter style."""
+    url = request.getfixturevalue(database)
+    assert invoke("upgrade", "--database-url", url, cwd=mini_app).exit_code == 0
+    result = invoke("history", "--applied", "--database-url", url, "--format", "json", cwd=mini_app)
+    rows = list(reversed(json.loads(result.stdout)["rows"]))
+    assert [(r["revision"], r["from_revisions"], r["to_revisions"], r["outcome"]) for r in rows] == [
+        ("0001", "", "0001", "success"), ("0002", "0001", "0002", "success"), ("0003", "0002", "0003", "success")]
+    assert len({r["run_id"] for r in rows}) == 1
+    assert all(r["checksum"].startswith("v2:") and r["duration_ms"] > 0 and r["os_user"] and r["dbops_version"]
+               for r in rows)
+    started = [r["started_at"] for r in rows]
+    assert started == sorted(started) and len(set(started)) == 3  # each revision's own start time
+    # nothing else in the table: the rows were not written twice (once raw, once through SQLAlchemy)
+    assert execute(url, "SELECT count(*) FROM dbops_history")[0][0][0] == 3
