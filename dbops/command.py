@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         InitReport,
         LintReport,
         MigrationReport,
+        PlanReport,
         PoolReport,
         ProbeReport,
         RevisionReport,
@@ -231,6 +232,17 @@ def verify(config: Config, *, baseline: bool = False) -> VerifyReport:
     from dbops.safety import audit
 
     return audit.verify(config, baseline=baseline)
+
+
+def plan(config: Config, revision: str = "head", *, calibrate: bool = True,
+         fail_on: tuple[str, ...] = ()) -> PlanReport:
+    """What upgrading to ``revision`` would do to the live PostgreSQL database, statement by statement:
+    lock mode and relation, rewrite/scan/index build, live size, conflicting sessions, estimated duration.
+    Writes nothing. ``fail_on``: thresholds ("access-exclusive-rows=N", "rewrite-mb=N", "seconds=N",
+    "blockers") whose crossing raises PlanOverThreshold (exit 3) with the report."""
+    from dbops.plan.build import plan as build
+
+    return build(config, revision, calibrate=calibrate, fail_on=fail_on)
 
 
 def lint(config: Config, rev_range: str | None = None, *, files: tuple[str, ...] = (),

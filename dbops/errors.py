@@ -154,6 +154,12 @@ class PreflightFailed(CheckFailed):
     kind = "preflight_failed"
 
 
+class PlanOverThreshold(CheckFailed):
+    """plan --fail-on: a pending statement crosses a threshold (exit 3); nothing ran."""
+
+    kind = "plan_over_threshold"
+
+
 class ScratchFailed(DbopsError):
     """check-drift could not create, replay into or drop its scratch database."""
 

@@ -9,6 +9,7 @@ from dbops.cli.data import data_migrate as _data_migrate
 from dbops.cli.drift import check_drift as _check_drift
 from dbops.cli.drift import drift as _drift
 from dbops.cli.migrate import register as _register_migrate
+from dbops.cli.plan import plan as _plan
 from dbops.cli.pool import pool as _pool
 from dbops.cli.probe import probe as _probe
 
@@ -36,6 +37,7 @@ _register_migrate(cli)
 cli.add_command(_check_drift)
 cli.add_command(_drift)
 cli.add_command(_data_migrate)
+cli.add_command(_plan)
 cli.add_command(_probe)
 cli.add_command(_pool)
 

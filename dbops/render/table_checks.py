@@ -1,4 +1,4 @@
-"""Tables of the checks: check-drift, drift log, history --applied, verify, lint."""
+"""Tables of the checks: check-drift, drift log, history --applied, verify, lint, plan."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from dbops.render.table import Out, _ms, _revs, new_table, renders
 
 if TYPE_CHECKING:
-    from dbops.reports import AppliedHistoryReport, DriftLogReport, DriftReport, LintReport, VerifyReport
+    from dbops.reports import AppliedHistoryReport, DriftLogReport, DriftReport, LintReport, PlanReport, VerifyReport
 
 
 @renders("DriftReport")
@@ -107,3 +107,48 @@ def _lint(r: LintReport, console: Out) -> None:
     if r.skipped:
         console.line(f"Skipped {len(r.skipped)} file(s) that are not revisions (no module-level revision = "
                      f"\"...\"): {', '.join(r.skipped)}")
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+@renders("PlanReport")
+def _plan(r: PlanReport, console: Out) -> None:
+    if not r.revisions:
+        console.line(f"Nothing to apply: the database is at {_revs(r.from_revisions)}.")
+        return
+    speed = "throughput measured on this server" if r.throughput.get("measured") \
+        else "fixed throughput figures, --no-calibrate"
+    console.line(f"plan {r.database}: {_revs(r.from_revisions)} -> {r.to_revision}, "
+                 f"{len(r.revisions)} revision(s), estimated {r.estimated_seconds:.1f} s ({speed})")
+    for rev in r.revisions:
+        console.line("")
+        console.line(f"{rev.revision}  {rev.message or ''}".rstrip())
+        for stmt in rev.statements:
+            text = " ".join(stmt.sql.split())
+            console.line(f"  {text if len(text) <= 100 else text[:97] + '...'}")
+            if stmt.note and not stmt.effects:
+                console.line(f"      {stmt.note}")
+            for e in stmt.effects:
+                work = [w for w, on in (("REWRITE", e.rewrite), ("index build", e.index_build),
+                                        ("full scan", e.scan)) if on]
+                where = "new table" if e.new else f"{e.rows:,} rows, {_size(e.bytes)}" if e.rows is not None \
+                    else "not found"
+                guess = "" if e.certain else " (conservative guess)"
+                timing = f", ~{e.estimated_seconds:.1f} s" if e.estimated_seconds >= 0.05 else ""
+                console.line(f"    {e.relation}: {e.lock} (blocks {e.blocks}){', ' + ', '.join(work) if work else ''}"
+                             f"{guess}; {where}{timing}")
+                for s in e.sessions:
+                    age = f"transaction open {s.transaction_seconds:.0f} s" if s.transaction_seconds is not None \
+                        else "no transaction"
+                    held = "holds" if s.granted else "waits for"
+                    console.line(f"      pid {s.pid} ({s.application or 'no application_name'}, {s.user}, {s.state}, "
+                                 f"{age}) {held} {s.mode}: this statement would queue behind it")
+    for v in r.violations:
+        console.line(f"over threshold: {v}")

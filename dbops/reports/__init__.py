@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from dbops.reports.data import DataMigrateReport, DataMigrationInfo, DataMigrationListReport, DataMigrationRun
     from dbops.reports.drift import DriftHistoryItem, DriftItem, DriftLogReport, DriftRecord, DriftReport, DriftRun
     from dbops.reports.migrate import MigrationReport, StepTiming
+    from dbops.reports.plan import PlanEffect, PlanReport, PlanRevision, PlanSession, PlanStatement
     from dbops.reports.probe import PoolReport, ProbeFinding, ProbeReport
     from dbops.reports.revisions import (
         CurrentReport,
@@ -66,6 +67,11 @@ _HOME = {
     "TargetResult": "targets",
     "FanOutReport": "targets",
     "ProbeFinding": "probe",
+    "PlanSession": "plan",
+    "PlanEffect": "plan",
+    "PlanStatement": "plan",
+    "PlanRevision": "plan",
+    "PlanReport": "plan",
     "ProbeReport": "probe",
     "PoolReport": "probe",
 }
@@ -103,6 +109,11 @@ __all__ = [
     "TargetResult",
     "FanOutReport",
     "ProbeFinding",
+    "PlanSession",
+    "PlanEffect",
+    "PlanStatement",
+    "PlanRevision",
+    "PlanReport",
     "ProbeReport",
     "PoolReport",
 ]

@@ -1,0 +1,1 @@
+"""dbops plan: what pending revisions will do to the live database (locks, rewrites, sizes, blockers)."""
