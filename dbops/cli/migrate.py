@@ -18,11 +18,13 @@ if TYPE_CHECKING:
               "database's real current revision.")
 @click.option("--wait", type=click.FloatRange(min=0), metavar="SECONDS",
               help="First wait up to SECONDS for the database to accept connections.")
+@click.option("--plan", "plan_only", is_flag=True, help="Show what the upgrade would do to the live PostgreSQL "
+              "database (locks, rewrites, sizes, blockers) and run nothing: the same as dbops plan.")
 @safety_options(strict=True)
 @fanout_options
 @common_options(env_args=True, formats=GITHUB)
-def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, safety: SafetyOptions,
-            fanout: dict[str, Any] | None) -> None:
+def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, plan_only: bool,
+            safety: SafetyOptions, fanout: dict[str, Any] | None) -> None:
     """Upgrade the database to REVISION (default: head, or the target's `revision`), timing each revision.
 
     \b
@@ -30,11 +32,17 @@ def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, s
       dbops upgrade
       dbops upgrade --wait 30 --database-url postgresql+asyncpg://app@db/app
       dbops upgrade --sql > pending.sql      # what would run, from the DB's revision
+      dbops upgrade --plan                   # its locks, rewrites and blockers on the live database
       dbops upgrade +1 --format json
       dbops upgrade --group tenants --parallel 8 --canary tenant_demo
     """
     from dbops import command
 
+    if plan_only:
+        if sql or fanout:
+            raise click.UsageError("--plan reads one database and runs nothing; it does not combine with --sql "
+                                   "or a fan-out (run dbops plan --target NAME for each target).")
+        execute(opts, lambda config: command.plan(config, revision or "head"))
     # one set of arguments for both paths: an option can never reach one path and not the other
     kwargs: dict[str, Any] = {"revision": revision, "sql": sql, "wait": wait, "safety": safety}
     if fanout:

@@ -79,6 +79,11 @@ def test_plan_names_locks_rewrites_sizes_and_writes_nothing(invoke: Callable[...
                    "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders'") == before
     assert execute(url, "SELECT count(*) FROM pg_class WHERE relname LIKE 'dbops_plan%'")[0][0][0] == 0
 
+    alias = invoke("upgrade", "--plan", "--format", "json", "--database-url", url, cwd=app)
+    assert alias.exit_code == 0 and json.loads(alias.stdout)["command"] == "plan"
+    assert execute(url, "SELECT version_num FROM alembic_version")[0] == before[0]  # --plan ran nothing
+    assert invoke("upgrade", "--plan", "--sql", "--database-url", url, cwd=app).exit_code == 2
+
     table = invoke("plan", "--no-calibrate", "--database-url", url, cwd=app)
     assert table.exit_code == 0
     assert "orders: ACCESS EXCLUSIVE (blocks everything, reads included), REWRITE; 20,000 rows" in table.stdout
