@@ -99,7 +99,7 @@ def plan(config: Config, revision: str = "head", *, calibrate: bool = True,
                 statements=tuple(statements), estimated_seconds=round(sum(s.estimated_seconds for s in statements), 3)))
         conn.rollback()
         speeds = {"scan": throughput.scan, "rewrite": throughput.rewrite, "index_build": throughput.index_build,
-                  "measured": 1.0 if throughput.measured else 0.0}
+                  "update": throughput.update, "measured": 1.0 if throughput.measured else 0.0}
         return revisions, speeds
 
     revisions, speeds = run_with_connection(url, read, connect_timeout=config.connect_timeout)
@@ -160,7 +160,9 @@ def _statement(conn: Any, item: Classified, created: set[str], facts: dict[tuple
 def _seconds(kind: str, effect: Effect, size: int | None, throughput: Any) -> float:
     if not size or effect.new or effect.empties:
         return 0.0
-    if effect.rewrite or kind == "UpdateStmt":  # an UPDATE writes a new version of every row it touches
+    if kind == "UpdateStmt":  # a new version of every row it touches, and its index entries
+        return float(size / throughput.update)
+    if effect.rewrite:
         return float(size / throughput.rewrite)
     if effect.index_build:
         return float(size / throughput.index_build)

@@ -21,6 +21,11 @@ class LiveCatalog:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
         self._types: dict[tuple[str | None, str, str], tuple[str, tuple[int, ...]] | None] = {}
+        self._home: str | None = conn.execute(sa.text("SELECT current_schema()")).scalar()
+
+    def _local(self, schema: str) -> str | None:
+        """The session's own schema reads as unqualified, as the statements name it."""
+        return None if schema == self._home else schema
 
     def column_type(self, schema: str | None, table: str, column: str) -> tuple[str, tuple[int, ...]] | None:
         key = (schema, table, column)
@@ -44,7 +49,7 @@ class LiveCatalog:
             "SELECT n.nspname, t.relname FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
             "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE i.indexrelid = to_regclass(:rel)"),
             {"rel": _qualified(schema, index)}).first()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (self._local(row[0]), row[1])
 
 
     def referenced_table(self, schema: str | None, table: str, constraint: str) -> tuple[str | None, str] | None:
@@ -53,11 +58,11 @@ class LiveCatalog:
             "JOIN pg_namespace n ON n.oid = r.relnamespace "
             "WHERE c.conrelid = to_regclass(:rel) AND c.conname = :name AND c.contype = 'f'"),
             {"rel": _qualified(schema, table), "name": constraint}).first()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (self._local(row[0]), row[1])
 
 
     def referenced_tables(self, schema: str | None, table: str) -> list[tuple[str | None, str]]:
-        return [(r[0], r[1]) for r in self.conn.execute(sa.text(
+        return [(self._local(r[0]), r[1]) for r in self.conn.execute(sa.text(
             "SELECT DISTINCT n.nspname, r.relname FROM pg_constraint c JOIN pg_class r ON r.oid = c.confrelid "
             "JOIN pg_namespace n ON n.oid = r.relnamespace "
             "WHERE c.conrelid = to_regclass(:rel) AND c.contype = 'f' AND c.confrelid <> c.conrelid"),
@@ -141,18 +146,21 @@ class Throughput:
     scan: float
     rewrite: float
     index_build: float
+    update: float  # an UPDATE of every row (new row versions, index maintenance)
     sample_bytes: int
     measured: bool = True
 
 
 # used when calibration is turned off: deliberately slow figures (an estimate that errs long)
-DEFAULT_THROUGHPUT = Throughput(scan=200e6, rewrite=40e6, index_build=60e6, sample_bytes=0, measured=False)
+DEFAULT_THROUGHPUT = Throughput(scan=200e6, rewrite=40e6, index_build=60e6, update=10e6, sample_bytes=0,
+                                measured=False)
 
 
 def calibrate(conn: sa.Connection, rows: int = 200_000) -> Throughput:
     """Measure, on this server, how fast it scans, rewrites and indexes a table: a TEMPORARY table of
     ``rows`` rows (an int, a bigint, a 40-character text) is built, then timed under a full scan
-    (count with a predicate), a rewrite (ALTER COLUMN ... TYPE bigint) and a CREATE INDEX. All of
+    (count with a predicate), a CREATE INDEX, a rewrite (ALTER COLUMN ... TYPE bigint) and an UPDATE
+    of every row. All of
     it in one transaction that is rolled back. Bytes per second of the table's size."""
     with conn.begin_nested() if conn.in_transaction() else conn.begin() as tx:
         conn.execute(sa.text("CREATE TEMPORARY TABLE dbops_plan_sample ON COMMIT DROP AS "
@@ -168,5 +176,7 @@ def calibrate(conn: sa.Connection, rows: int = 200_000) -> Throughput:
         scan = timed("SELECT count(*) FROM dbops_plan_sample WHERE c LIKE '%zz%'")
         build = timed("CREATE INDEX dbops_plan_sample_ix ON dbops_plan_sample (c)")
         rewrite = timed("ALTER TABLE dbops_plan_sample ALTER COLUMN a TYPE bigint")
+        update = timed("UPDATE dbops_plan_sample SET b = b + 1")
         tx.rollback()
-    return Throughput(scan=size / scan, rewrite=size / rewrite, index_build=size / build, sample_bytes=size)
+    return Throughput(scan=size / scan, rewrite=size / rewrite, index_build=size / build, update=size / update,
+                      sample_bytes=size)

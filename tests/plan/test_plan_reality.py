@@ -19,8 +19,8 @@ SETUP = """
 CREATE TABLE u (id integer PRIMARY KEY);
 INSERT INTO u SELECT g FROM generate_series(1, 500) g;
 CREATE TABLE t (id serial PRIMARY KEY, a integer, b varchar(10), c text, n numeric(10, 2),
-                e integer NOT NULL DEFAULT 0, u_id integer);
-INSERT INTO t (a, b, c, n, u_id) SELECT g, 'b' || mod(g, 100), 'c' || g, g / 7.0, 1 + mod(g, 500)
+                e integer NOT NULL DEFAULT 0, u_id integer, f varchar);
+INSERT INTO t (a, b, c, n, u_id, f) SELECT g, 'b' || mod(g, 100), 'c' || g, g / 7.0, 1 + mod(g, 500), 'f' || g
   FROM generate_series(1, 2000) g;
 CREATE INDEX ix_t_a ON t (a);
 CREATE UNIQUE INDEX ux_t_c ON t (c);
@@ -45,6 +45,7 @@ CASES = [
     ("type_varchar_widen", "ALTER TABLE t ALTER COLUMN b TYPE varchar(20)"),
     ("type_varchar_shrink", "ALTER TABLE t ALTER COLUMN b TYPE varchar(5)"),
     ("type_varchar_to_text", "ALTER TABLE t ALTER COLUMN b TYPE text"),
+    ("type_varchar_unlimited_to_limited", "ALTER TABLE t ALTER COLUMN f TYPE varchar(255)"),  # real apps do this
     ("type_int_to_bigint", "ALTER TABLE t ALTER COLUMN a TYPE bigint"),
     ("type_numeric_precision_up", "ALTER TABLE t ALTER COLUMN n TYPE numeric(12, 2)"),
     ("type_numeric_scale_change", "ALTER TABLE t ALTER COLUMN n TYPE numeric(12, 3)"),
