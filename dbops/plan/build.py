@@ -13,7 +13,7 @@ from typing import Any
 
 from dbops.config import Config
 from dbops.errors import DbopsError, PlanOverThreshold
-from dbops.plan.classify import ACCESS_EXCLUSIVE, BLOCKS, Classified, Effect, classify, mode_name
+from dbops.lint.locks import ACCESS_EXCLUSIVE, BLOCKS, Classified, Effect, classify, mode_name
 from dbops.reports.plan import PlanEffect, PlanReport, PlanRevision, PlanSession, PlanStatement
 
 _RUNNING = re.compile(r"^-- Running upgrade (.*?) -> (.*)$")

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from dbops.plan.classify import CONFLICTS, MODES
+from dbops.lint.locks import CONFLICTS, MODES
 
 
 class LiveCatalog:
-    """:class:`dbops.plan.classify.Catalog` answered from the database (cached per run)."""
+    """:class:`dbops.lint.locks.Catalog` answered from the database (cached per run)."""
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from dbops.plan.classify import MODES, classify, mode_name, stronger
+from dbops.lint.locks import MODES, classify, mode_name, stronger
 from dbops.plan.live import LiveCatalog
 from tests.helpers import sync_url
 

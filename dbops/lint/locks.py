@@ -1,6 +1,7 @@
 """What one SQL statement will do to the relations it touches on PostgreSQL: the table lock mode it
 takes, and whether it rewrites the table, scans it (a NOT NULL check, a constraint validation) or
-builds an index over it. Read with PostgreSQL's own parser (pglast), never by regex.
+builds an index over it. Read with PostgreSQL's own parser (pglast), never by regex. `dbops plan`
+asks it about each pending statement (with the live catalog); lint about raw SQL in op.execute.
 
 The lock levels follow PostgreSQL's ``AlterTableGetLockLevel`` and the "Table-Level Locks" page of
 its documentation; ``tests/plan/test_plan_reality.py`` runs each operation kind on a real server,
