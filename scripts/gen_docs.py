@@ -54,22 +54,36 @@ def cli_reference() -> str:
 
 
 def lint_rules() -> str:
+    from dbops.lint.registry import explain
     from dbops.lint.rules import FILE_RULES, RULES
 
+    scopes = {"postgresql": "PostgreSQL", "mysql": "MySQL / MariaDB", "any": "every database"}
     out = [GENERATED, "# Lint rules\n\n",
-           "`dbops lint` reads each revision's `upgrade()` (the Python AST, not SQL text) and reports the "
-           "operations that lock or break a live database. Objects created in the same revision are exempt "
-           "(nobody uses them yet). A reviewed line is silenced with a comment on it: "
-           "`# dbops: noqa DB002` (or `# dbops: noqa` for every rule). Exit code 3 when findings remain.\n\n",
-           "| rule | title |\n|---|---|\n"]
-    rules = [(r.id, r.title, r.rationale) for r in RULES.values()]
-    rules += [(rule_id, title, why) for rule_id, (title, why) in FILE_RULES.items()]
-    out += [f"| [{rid}](#{rid.lower()}) | {title} |\n" for rid, title, _ in rules]
+           "`dbops lint` reads each revision's `upgrade()` (the Python AST; the SQL given to `op.execute` is read "
+           "with PostgreSQL's parser) and reports the operations that lock or break a live database. Objects "
+           "created in the same revision are exempt (nobody uses them yet). PostgreSQL advice is not given in "
+           "branches for other dialects (`if op.get_bind().dialect.name == \"sqlite\":`), in per-dialect version "
+           "directories (`versions/sqlite/`) or to a project whose configured URL is another database; MySQL / "
+           "MariaDB advice only where the revision is known to run there. A reviewed line is silenced with a "
+           "comment on it: `# dbops: noqa DB002` (or `# dbops: noqa` for every rule). Exit code 3 when errors "
+           "remain; warnings are reported and never fail. `dbops lint --explain ID` prints one rule's section.\n\n",
+           "Each rule's unsafe and safe examples below are linted by the test suite "
+           "(`tests/safety/test_lint_rules.py`): the rule must find the first, and no rule may flag the second.\n\n",
+           "| rule | severity | databases | title |\n|---|---|---|---|\n"]
+    ids = [*RULES, *FILE_RULES]
+    docs = [explain(rid) or {} for rid in ids]
+    out += [f"| [{d['id']}](#{d['id'].lower()}) | {d['severity']} | {scopes[d['scope']]} | {d['title']} |\n"
+            for d in docs]
     out.append("\n")
-    for rid, title, why in rules:
-        out += [f"## {rid}\n\n", f"**{title}**\n\n", f"{why[0].upper()}{why[1:].rstrip('.')}.\n\n",
-                f"Silence a reviewed occurrence: `# dbops: noqa {rid}`; run only this rule: "
-                f"`dbops lint --rule {rid}`.\n\n"]
+    for d in docs:
+        why = d["rationale"]
+        out += [f"## {d['id']}\n\n", f"**{d['title']}** ({d['severity']}; {scopes[d['scope']]})\n\n",
+                f"{why[0].upper()}{why[1:].rstrip('.')}.\n\n"]
+        if d["unsafe"]:
+            out += ["Unsafe:\n\n```python\n", d["unsafe"], "\n```\n\n", "Safe:\n\n```python\n", d["safe"],
+                    "\n```\n\n"]
+        out.append(f"Silence a reviewed occurrence: `# dbops: noqa {d['id']}`; run only this rule: "
+                   f"`dbops lint --rule {d['id']}`.\n\n")
     return "".join(out).rstrip() + "\n"
 
 

@@ -176,18 +176,18 @@ def _rule_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, ...
 @click.option("--baseline", metavar="FILE", help="Report only findings FILE does not hold (written by "
               "--write-baseline): a legacy chain's findings are accepted once, new ones still fail.")
 @click.option("--write-baseline", metavar="FILE", help="Record today's findings in FILE and exit 0.")
+@click.option("--explain", metavar="ID", help="Show what rule ID finds, why it matters, and the unsafe and the "
+              "safe Alembic code; lints nothing.")
 @common_options(database=False, formats=GITHUB)
 def lint(opts: CommonOptions, subjects: tuple[str, ...], rules: tuple[str, ...] | None, baseline: str | None,
-         write_baseline: str | None) -> None:
-    """Lint revisions for operations that lock or break a live database (exit 3 on findings).
+         write_baseline: str | None, explain: str | None) -> None:
+    """Lint revisions for operations that lock or break a live database (exit 3 on errors;
+    warnings are reported and do not fail).
 
-    Rules: DB001 NOT NULL column without server default; DB002 CREATE INDEX without
-    CONCURRENTLY; DB003 drop_column/drop_table; DB004 column type change; DB005 rename;
-    DB006 FK/CHECK without NOT VALID; DB007 raw DDL without lock_timeout; DB008 revision file
-    name not matching revision_filename (when the config sets one); DB011 unique constraint on
-    an existing table; DB012 SET NOT NULL on an existing column; DB013 drop_index without
-    CONCURRENTLY. Objects created in the
-    same revision are exempt. Silence a reviewed line with: # dbops: noqa DB002
+    32 rules over Alembic operations and the SQL given to op.execute (list and docs:
+    docs/reference/lint-rules.md; one rule: dbops lint --explain DB014), and DB008 for
+    revision file names when the config sets revision_filename. Objects created in the same
+    revision are exempt. Silence a reviewed line with: # dbops: noqa DB002
 
     Given files (as pre-commit hooks pass them), only those are linted, read as text: no
     revision module is imported, so neither the app's settings nor a database are needed;
@@ -203,10 +203,15 @@ def lint(opts: CommonOptions, subjects: tuple[str, ...], rules: tuple[str, ...] 
       dbops lint migrations/versions/0003_add_index.py --rule DB002
       dbops lint --write-baseline .dbops-lint-baseline.json   # once, on a legacy chain
       dbops lint --baseline .dbops-lint-baseline.json         # in CI: new findings only
+      dbops lint --explain DB014
     """
     from pathlib import Path
 
     from dbops import command
+
+    if explain:
+        _explain(explain, opts.fmt)
+        return
 
     files = tuple(s for s in subjects if s.endswith(".py") or Path(s).is_file())
     ranges = [s for s in subjects if s not in files]
@@ -217,6 +222,29 @@ def lint(opts: CommonOptions, subjects: tuple[str, ...], rules: tuple[str, ...] 
     rev_range = ranges[0] if ranges else None
     execute(opts, lambda config: command.lint(config, rev_range, files=files, rules=rules, baseline=baseline,
                                               write_baseline=write_baseline), uses_database=False)
+
+
+def _explain(rule_id: str, fmt: str) -> None:
+    import json
+
+    from dbops.lint.registry import explain
+
+    found = explain(rule_id)
+    if found is None:
+        from dbops.lint.rules import FILE_RULES, RULES
+
+        raise click.BadParameter(f"unknown rule {rule_id}; rules: {', '.join([*RULES, *FILE_RULES])}",
+                                 param_hint="--explain")
+    if fmt == "json":
+        click.echo(json.dumps(found, indent=2))
+        return
+    scope = {"postgresql": "PostgreSQL", "mysql": "MySQL / MariaDB", "any": "every database"}[found["scope"]]
+    click.echo(f"{found['id']} ({found['severity']}, {scope}): {found['title']}\n\n{found['rationale']}\n")
+    if found.get("unsafe"):
+        click.echo("Unsafe:\n" + "\n".join("    " + line for line in found["unsafe"].splitlines()) + "\n")
+        click.echo("Safe:\n" + "\n".join("    " + line for line in found["safe"].splitlines()) + "\n")
+    click.echo(f"Silence a reviewed line: # dbops: noqa {found['id']}; run only this rule: dbops lint --rule "
+               f"{found['id']}")
 
 
 @click.command()

@@ -111,6 +111,36 @@ def _static_chain(config: Config) -> list[tuple[str, str]] | None:
     return order
 
 
+_DIALECT_NAMES = {"postgresql": "postgresql", "postgres": "postgresql", "sqlite": "sqlite", "mysql": "mysql",
+                  "mariadb": "mariadb"}
+
+
+def _path_dialect(path: str, config: Config) -> str | None:
+    """A per-dialect version directory (versions/sqlite/, migrations_postgresql/...) says which database
+    its revisions run on. Only directories inside the project count (not where the project is checked out)."""
+    try:
+        inside = Path(path).resolve().parent.relative_to(config.root.resolve())
+    except ValueError:
+        return None
+    for part in reversed(inside.parts):
+        for token in part.lower().replace("-", "_").split("_"):
+            if token in _DIALECT_NAMES:
+                return _DIALECT_NAMES[token]
+    return None
+
+
+def _project_dialect(config: Config) -> str | None:
+    """The database the project's configured URL names (never connected to; None when it configured none)."""
+    if config.uses_default_database or not config.url or config.url_source.startswith("not resolved"):
+        return None  # no URL, or one lint must not resolve (a py: URL would import the app's settings)
+    try:
+        from dbops.db.url import parse_url
+
+        return str(parse_url(config.url).get_backend_name())
+    except Exception:  # noqa: BLE001  a URL lint cannot read: lint stays dialect-neutral
+        return None
+
+
 def lint(config: Config, rev_range: str | None = None, *, files: tuple[str, ...] = (),
          rules: tuple[str, ...] | None = None, baseline: str | None = None,
          write_baseline: str | None = None) -> LintReport:
@@ -142,10 +172,11 @@ def lint(config: Config, rev_range: str | None = None, *, files: tuple[str, ...]
         todo = _walk(config, rev_range)
     todo = [(rev, path) for rev, path in todo if not _excluded(path, config)]
     findings: list[LintFinding] = []
+    project = _project_dialect(config)
     for rev, path in todo:
         source = Path(path).read_text(encoding="utf-8")
-        findings += [LintFinding(f.rule, f.title, rev, path, f.line, f.message, f.rationale)
-                     for f in lint_source(source) if f.rule in wanted]
+        findings += [LintFinding(f.rule, f.title, rev, path, f.line, f.message, f.rationale, f.severity)
+                     for f in lint_source(source, dialect=_path_dialect(path, config) or project) if f.rule in wanted]
         name = Path(path).name
         if FILENAME_RULE in wanted and not re.fullmatch(config.revision_filename or "", name):
             title, rationale = FILE_RULES[FILENAME_RULE]
@@ -159,11 +190,12 @@ def lint(config: Config, rev_range: str | None = None, *, files: tuple[str, ...]
         recorded = _read_baseline(Path(baseline))
         kept = [f for f in findings if _baseline_key(f) not in recorded]
         known_before, findings = len(findings) - len(kept), kept
+    errors = [f for f in findings if f.severity == "error"]
     report = LintReport(command="lint", revisions=tuple(rev for rev, _ in todo), findings=tuple(findings),
-                        rules=tuple(wanted), clean=not findings, skipped=tuple(skipped), baselined=known_before)
-    if findings:
+                        rules=tuple(wanted), clean=not errors, skipped=tuple(skipped), baselined=known_before)
+    if errors:
         raise LintFailed(
-            f"{len(findings)} lint finding(s) in {len({f.revision for f in findings})} revision(s). Each names an "
+            f"{len(errors)} lint finding(s) in {len({f.revision for f in errors})} revision(s). Each names an "
             "operation that locks or breaks a live database; the rationale says what to do instead.",
             hint="Fix them, or silence a reviewed one on its line: # dbops: noqa DB002",
             report=report,

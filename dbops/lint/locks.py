@@ -279,7 +279,7 @@ def _alter_type(schema: str | None, table: str, column: str, coldef: Any, catalo
     if old is None:
         return Effect(schema, table, ACCESS_EXCLUSIVE, rewrite=True, certain=False,
                       what=what + " (current type unknown)")
-    rewrite = not _binary_coercible(old, (new_name, new_mods))
+    rewrite = not binary_coercible(old, (new_name, new_mods))
     return Effect(schema, table, ACCESS_EXCLUSIVE, rewrite=rewrite, what=what + f" (from {_type_text(old)})")
 
 
@@ -295,7 +295,7 @@ def _type_text(t: tuple[str, tuple[int, ...]]) -> str:
 _TEXTLIKE = {"varchar", "text", "bpchar"}
 
 
-def _binary_coercible(old: tuple[str, tuple[int, ...]], new: tuple[str, tuple[int, ...]]) -> bool:
+def binary_coercible(old: tuple[str, tuple[int, ...]], new: tuple[str, tuple[int, ...]]) -> bool:
     """Type changes PostgreSQL makes without touching a row (ATColumnChangeRequiresRewrite)."""
     (o, om), (n, nm) = old, new
     if (o, om) == (n, nm):

@@ -10,7 +10,8 @@ TABLE_ARG = {
     "create_table": 0, "drop_table": 0, "add_column": 0, "drop_column": 0, "alter_column": 0,
     "rename_table": 0, "batch_alter_table": 0, "create_index": 1, "drop_index": 1,
     "create_foreign_key": 1, "create_unique_constraint": 1, "create_check_constraint": 1,
-    "create_primary_key": 1, "drop_constraint": 1, "create_table_comment": 0, "drop_table_comment": 0,
+    "create_primary_key": 1, "drop_constraint": 1, "create_exclude_constraint": 1, "create_table_comment": 0,
+    "drop_table_comment": 0,
 }
 
 

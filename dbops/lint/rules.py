@@ -1,54 +1,21 @@
-"""Lint rules over Alembic operations (Python AST, not SQL text). Each rule has a stable id,
-a one-line rationale, and is silenced on its line with ``# dbops: noqa DB002``."""
+"""Lint rules over Alembic operations (Python AST; SQL passed to op.execute read with PostgreSQL's
+parser). Each rule has a stable id, a rationale, a severity, the databases it speaks for and an
+unsafe/safe pair of examples (registry.py); a reviewed line is silenced with ``# dbops: noqa DB002``.
+The rules live here (operations), in rules_columns.py (column types and definitions) and in
+rules_sql.py (raw SQL)."""
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from typing import Any
 
 from dbops.lint.operations import OpCall, op_calls
+from dbops.lint.registry import RULES, Context, Finding, column_kw, existing, rule, true_kw
 from dbops.lint.sql import Statement, statements
 
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    title: str
-    rationale: str
-    check: Callable[[OpCall, Context], str | None]
-
-
-@dataclass(frozen=True)
-class Context:
-    created_tables: frozenset[str]  # tables this revision creates (their DDL cannot hurt anyone yet)
-    lock_timeout_set: bool  # an op.execute("SET lock_timeout ...") precedes in upgrade()
-    emptied_tables: frozenset[str] = frozenset()  # emptied earlier in upgrade() (DELETE without WHERE, TRUNCATE)
-    sql: tuple[Statement, ...] = ()  # what this call's op.execute SQL does (parsed), when it is one
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    title: str
-    rationale: str
-    line: int
-    message: str
-
-
-RULES: dict[str, Rule] = {}
-
-
-def rule(rule_id: str, title: str, rationale: str) -> Callable[[Callable[[OpCall, Context], str | None]], Rule]:
-    def register(fn: Callable[[OpCall, Context], str | None]) -> Rule:
-        RULES[rule_id] = Rule(rule_id, title, rationale, fn)
-        return RULES[rule_id]
-
-    return register
-
-
-def _existing(call: OpCall, ctx: Context) -> bool:
-    return call.table is not None and call.table not in ctx.created_tables
+__all__ = ["RULES", "Context", "Finding", "lint_source", "FILE_RULES", "FILENAME_RULE", "revision_id",
+           "revision_links"]
 
 
 def _postgresql(call: OpCall) -> bool:
@@ -56,20 +23,15 @@ def _postgresql(call: OpCall) -> bool:
     return call.runs_on("postgresql")
 
 
-def _true(call: OpCall, name: str) -> bool:
-    return call.const_kw(name) is True
-
-
-def _column_kw(call: OpCall) -> dict[str, ast.expr]:
-    column = next((a for a in call.node.args if isinstance(a, ast.Call)), None)
-    if column is None:
-        column = call.kwargs.get("column") if isinstance(call.kwargs.get("column"), ast.Call) else None  # type: ignore[assignment]
-    return {kw.arg: kw.value for kw in column.keywords if kw.arg} if isinstance(column, ast.Call) else {}
+_existing, _true, _column_kw = existing, true_kw, column_kw
 
 
 @rule("DB001", "NOT NULL column added without a server default",
       "On a table with rows the ADD COLUMN fails, or (with a volatile default) rewrites the table under an "
-      "exclusive lock; add it nullable, backfill, then set NOT NULL.")
+      "exclusive lock; add it nullable, backfill, then set NOT NULL.",
+      scope="any",
+      unsafe="""op.add_column("orders", sa.Column("status", sa.String(20), nullable=False))""",
+      safe="""op.add_column("orders", sa.Column("status", sa.String(20), nullable=False, server_default="new"))""")
 def _not_null_without_default(call: OpCall, ctx: Context) -> str | None:
     if call.name != "add_column" or not _existing(call, ctx) or call.table in ctx.emptied_tables:
         return None
@@ -84,7 +46,11 @@ def _not_null_without_default(call: OpCall, ctx: Context) -> str | None:
 
 @rule("DB002", "create_index without CONCURRENTLY",
       "A plain CREATE INDEX blocks writes to the table for the whole build; use postgresql_concurrently=True "
-      "inside op.get_context().autocommit_block().")
+      "inside op.get_context().autocommit_block().",
+      unsafe="""op.create_index("ix_orders_user_id", "orders", ["user_id"])""",
+      safe="""
+with op.get_context().autocommit_block():
+    op.create_index("ix_orders_user_id", "orders", ["user_id"], postgresql_concurrently=True)""")
 def _index_not_concurrent(call: OpCall, ctx: Context) -> str | None:
     if not _postgresql(call):
         return None
@@ -111,7 +77,12 @@ def _not_concurrent(call: OpCall, statement: str) -> str | None:
 
 @rule("DB003", "drop_column / drop_table",
       "The running release may still read it, and the data is gone; stop using it in a release first, "
-      "drop it in a later one.")
+      "drop it in a later one.",
+      scope="any",
+      unsafe="""op.drop_column("orders", "legacy_code")""",
+      safe="""
+# release N stopped reading orders.legacy_code; this later revision drops it, reviewed:
+op.drop_column("orders", "legacy_code")  # dbops: noqa DB003""")
 def _drop(call: OpCall, ctx: Context) -> str | None:
     if call.name in ("drop_column", "drop_table") and _existing(call, ctx):
         return f"{call.name} on {call.table}"
@@ -119,16 +90,61 @@ def _drop(call: OpCall, ctx: Context) -> str | None:
 
 
 @rule("DB004", "column type change",
-      "Most type changes rewrite the table under an ACCESS EXCLUSIVE lock; add a new column, backfill, swap.")
+      "Most type changes rewrite the table under an ACCESS EXCLUSIVE lock; add a new column, backfill, swap.",
+      scope="any",
+      unsafe="""op.alter_column("orders", "total", type_=sa.BigInteger(), existing_type=sa.Integer())""",
+      safe="""
+# widening a VARCHAR (or VARCHAR -> TEXT, a larger NUMERIC precision) touches no row:
+op.alter_column("orders", "code", type_=sa.String(40), existing_type=sa.String(10))""")
 def _type_change(call: OpCall, ctx: Context) -> str | None:
     if call.name == "alter_column" and "type_" in call.kwargs and _existing(call, ctx):
+        if _touches_no_row(call.kwargs["type_"], call.kwargs.get("existing_type"), ctx.dialect):
+            return None
         return f"alter_column changes the type of a column of {call.table}"
     return None
 
 
+_SQL_TYPES = {"String": "varchar", "VARCHAR": "varchar", "Unicode": "varchar", "NVARCHAR": "varchar",
+              "Text": "text", "TEXT": "text", "UnicodeText": "text", "Numeric": "numeric", "NUMERIC": "numeric",
+              "DECIMAL": "numeric"}
+
+
+def _sql_type(node: ast.expr | None) -> tuple[str, tuple[int, ...]] | None:
+    """``sa.String(40)`` -> ("varchar", (40,)); None when not a literal type lint knows."""
+    if node is None:
+        return None
+    call = node if isinstance(node, ast.Call) else None
+    name = _SQL_TYPES.get(ast.unparse(call.func if call else node).rsplit(".", 1)[-1])
+    if name is None:
+        return None
+    values = [a.value for a in (call.args if call else [])]  # type: ignore[attr-defined]
+    for kw in call.keywords if call else []:
+        if kw.arg in ("length", "precision", "scale") and isinstance(kw.value, ast.Constant):
+            values.append(kw.value.value)
+    if any(not isinstance(v, int) for v in values):
+        return None
+    return name, tuple(values)
+
+
+def _touches_no_row(new: ast.expr, old: ast.expr | None, dialect: str | None) -> bool:
+    """A change PostgreSQL makes without reading or rewriting a row (VARCHAR widened, VARCHAR -> TEXT,
+    a larger NUMERIC precision), known from Alembic's existing_type=. Other databases: not assumed."""
+    from dbops.lint.locks import binary_coercible
+
+    if dialect not in (None, "postgresql"):
+        return False
+    before, after = _sql_type(old), _sql_type(new)
+    return before is not None and after is not None and binary_coercible(before, after)
+
+
 @rule("DB005", "rename of a column or table",
       "The running release still uses the old name and fails until it is replaced; add the new name, "
-      "migrate readers, then drop the old one.")
+      "migrate readers, then drop the old one.",
+      scope="any",
+      unsafe="""op.alter_column("orders", "total", new_column_name="amount")""",
+      safe="""
+# a new column next to the old one; backfill, move readers and writers, drop "total" later
+op.add_column("orders", sa.Column("amount", sa.Numeric(12, 2)))""")
 def _rename(call: OpCall, ctx: Context) -> str | None:
     if not _existing(call, ctx):  # a table created in this revision: nobody reads the old name yet
         return None
@@ -139,7 +155,12 @@ def _rename(call: OpCall, ctx: Context) -> str | None:
 
 @rule("DB006", "foreign key or CHECK added without NOT VALID",
       "Adding it validates every row while holding a lock that blocks writes; add it with "
-      "postgresql_not_valid=True, then VALIDATE CONSTRAINT in a later step.")
+      "postgresql_not_valid=True, then VALIDATE CONSTRAINT in a later step.",
+      unsafe="""op.create_foreign_key("fk_orders_user", "orders", "users", ["user_id"], ["id"])""",
+      safe="""
+op.create_foreign_key("fk_orders_user", "orders", "users", ["user_id"], ["id"], postgresql_not_valid=True)
+op.execute("SET LOCAL lock_timeout = '5s'")
+op.execute("ALTER TABLE orders VALIDATE CONSTRAINT fk_orders_user")  # or in a later revision""")
 def _not_valid(call: OpCall, ctx: Context) -> str | None:
     if call.name in ("create_foreign_key", "create_check_constraint") and _existing(call, ctx) \
             and _postgresql(call) and not _true(call, "postgresql_not_valid"):
@@ -149,7 +170,11 @@ def _not_valid(call: OpCall, ctx: Context) -> str | None:
 
 @rule("DB007", "raw DDL in op.execute without a lock timeout",
       "Raw DDL waits for its lock indefinitely and every query on the table queues behind it; "
-      "SET lock_timeout first (dbops upgrade sets one per session, plain alembic does not).")
+      "SET lock_timeout first (dbops upgrade sets one per session, plain alembic does not).",
+      unsafe="""op.execute("ALTER TABLE orders ADD COLUMN note text")""",
+      safe="""
+op.execute("SET LOCAL lock_timeout = '5s'")
+op.execute("ALTER TABLE orders ADD COLUMN note text")""")
 def _raw_ddl(call: OpCall, ctx: Context) -> str | None:
     if call.name != "execute" or ctx.lock_timeout_set or not _postgresql(call):
         return None
@@ -167,7 +192,13 @@ def _raw_ddl(call: OpCall, ctx: Context) -> str | None:
 @rule("DB011", "unique constraint added to an existing table",
       "ADD CONSTRAINT ... UNIQUE builds its index while blocking writes to the table; build the index first "
       "with op.create_index(..., unique=True, postgresql_concurrently=True) inside autocommit_block(), then "
-      "op.execute('ALTER TABLE t ADD CONSTRAINT name UNIQUE USING INDEX name').")
+      "op.execute('ALTER TABLE t ADD CONSTRAINT name UNIQUE USING INDEX name').",
+      unsafe="""op.create_unique_constraint("uq_users_email", "users", ["email"])""",
+      safe="""
+with op.get_context().autocommit_block():
+    op.create_index("uq_users_email", "users", ["email"], unique=True, postgresql_concurrently=True)
+op.execute("SET LOCAL lock_timeout = '5s'")
+op.execute("ALTER TABLE users ADD CONSTRAINT uq_users_email UNIQUE USING INDEX uq_users_email")""")
 def _unique_constraint(call: OpCall, ctx: Context) -> str | None:
     if call.name == "create_unique_constraint" and _existing(call, ctx) and _postgresql(call):
         return f"create_unique_constraint on existing table {call.table} builds its index under a write lock"
@@ -177,7 +208,11 @@ def _unique_constraint(call: OpCall, ctx: Context) -> str | None:
 @rule("DB012", "SET NOT NULL on an existing column",
       "SET NOT NULL reads the whole table under an ACCESS EXCLUSIVE lock; on PostgreSQL 12+ add "
       "CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT it in a later step, then SET NOT NULL skips "
-      "the scan (and drop the CHECK).")
+      "the scan (and drop the CHECK).",
+      unsafe="""op.alter_column("orders", "user_id", nullable=False)""",
+      safe="""
+op.create_check_constraint("ck_orders_user_id_nn", "orders", "user_id IS NOT NULL", postgresql_not_valid=True)
+# a later revision: VALIDATE CONSTRAINT (no exclusive lock), then SET NOT NULL (no scan), then drop the CHECK""")
 def _set_not_null(call: OpCall, ctx: Context) -> str | None:
     if call.name != "alter_column" or not _existing(call, ctx) or call.table in ctx.emptied_tables:
         return None
@@ -190,7 +225,11 @@ def _set_not_null(call: OpCall, ctx: Context) -> str | None:
 
 @rule("DB013", "drop_index without CONCURRENTLY",
       "DROP INDEX takes an ACCESS EXCLUSIVE lock on the table while it runs; use postgresql_concurrently=True "
-      "inside op.get_context().autocommit_block().")
+      "inside op.get_context().autocommit_block().",
+      unsafe="""op.drop_index("ix_orders_code", table_name="orders")""",
+      safe="""
+with op.get_context().autocommit_block():
+    op.drop_index("ix_orders_code", table_name="orders", postgresql_concurrently=True)""")
 def _drop_index_not_concurrent(call: OpCall, ctx: Context) -> str | None:
     if call.name != "drop_index" or not _existing(call, ctx) or not _postgresql(call):
         return None
@@ -216,7 +255,9 @@ def _silenced(lines: list[str], call: OpCall, rule_id: str) -> bool:
     return False
 
 
-def lint_source(source: str) -> Iterator[Finding]:
+def lint_source(source: str, *, dialect: str | None = None) -> Iterator[Finding]:
+    """Findings of every rule over a revision's source. ``dialect``: the project's database when known
+    (its configured URL or its version directory): PostgreSQL advice is not given to a SQLite chain."""
     lines = source.splitlines()
     calls = list(op_calls(source, ("upgrade",)))
     created = frozenset(c.table for c in calls if c.name == "create_table" and c.table)
@@ -224,18 +265,33 @@ def lint_source(source: str) -> Iterator[Finding]:
     emptied: set[str] = set()
     for call in calls:
         sql: tuple[Statement, ...] = ()
-        if call.name == "execute":
-            text = call.sql_text()
-            sql = tuple(statements(text)) if text is not None else ()
+        nodes: tuple[Any, ...] = ()
+        text = call.sql_text() if call.name == "execute" else None
+        if text is not None:
+            sql = tuple(statements(text))
+            nodes = _parse(text)
         ctx = Context(created_tables=created, lock_timeout_set=seen_timeout, emptied_tables=frozenset(emptied),
-                      sql=sql)
+                      sql=sql, nodes=nodes, raw=text, dialect=dialect)
         # what this statement leaves behind counts for the calls after it
         seen_timeout = seen_timeout or any(st.sets_lock_timeout for st in sql)
         emptied.update(t for st in sql for t in st.empties)
         for r in RULES.values():
+            if not r.applies(call, dialect):
+                continue
             message = r.check(call, ctx)
             if message and not _silenced(lines, call, r.id):
-                yield Finding(r.id, r.title, r.rationale, call.line, message)
+                yield Finding(r.id, r.title, r.rationale, call.line, message, r.severity)
+
+
+def _parse(sql: str) -> tuple[Any, ...]:
+    """PostgreSQL's parse tree of the statements (() when it is not PostgreSQL's syntax)."""
+    import pglast
+    from pglast.parser import ParseError
+
+    try:
+        return tuple(raw.stmt for raw in pglast.parse_sql(sql))
+    except ParseError:
+        return ()
 
 
 # Rules over the revision file itself rather than its operations (their check is in safety/audit.py).
@@ -287,3 +343,8 @@ def revision_id(source: str) -> str | None:
     """The ``revision = "..."`` a revision file assigns at module level (None: not a revision file)."""
     rev = (_module_literals(source, ("revision",)) or {}).get("revision")
     return rev if isinstance(rev, str) else None
+
+
+# the rules of the other families register themselves on import (after these, for the docs' order)
+import dbops.lint.rules_columns  # noqa: E402, F401
+import dbops.lint.rules_sql  # noqa: E402, F401

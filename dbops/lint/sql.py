@@ -69,6 +69,9 @@ def statements(sql: str) -> list[Statement]:
         elif kind == "ReindexStmt":
             params = [getattr(p, "defname", "") for p in getattr(node, "params", None) or ()]
             out.append(Statement(kind, True, concurrent="concurrently" in params))
+        elif kind == "VacuumStmt":  # a plain VACUUM / ANALYZE blocks neither reads nor writes; FULL rewrites
+            full = any(getattr(o, "defname", "") == "full" for o in getattr(node, "options", None) or ())
+            out.append(Statement(kind, full))
         elif kind in LOCKING:
             out.append(Statement(kind, True, concurrent=bool(getattr(node, "concurrent", False)),
                                  relation=_name(getattr(node, "relation", None))))

@@ -18,7 +18,8 @@ def render_github(report: Any, out: TextIO, *, error: Any = None) -> None:
         path = relative(finding.path)
         title = _escape(f"dbops {finding.rule}", prop=True)
         where = f"file={_escape(path, prop=True)},line={finding.line},title={title}"
-        out.write(redact(f"::error {where}::{_escape(f'{finding.message}. {finding.rationale}')}") + "\n")
+        level = "warning" if getattr(finding, "severity", "error") == "warning" else "error"
+        out.write(redact(f"::{level} {where}::{_escape(f'{finding.message}. {finding.rationale}')}") + "\n")
     items = getattr(report, "items", ()) if report is not None else ()
     for item in items:
         level = "notice" if item.verdict == "pending_migration" else \

@@ -69,7 +69,8 @@ def _lint(r: Any) -> list[str]:
              f"{len(r.revisions)} revision(s) checked with rules {', '.join(r.rules)}", ""]
     if r.findings:
         lines += table(("rule", "where", "finding", "why"),
-                       [(f.rule, f"{relative(f.path)}:{f.line}", f.message, f.rationale) for f in r.findings])
+                       [(f.rule + (" (warning)" if f.severity == "warning" else ""), f"{relative(f.path)}:{f.line}",
+                         f.message, f.rationale) for f in r.findings])
     return lines
 
 

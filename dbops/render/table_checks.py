@@ -98,10 +98,14 @@ def _verify(r: VerifyReport, console: Out) -> None:
 @renders("LintReport")
 def _lint(r: LintReport, console: Out) -> None:
     for f in r.findings:
-        console.line(f"{f.path}:{f.line}: {f.rule} {f.message}")
+        console.line(f"{f.path}:{f.line}: {f.rule}{' (warning)' if f.severity == 'warning' else ''} {f.message}")
         console.line(f"    {f.rationale}")
-    if r.clean:
+    warnings = sum(1 for f in r.findings if f.severity == "warning")
+    if r.clean and not warnings:
         console.line(f"{len(r.revisions)} revision(s) checked, no findings ({len(r.rules)} rules).")
+    elif r.clean:
+        console.line(f"{len(r.revisions)} revision(s) checked, {warnings} warning(s), no errors "
+                     f"({len(r.rules)} rules).")
     if r.baselined:
         console.line(f"{r.baselined} finding(s) in the baseline, not reported.")
     if r.skipped:

@@ -81,6 +81,7 @@ class LintFinding(Report):
     line: int
     message: str
     rationale: str
+    severity: str = "error"  # warning: reported, does not fail lint
 
 
 @dataclass(frozen=True)

@@ -110,8 +110,10 @@ CASES = {
 }
 
 
-def test_every_rule_has_cases() -> None:
-    assert sorted(CASES) == sorted(RULES)
+def test_the_first_rules_keep_their_cases() -> None:
+    """These cases predate the rules' own example pairs (tests/safety/test_lint_rules.py covers every rule);
+    they stay as extra positive/negative/noqa cases."""
+    assert set(CASES) <= set(RULES)
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))
@@ -170,7 +172,8 @@ PRECISION = {
         "op.add_column('sessions', sa.Column('token', sa.String(40), nullable=False))", []),
     "NOT NULL column after a DELETE with WHERE: rows remain": (
         "op.execute('DELETE FROM sessions WHERE expired')\n"
-        "op.add_column('sessions', sa.Column('token', sa.String(40), nullable=False))", ["DB001"]),
+        "op.add_column('sessions', sa.Column('token', sa.String(40), nullable=False))",
+        ["DB001", "DB026"]),  # and the DELETE is a data change in the revision's transaction (a warning)
     "PostgreSQL advice is not given inside a SQLite-only branch": (
         "if op.get_bind().dialect.name == 'sqlite':\n"
         "    op.create_index('ix_users_age', 'users', ['age'])\n"
