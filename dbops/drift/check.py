@@ -14,12 +14,12 @@ from dbops.bridge.env_settings import not_app_tables
 from dbops.bridge.project import database_heads, import_metadata, load_scripts
 from dbops.config import Config
 from dbops.db.engine import run_with_connection
+from dbops.db.scratch import scratch_database
 from dbops.db.url import mask, parse_url
 from dbops.drift.classify import FAILING, IgnoreRule, Verdict, apply_ignores, three_way, two_way_database
 from dbops.drift.from_models import models_spec
 from dbops.drift.reflect import default_schema_of, reflect_schema
 from dbops.drift.schema import SchemaSpec
-from dbops.drift.scratch import scratch_database
 from dbops.errors import ConfigError, DriftDetected, RevisionError
 from dbops.reports import DriftItem, DriftReport
 

@@ -16,6 +16,9 @@ from dbops.errors import DbopsError, PlanOverThreshold
 from dbops.lint.locks import ACCESS_EXCLUSIVE, BLOCKS, Classified, Effect, classify, mode_name
 from dbops.reports.plan import PlanEffect, PlanReport, PlanRevision, PlanSession, PlanStatement
 
+# the --fail-on access-exclusive-rows threshold: PostgreSQL's ACCESS EXCLUSIVE, and on MariaDB/MySQL an
+# ALTER that blocks writes while it copies or rebuilds (LOCK=SHARED at best)
+BLOCKING_WRITES = (mode_name(ACCESS_EXCLUSIVE), "LOCK=SHARED")
 _RUNNING = re.compile(r"^-- Running upgrade (.*?) -> (.*)$")
 THRESHOLDS = {
     "access-exclusive-rows": "ACCESS EXCLUSIVE on an existing table with more rows than this",
@@ -67,14 +70,20 @@ def plan(config: Config, revision: str = "head", *, calibrate: bool = True,
 
     thresholds = parse_thresholds(fail_on)
     url = parse_url(config.url)
-    if url.get_backend_name() != "postgresql":
+    if url.get_backend_name() not in ("postgresql", "mysql", "mariadb"):
         raise DbopsError(
-            f"dbops plan reads PostgreSQL's lock table and catalog; this database is "
-            f"{url.get_backend_name()}, so there is nothing it can measure there.",
+            f"dbops plan asks the database what each pending statement will lock and rewrite (PostgreSQL's lock "
+            f"table and catalog, MariaDB/MySQL's ALTER algorithms); this database is {url.get_backend_name()}, "
+            "which has neither, so there is nothing it can measure there.",
             hint="Review the revisions statically with: dbops lint",
         )
     preview = upgrade(config, revision, sql=True)  # Alembic's offline rendering: writes nothing
     chunks = split_by_revision(preview.sql or "")
+    if url.get_backend_name() != "postgresql":
+        from dbops.plan.build_mysql import plan_mysql
+
+        report = plan_mysql(config, url, revision, preview, chunks)
+        return _gate(report, thresholds)
     messages = {s.revision: s.message for s in preview.steps}
     skip = {config.version_table, "dbops_history", "dbops_lock", "dbops_lease", "dbops_data_migrations"}
 
@@ -107,6 +116,10 @@ def plan(config: Config, revision: str = "head", *, calibrate: bool = True,
                         from_revisions=preview.from_revisions, to_revision=revision, revisions=tuple(revisions),
                         throughput=speeds,
                         estimated_seconds=round(sum(r.estimated_seconds for r in revisions), 3))
+    return _gate(report, thresholds)
+
+
+def _gate(report: PlanReport, thresholds: dict[str, float]) -> PlanReport:
     crossed = violations(report, thresholds)
     if crossed:
         from dataclasses import replace
@@ -180,8 +193,8 @@ def violations(report: PlanReport, thresholds: dict[str, float]) -> list[str]:
                 if e.new:
                     continue
                 limit = thresholds.get("access-exclusive-rows")
-                if limit is not None and e.lock == mode_name(ACCESS_EXCLUSIVE) and (e.rows or 0) > limit:
-                    out.append(f"{head} takes ACCESS EXCLUSIVE on {e.relation} ({e.rows:,} rows > {limit:,.0f})")
+                if limit is not None and e.lock in BLOCKING_WRITES and (e.rows or 0) > limit:
+                    out.append(f"{head} takes {e.lock} on {e.relation} ({e.rows:,} rows > {limit:,.0f})")
                 limit = thresholds.get("rewrite-mb")
                 if limit is not None and e.rewrite and (e.bytes or 0) > limit * 1e6:
                     out.append(f"{head} rewrites {e.relation} ({(e.bytes or 0) / 1e6:.1f} MB > {limit:g} MB)")

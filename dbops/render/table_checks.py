@@ -128,7 +128,7 @@ def _plan(r: PlanReport, console: Out) -> None:
         console.line(f"Nothing to apply: the database is at {_revs(r.from_revisions)}.")
         return
     speed = "throughput measured on this server" if r.throughput.get("measured") \
-        else "fixed throughput figures, --no-calibrate"
+        else "fixed throughput figures" + ("" if "copy" in r.throughput else ", --no-calibrate")
     console.line(f"plan {r.database}: {_revs(r.from_revisions)} -> {r.to_revision}, "
                  f"{len(r.revisions)} revision(s), estimated {r.estimated_seconds:.1f} s ({speed})")
     for rev in r.revisions:
@@ -148,6 +148,7 @@ def _plan(r: PlanReport, console: Out) -> None:
                 timing = f", ~{e.estimated_seconds:.1f} s" if e.estimated_seconds >= 0.05 else ""
                 console.line(f"    {e.relation}: {e.lock} (blocks {e.blocks}){', ' + ', '.join(work) if work else ''}"
                              f"{guess}; {where}{timing}")
+                console.line(f"      {e.what}")
                 for s in e.sessions:
                     age = f"transaction open {s.transaction_seconds:.0f} s" if s.transaction_seconds is not None \
                         else "no transaction"

@@ -1,4 +1,5 @@
-"""Temporary databases to replay migrations into; always dropped afterwards.
+"""Temporary databases (check-drift replays migrations into one; plan asks MariaDB's ALTER algorithms in
+one); always dropped afterwards.
 
 PostgreSQL / MariaDB: ``CREATE DATABASE dbops_scratch_<pid>_<random>`` on the server of the
 given URL (or ``--scratch-url``); SQLite: a temporary file. The ``finally`` runs on
@@ -22,7 +23,7 @@ from dbops.db.engine import run_with_connection
 from dbops.db.url import mask
 from dbops.errors import DbopsError, ScratchFailed
 
-log = logging.getLogger("dbops.drift")
+log = logging.getLogger("dbops.scratch")
 
 PREFIX = "dbops_scratch_"
 
@@ -41,7 +42,8 @@ def _quote(url: URL, name: str) -> str:
 
 @contextmanager
 def scratch_database(server_url: URL | None, *, connect_timeout: float = 5.0, template: str | None = None,
-                     outcome: dict[str, Any] | None = None) -> Iterator[URL]:
+                     outcome: dict[str, Any] | None = None,
+                     purpose: str = "check-drift replays the migrations into a temporary database") -> Iterator[URL]:
     """Yield the URL of a new empty database (PostgreSQL: a copy of ``template`` when given and it can
     be cloned; ``outcome["cloned"]`` says whether it was); drop it on exit, whatever happened."""
     if server_url is None or server_url.get_backend_name() == "sqlite":
@@ -72,7 +74,7 @@ def scratch_database(server_url: URL | None, *, connect_timeout: float = 5.0, te
     except Exception as exc:
         raise ScratchFailed(
             f"Could not create the scratch database {name} on {mask(admin)}: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0]}. check-drift replays the migrations into a temporary database; "
+            f"{str(exc).splitlines()[0]}. {purpose[0].upper()}{purpose[1:]}; "
             "the user needs the CREATEDB privilege (PostgreSQL) or CREATE (MariaDB).",
             hint="Grant it, or point --scratch-url at a server where it may create databases.",
         ) from exc
