@@ -8,6 +8,8 @@ same strongest lock mode on every table and the same rewrite flag.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 
@@ -25,6 +27,8 @@ INSERT INTO t (a, b, c, n, u_id, f) SELECT g, 'b' || mod(g, 100), 'c' || g, g / 
 CREATE INDEX ix_t_a ON t (a);
 CREATE UNIQUE INDEX ux_t_c ON t (c);
 ALTER TABLE t ADD CONSTRAINT fk_t_u_nv FOREIGN KEY (u_id) REFERENCES u (id) NOT VALID;
+CREATE TYPE mood AS ENUM ('calm', 'busy');
+ALTER TABLE t ADD COLUMN m mood;
 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 ANALYZE t; ANALYZE u;
 """
@@ -73,8 +77,13 @@ CASES = [
     ("create_table_with_fk", "CREATE TABLE v (id integer PRIMARY KEY, u_id integer REFERENCES u (id))"),
     ("drop_table", "DROP TABLE t"),
     ("vacuum_full", "VACUUM FULL t"),
+    ("create_index_concurrently", "CREATE INDEX CONCURRENTLY ix_t_b ON t (b)"),
+    ("drop_index_concurrently", "DROP INDEX CONCURRENTLY ix_t_a"),
+    ("reindex_concurrently", "REINDEX INDEX CONCURRENTLY ix_t_a"),
+    ("enum_add_value", "ALTER TYPE mood ADD VALUE 'idle'"),
 ]
-OUTSIDE_TRANSACTION = {"vacuum_full"}
+# statements PostgreSQL refuses inside a transaction block: observed from another session while they run
+OUTSIDE_TRANSACTION = ("VACUUM", "CREATE INDEX CONCURRENTLY", "DROP INDEX CONCURRENTLY", "REINDEX INDEX CONCURRENTLY")
 
 # relations by oid, named as they were before the statement (a rename must still count as a lock on t)
 RELATIONS = sa.text("SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -108,8 +117,8 @@ def test_prediction_matches_what_the_server_did(pg_psycopg_url: str, statement: 
             assert all(e.certain for e in effects), effects
             before = conn.execute(FILENODE).scalar()
             names = dict(conn.execute(RELATIONS).all())
-            if statement.split()[0].upper() == "VACUUM":
-                observed, rewritten = _outside_transaction(engine, statement, before)
+            if statement.upper().startswith(OUTSIDE_TRANSACTION):
+                observed, rewritten = _outside_transaction(engine, statement, before, names)
             else:
                 conn.exec_driver_sql(statement)
                 observed = _strongest([(names[r[0]], r[1]) for r in conn.execute(LOCKS) if r[0] in names])
@@ -124,28 +133,38 @@ def test_prediction_matches_what_the_server_did(pg_psycopg_url: str, statement: 
         engine.dispose()
 
 
-def _outside_transaction(engine: sa.Engine, statement: str, before: int) -> tuple[dict[str, str], bool]:
-    """VACUUM cannot run in a transaction block: its lock is read from a second session while it runs
-    behind a held ACCESS SHARE lock (it waits, so its requested mode shows in pg_locks)."""
+def _outside_transaction(engine: sa.Engine, statement: str, before: int,
+                         names: dict[int, str]) -> tuple[dict[str, str], bool]:
+    """Statements that cannot run in a transaction block: run from a second session while a third one
+    holds ROW EXCLUSIVE on t in an open transaction. VACUUM FULL then waits for its lock; CREATE / DROP /
+    REINDEX ... CONCURRENTLY take theirs and wait for that transaction to end. Either way the runner's
+    relation locks (granted or requested) are in pg_locks while it waits, and are read from there."""
     import threading
+    import time
 
     holder = engine.connect()
-    holder.exec_driver_sql("LOCK TABLE t IN ACCESS SHARE MODE")
+    # ROW EXCLUSIVE (a writer's lock): VACUUM FULL queues behind it, and the CONCURRENTLY forms wait for it
+    # to end once they hold their own lock
+    holder.exec_driver_sql("LOCK TABLE t IN ROW EXCLUSIVE MODE")
     runner = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     worker = threading.Thread(target=lambda: runner.exec_driver_sql(statement))
     worker.start()
+    rows: list[Any] = []
     try:
         with engine.connect() as probe:
             for _ in range(200):
-                rows = probe.execute(sa.text(
-                    "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND c.relname = 't' "
-                    "AND a.query = :q"), {"q": statement}).all()
-                if rows:
-                    break
-                import time
-
+                pid = probe.execute(sa.text("SELECT pid FROM pg_stat_activity WHERE query = :q AND state = 'active'"),
+                                    {"q": statement}).scalar()
+                waiting = pid is not None and probe.execute(sa.text(
+                    "SELECT wait_event_type IS NOT NULL FROM pg_stat_activity WHERE pid = :p"), {"p": pid}).scalar()
+                if waiting:
+                    time.sleep(0.2)  # let it take every lock it takes before the wait
+                    rows = probe.execute(sa.text("SELECT relation, mode FROM pg_locks WHERE pid = :p "
+                                                 "AND locktype = 'relation'"), {"p": pid}).all()
+                    if rows:
+                        break
                 time.sleep(0.05)
+                probe.rollback()
     finally:
         holder.rollback()
         holder.close()
@@ -153,4 +172,4 @@ def _outside_transaction(engine: sa.Engine, statement: str, before: int) -> tupl
         runner.close()
     with engine.connect() as conn:
         after = conn.execute(FILENODE).scalar()
-    return _strongest([(r[0], r[1]) for r in rows]), after != before
+    return _strongest([(names[r[0]], r[1]) for r in rows if r[0] in names]), after != before
