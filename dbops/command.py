@@ -275,10 +275,17 @@ def fan_out(
     found problems on some target; both carry the per-target report.
     """
     from dbops.errors import CheckFailed, DbopsError
-    from dbops.targets.expand import select_targets
+    from dbops.targets.expand import select_targets, shard_from_environment
     from dbops.targets.fanout import fan_out as run
 
-    refs = select_targets(config, group=group, all_targets=all_targets, shard=shard)
+    if shard == "auto":  # resolved once, and the report says from where
+        import os
+
+        resolved, source = shard_from_environment(os.environ)
+        shard = f"{resolved} (from {source})"
+        refs = select_targets(config, group=group, all_targets=all_targets, shard=resolved)
+    else:
+        refs = select_targets(config, group=group, all_targets=all_targets, shard=shard)
     report = run(verb, FAN_OUT_VERBS[verb], refs, kwargs, parallel=parallel, canary=canary,
                  continue_on_error=continue_on_error, group=group, shard=shard, progress=progress)
     failed = [t.target for t in report.targets if t.outcome == "failed"]

@@ -146,7 +146,9 @@ def fanout_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Targets at once (each in its own process)."),
         click.option("--canary", metavar="NAME|N", help="Run this target (or the first N) first; stop if it fails."),
         click.option("--continue-on-error", is_flag=True, help="Keep going after a target fails."),
-        click.option("--shard", metavar="K/N", help="Only the targets in shard K of N (stable hash of the name)."),
+        click.option("--shard", metavar="K/N|auto", help="Only the targets in shard K of N (stable hash of the name); "
+                     "auto: K/N from DBOPS_SHARD or the runner (Kubernetes Indexed Job's JOB_COMPLETION_INDEX with "
+                     "DBOPS_SHARD_COUNT, GitLab CI_NODE_INDEX/TOTAL, CircleCI, Buildkite)."),
     ]):
         wrapper = decorator(wrapper)
     return wrapper

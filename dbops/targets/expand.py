@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
@@ -79,8 +81,46 @@ def select_targets(config: Config, *, group: str | None, all_targets: bool, shar
     return shard_of(refs, shard) if shard else refs
 
 
+# where runners say which of N parallel jobs this one is: (index variable, count variable, index base)
+SHARD_SOURCES = (
+    ("JOB_COMPLETION_INDEX", "DBOPS_SHARD_COUNT", 0),  # Kubernetes Indexed Job (the count: set it in the manifest)
+    ("CI_NODE_INDEX", "CI_NODE_TOTAL", 1),  # GitLab CI `parallel:`
+    ("CIRCLE_NODE_INDEX", "CIRCLE_NODE_TOTAL", 0),  # CircleCI `parallelism:`
+    ("BUILDKITE_PARALLEL_JOB", "BUILDKITE_PARALLEL_JOB_COUNT", 0),  # Buildkite `parallelism:`
+)
+
+
+def shard_from_environment(env: Mapping[str, str]) -> tuple[str, str]:
+    """``--shard auto``: (K/N, where it came from) from DBOPS_SHARD (``K/N``, e.g. set from a GitHub Actions
+    matrix) or a runner's own index and count variables."""
+    if env.get("DBOPS_SHARD"):
+        return env["DBOPS_SHARD"].strip(), "DBOPS_SHARD"
+    for index_var, count_var, base in SHARD_SOURCES:
+        if index_var in env:
+            count = env.get(count_var) or env.get("DBOPS_SHARD_COUNT")
+            if not count:
+                raise ConfigError(
+                    f"--shard auto found {index_var}={env[index_var]} but no shard count ({count_var} or "
+                    "DBOPS_SHARD_COUNT), so it cannot tell which part of the targets is this job's.",
+                    hint="Set DBOPS_SHARD_COUNT to the number of parallel jobs (for a Kubernetes Indexed Job: "
+                    "its completions).")
+            try:
+                k = int(env[index_var]) - base + 1
+            except ValueError:
+                raise ConfigError(f"--shard auto: {index_var}={env[index_var]!r} is not a number.") from None
+            counted = count_var if env.get(count_var) else "DBOPS_SHARD_COUNT"
+            return f"{k}/{count.strip()}", f"{index_var} and {counted}"
+    names = ", ".join(["DBOPS_SHARD", *(f"{i}+{c}" for i, c, _ in SHARD_SOURCES)])
+    raise ConfigError(
+        f"--shard auto found none of the variables that say which parallel job this is ({names}).",
+        hint="Give it as --shard K/N, or set DBOPS_SHARD=K/N in the job's environment (a CI matrix entry).")
+
+
 def shard_of(refs: list[TargetRef], shard: str) -> list[TargetRef]:
-    """``K/N``: the targets whose stable hash falls in shard K of N (1-based)."""
+    """``K/N``: the targets whose stable hash falls in shard K of N (1-based); ``auto``: K/N from the
+    environment (:func:`shard_from_environment`)."""
+    if shard == "auto":
+        shard = shard_from_environment(os.environ)[0]
     try:
         k, n = (int(x) for x in shard.split("/"))
         if not 1 <= k <= n:

@@ -205,3 +205,79 @@ def test_interrupted_rollout_resumes(fleet: tuple[Path, str, list[str]]) -> None
     summaries = [t["summary"] for t in json.loads(resumed.stdout)["targets"]]
     assert summaries.count("already at target") >= done_before - 1  # the one killed mid-revision may redo it
     assert set(_versions(main).values()) == {"0002"} and len(_versions(main)) == len(tenants)
+
+
+@pytest.mark.parametrize(("env", "shard"), [
+    ({"DBOPS_SHARD": "3/8"}, ("3/8", "DBOPS_SHARD")),
+    ({"JOB_COMPLETION_INDEX": "0", "DBOPS_SHARD_COUNT": "4"}, ("1/4", "JOB_COMPLETION_INDEX and DBOPS_SHARD_COUNT")),
+    ({"CI_NODE_INDEX": "2", "CI_NODE_TOTAL": "5"}, ("2/5", "CI_NODE_INDEX and CI_NODE_TOTAL")),  # GitLab: 1-based
+    ({"CIRCLE_NODE_INDEX": "4", "CIRCLE_NODE_TOTAL": "5"}, ("5/5", "CIRCLE_NODE_INDEX and CIRCLE_NODE_TOTAL")),
+    ({"BUILDKITE_PARALLEL_JOB": "1", "BUILDKITE_PARALLEL_JOB_COUNT": "3"},
+     ("2/3", "BUILDKITE_PARALLEL_JOB and BUILDKITE_PARALLEL_JOB_COUNT")),
+])
+def test_shard_auto_reads_the_runner(env: dict[str, str], shard: tuple[str, str]) -> None:
+    from dbops.targets.expand import shard_from_environment
+
+    assert shard_from_environment(env) == shard
+
+
+def test_shard_auto_without_a_count_or_an_index_says_what_to_set() -> None:
+    from dbops.errors import ConfigError
+    from dbops.targets.expand import shard_from_environment
+
+    with pytest.raises(ConfigError, match="DBOPS_SHARD_COUNT"):
+        shard_from_environment({"JOB_COMPLETION_INDEX": "3"})
+    with pytest.raises(ConfigError, match="found none of the variables"):
+        shard_from_environment({})
+
+
+@pytest.mark.postgres
+def test_four_indexed_jobs_side_by_side_migrate_every_tenant_exactly_once(tmp_path: Path) -> None:
+    """Four `dbops upgrade --group tenants --shard auto` processes at once, as a Kubernetes Indexed Job
+    with completions=4 runs them (JOB_COMPLETION_INDEX 0..3, DBOPS_SHARD_COUNT=4), over 100 tenants:
+    each tenant is migrated by exactly one job (one audit row per revision per tenant) and together
+    they cover every tenant."""
+    import os
+    import subprocess
+    import sys
+
+    tag = uuid.uuid4().hex[:6]
+    main = f"dbops_shards_{tag}"
+    _admin(f'CREATE DATABASE "{main}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1/{main}"
+    tenants = [f"tenant_{i:03d}" for i in range(100)]
+    try:
+        execute(url, *(f"CREATE SCHEMA {t}" for t in tenants))
+        project = tmp_path / "shards"
+        project.mkdir()
+        shutil.copytree(REPO / "migrations", project / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
+        (project / "dbops.toml").write_text(f'''metadata = "shop.models:metadata"
+script_location = "migrations"
+
+[groups.tenants]
+url = "{url}"
+schemas_sql = "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant_%' ORDER BY 1"
+''')
+        dbops = str(Path(sys.executable).with_name("dbops"))
+        jobs = [subprocess.Popen([dbops, "upgrade", "--group", "tenants", "--shard", "auto", "--parallel", "2",
+                                  "--format", "json"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env={**os.environ, "JOB_COMPLETION_INDEX": str(i), "DBOPS_SHARD_COUNT": "4",
+                                                 "PYTHONPATH": str(REPO)})
+                for i in range(4)]
+        reports = []
+        for job in jobs:
+            out, err = job.communicate(timeout=600)
+            assert job.returncode == 0, err[-2000:]
+            reports.append(json.loads(out))
+        assert [r["shard"] for r in reports] == [f"{i}/4 (from JOB_COMPLETION_INDEX and DBOPS_SHARD_COUNT)"
+                                                 for i in range(1, 5)]
+        names = [t["target"] for r in reports for t in r["targets"]]
+        assert sorted(names) == tenants  # every tenant, each in exactly one job
+        assert all(len(r["targets"]) > 0 for r in reports)
+        assert set(_versions(main).values()) == {"0002"}
+        for tenant in tenants:  # each revision applied once in each tenant: one audit row each
+            rows = execute(url, f"SELECT revision, count(*) FROM {tenant}.dbops_history WHERE outcome = 'success' "
+                                "AND revision IS NOT NULL GROUP BY revision ORDER BY revision")[0]
+            assert [tuple(r) for r in rows] == [("0001", 1), ("0002", 1)], tenant
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{main}" WITH (FORCE)')
