@@ -286,8 +286,15 @@ def fan_out(
         refs = select_targets(config, group=group, all_targets=all_targets, shard=resolved)
     else:
         refs = select_targets(config, group=group, all_targets=all_targets, shard=shard)
+    shared: dict[str, tuple[str, ...]] = {}
+    if verb == "probe":  # one probe per database: schema tenants of one database would probe it N times
+        refs, shared = _one_per_database(refs)
     report = run(verb, FAN_OUT_VERBS[verb], refs, kwargs, parallel=parallel, canary=canary,
                  continue_on_error=continue_on_error, group=group, shard=shard, progress=progress)
+    if shared:
+        from dataclasses import replace
+
+        report = replace(report, targets=tuple(replace(t, serves=shared.get(t.target, ())) for t in report.targets))
     failed = [t.target for t in report.targets if t.outcome == "failed"]
     if failed:
         skipped = report.count("skipped")
@@ -335,6 +342,25 @@ def _probe_target(config: Config, **kwargs: Any) -> ProbeReport:
     if report.status != "OK":
         raise CheckFailed(report.verdict, report=report)
     return report
+
+
+def _one_per_database(refs: list[Any]) -> tuple[list[Any], dict[str, tuple[str, ...]]]:
+    """The first target of each database (same server, port, database and login: tenants that are schemas
+    of one database), and {that target: the others it answers for}. What probe reads (sessions, locks, the
+    server's health, the database's invalid indexes) is the same for all of them."""
+    from dbops.db.url import parse_url
+
+    first: dict[tuple[Any, ...], Any] = {}
+    serves: dict[str, list[str]] = {}
+    for ref in refs:
+        url = parse_url(ref.config.url)
+        key = (url.get_backend_name(), url.host, url.port, url.database, url.username)
+        if key in first:
+            serves[first[key].name].append(ref.name)
+        else:
+            first[key] = ref
+            serves[ref.name] = []
+    return list(first.values()), {k: tuple(v) for k, v in serves.items() if v}
 
 
 # The verbs fan-out runs on each target (--all, --group): handed to dbops.targets, which never imports

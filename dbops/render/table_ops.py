@@ -71,8 +71,10 @@ def _fan_out(r: FanOutReport, console: Out) -> None:
     for t in r.targets:
         revs = f"{_revs(t.from_revisions)} -> {_revs(t.to_revisions)}" if t.from_revisions is not None \
             or t.to_revisions is not None else ""
+        also = f" (also {len(t.serves)} target(s) on the same database: {', '.join(t.serves[:3])}" \
+            f"{', ...' if len(t.serves) > 3 else ''})" if t.serves else ""
         table.add_row(t.target, t.outcome, revs, _ms(t.duration_ms) if t.outcome != "skipped" else "",
-                      _clip(t.error or t.summary or "", 100))
+                      _clip((t.error or t.summary or "") + also, 140))
     console.table(table)
     drift = [(t.target, i) for t in r.targets for i in t.items or ()]
     if drift or r.shared_items:  # check-drift: what each target reported, then what all of them did

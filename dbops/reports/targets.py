@@ -18,6 +18,7 @@ class TargetResult(Report):
     summary: str | None = None  # one line: what happened on this target
     sql: str | None = None  # upgrade --sql: this target's preview (nothing was applied)
     items: tuple[Any, ...] | None = None  # check-drift: this target's DriftItems (shared ones: FanOutReport)
+    serves: tuple[str, ...] = ()  # probe: the other targets on the same database, answered by this one probe
 
 
 @dataclass(frozen=True)

@@ -299,3 +299,15 @@ def test_one_target_of_a_group(invoke: Callable[..., Result], fleet: tuple[Path,
     assert missing.exit_code == 1
     assert missing.stderr.startswith("Error: Group 'tenants' has no target 'tenant_z' (3 target(s): tenant_a, "
                                      "tenant_b, tenant_c).")
+
+
+def test_probe_over_schema_tenants_probes_their_database_once(invoke: Callable[..., Result],
+                                                              fleet: tuple[Path, str]) -> None:
+    """Three tenant schemas of one database: one probe answers for all three, and says so."""
+    project, _ = fleet
+    result = invoke("probe", "--group", "tenants", "--format", "json", cwd=project)
+    targets = json.loads(result.stdout)["targets"]
+    assert [(t["target"], t["serves"]) for t in targets] == [("tenant_a", ["tenant_b", "tenant_c"])]
+    assert targets[0]["outcome"] in ("ok", "check_failed")
+    table = invoke("probe", "--group", "tenants", cwd=project)
+    assert "(also 2 target(s) on the same database: tenant_b, tenant_c)" in table.stdout
