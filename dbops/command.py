@@ -54,11 +54,14 @@ def _safety(config: Config, safety: SafetyOptions | None, share_connection: bool
 
 
 def upgrade(config: Config, revision: str | None = None, *, sql: bool = False, wait: float | None = None,
-            safety: SafetyOptions | None = None, share_connection: bool = False) -> MigrationReport:
+            safety: SafetyOptions | None = None, share_connection: bool = False,
+            known_pending: bool = False) -> MigrationReport:
     """Upgrade the database to ``revision`` (default: head, or the target's ``revision`` such as a
     branch head ``reports@head``); ``sql=True`` previews instead; ``wait``: first wait that many seconds
     for the database to accept connections. ``safety``: lock wait, timeouts, retries, strictness (each
     None: the config's). ``share_connection``: run on the lock's connection (fan-out: one per target).
+    ``known_pending``: the caller read the version table a moment ago and found revisions to apply, so
+    the lock-free "nothing to do?" read is skipped (the run under the lock reads it again anyway).
     """
     from dbops.migrate import apply
 
@@ -68,7 +71,7 @@ def upgrade(config: Config, revision: str | None = None, *, sql: bool = False, w
 
         wait_for_database(parse_url(config.url), wait, connect_timeout=config.connect_timeout)
     return apply.upgrade(config, revision or config.head_revision, sql=sql,
-                         safety=_safety(config, safety, share_connection))
+                         safety=_safety(config, safety, share_connection), quick_check=not known_pending)
 
 
 def downgrade(config: Config, revision: str, *, safety: SafetyOptions | None = None,
@@ -289,8 +292,24 @@ def fan_out(
     shared: dict[str, tuple[str, ...]] = {}
     if verb == "probe":  # one probe per database: schema tenants of one database would probe it N times
         refs, shared = _one_per_database(refs)
-    report = run(verb, FAN_OUT_VERBS[verb], refs, kwargs, parallel=parallel, canary=canary,
-                 continue_on_error=continue_on_error, group=group, shard=shard, progress=progress)
+    done: dict[str, Any] = {}
+    todo = refs
+    if verb == "upgrade" and not kwargs.get("sql") and not kwargs.get("wait"):
+        todo, done = _already_upgraded(refs, kwargs.get("revision"), progress)
+    if canary and not canary.isdigit() and canary in done:  # the canary is already there: it passed
+        canary = None
+    if todo and verb in ("upgrade", "downgrade"):
+        from dbops.migrate.fleet import warm
+
+        warm(todo[0].config)  # the worker processes fork from here: they start with it loaded
+    report = run(verb, FAN_OUT_VERBS[verb], todo, kwargs, parallel=parallel, canary=canary,
+                 continue_on_error=continue_on_error, group=group, shard=shard, progress=progress,
+                 total=len(refs), finished=len(done))
+    if done:
+        from dataclasses import replace
+
+        ran = {t.target: t for t in report.targets}
+        report = replace(report, targets=tuple(ran.get(r.name) or done[r.name] for r in refs))
     if shared:
         from dataclasses import replace
 
@@ -342,6 +361,32 @@ def _probe_target(config: Config, **kwargs: Any) -> ProbeReport:
     if report.status != "OK":
         raise CheckFailed(report.verdict, report=report)
     return report
+
+
+def _already_upgraded(refs: list[Any], revision: str | None, progress: Any) -> tuple[list[Any], dict[str, Any]]:
+    """Schema tenants already at the revision, read in one query per database (a no-op rollout of
+    thousands of tenants needs no worker, lock or connection per tenant): (the targets still to run,
+    {name: its result})."""
+    import time
+
+    from dbops.migrate.fleet import already_at
+    from dbops.reports import TargetResult
+
+    started = time.perf_counter()
+    wanted = {revision or ref.config.head_revision for ref in refs}
+    if len(wanted) != 1:
+        return refs, {}
+    current, behind = already_at([(ref.name, ref.config) for ref in refs], wanted.pop())
+    took = round((time.perf_counter() - started) * 1000, 1)
+    done = {name: TargetResult(target=name, outcome="ok", from_revisions=heads, to_revisions=heads,
+                               duration_ms=took, summary="already at target")
+            for name, heads in current.items()}
+    for n, result in enumerate(done.values(), 1):
+        if progress is not None:
+            progress(result, n, len(refs))
+    from dataclasses import replace
+
+    return [replace(ref, pending_known=ref.name in behind) for ref in refs if ref.name not in done], done
 
 
 def _one_per_database(refs: list[Any]) -> tuple[list[Any], dict[str, tuple[str, ...]]]:

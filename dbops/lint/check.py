@@ -75,9 +75,10 @@ def _walk(config: Config, rev_range: str | None) -> list[tuple[str, str]]:
     return [(s.revision, s.path) for s in reversed(revisions)]
 
 
-def _static_chain(config: Config) -> list[tuple[str, str]] | None:
-    """Every revision file of the project's version directories, parents before children, read with
-    ``ast``; None when one cannot be read that way (its revision is not a literal)."""
+def revision_graph(config: Config) -> dict[str, tuple[str, tuple[str, ...]]] | None:
+    """{revision: (file, down revisions)} of every revision file of the project's version directories, read
+    as text with ``ast`` (no revision module is imported); None when one cannot be read that way (its
+    revision is not a literal)."""
     from alembic.script import ScriptDirectory
 
     from dbops.bridge.project import alembic_config, env_settings
@@ -96,6 +97,14 @@ def _static_chain(config: Config) -> list[tuple[str, str]] | None:
                     continue
                 return None
             nodes[links[0]] = (str(path), links[1])
+    return nodes
+
+
+def _static_chain(config: Config) -> list[tuple[str, str]] | None:
+    """Every revision file, parents before children (see :func:`revision_graph`)."""
+    nodes = revision_graph(config)
+    if nodes is None:
+        return None
     order: list[tuple[str, str]] = []
     placed: set[str] = set()
     pending = dict(nodes)

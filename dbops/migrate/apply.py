@@ -107,7 +107,8 @@ def _with_models(config: Config, acfg: Any) -> list[str]:
 
 
 def upgrade(
-    config: Config, revision: str = "head", *, sql: bool = False, safety: Safety | None = None
+    config: Config, revision: str = "head", *, sql: bool = False, safety: Safety | None = None,
+    quick_check: bool = True,
 ) -> MigrationReport:
     acfg, script = _prepare(config)
     as_alembic_cli(acfg, "upgrade", revision=revision, sql=sql)
@@ -120,7 +121,7 @@ def upgrade(
     if sql:
         return _upgrade_sql(config, acfg, script, revision)
     safety = safety or Safety.from_config(config)
-    quick = _nothing_to_apply(config, script, revision)
+    quick = _nothing_to_apply(config, script, revision) if quick_check else None
     if quick is not None:
         refuse_if_strict(list(quick.warnings), safety.strict)
         return quick

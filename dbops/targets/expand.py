@@ -21,6 +21,7 @@ _SAFE_DB_NAME = re.compile(r"^[A-Za-z0-9_.$-]{1,63}$")
 class TargetRef:
     name: str
     config: Config
+    pending_known: bool = False  # its version table was just read and it has revisions to apply (fan-out)
 
 
 def for_target(config: Config, spec: TargetSpec) -> Config:

@@ -48,6 +48,8 @@ def run_target(verb: str, fn: Callable[..., Any], ref: TargetRef, kwargs: dict[s
     started = time.perf_counter()
     if verb in ("upgrade", "downgrade"):
         kwargs = {**kwargs, "share_connection": True}  # one connection per in-flight target
+    if verb == "upgrade" and ref.pending_known:
+        kwargs = {**kwargs, "known_pending": True}
     sql = None
     items = None
     try:
@@ -86,8 +88,12 @@ def fan_out(
     group: str | None = None,
     shard: str | None = None,
     progress: Callable[[TargetResult, int, int], None] | None = None,
+    total: int | None = None,
+    finished: int = 0,
 ) -> FanOutReport:
-    """Run ``fn`` (the API function of ``verb``) on every target, ``parallel`` processes at a time."""
+    """Run ``fn`` (the API function of ``verb``) on every target, ``parallel`` processes at a time.
+    ``total``/``finished``: the rollout's size and the targets already answered without a run (the
+    progress lines count them)."""
     started = time.perf_counter()
     canaries: list[TargetRef] = []
     if canary:
@@ -122,7 +128,7 @@ def fan_out(
                     result = future.result()
                     results[result.target] = result
                     if progress is not None:
-                        progress(result, len(results), len(refs))
+                        progress(result, finished + len(results), total or len(refs))
                     if result.outcome == "failed" and stop_on_failure:
                         stopped = True  # let running targets finish, start no new one
             if stopped or any(results[r.name].outcome == "failed" for r in canaries if r.name in results):

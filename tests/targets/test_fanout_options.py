@@ -311,3 +311,23 @@ def test_probe_over_schema_tenants_probes_their_database_once(invoke: Callable[.
     assert targets[0]["outcome"] in ("ok", "check_failed")
     table = invoke("probe", "--group", "tenants", cwd=project)
     assert "(also 2 target(s) on the same database: tenant_b, tenant_c)" in table.stdout
+
+
+def test_a_rollout_reads_every_tenant_version_once_and_runs_only_the_behind(invoke: Callable[..., Result],
+                                                                             fleet: tuple[Path, str]) -> None:
+    """One query reads the three tenants' version tables: those at head are answered from it (no worker, no
+    lock), the behind one runs, and a tenant at a revision no file knows is left to its own run, which
+    refuses it as a single upgrade would."""
+    project, url = fleet
+    assert invoke("upgrade", "--group", "tenants", cwd=project).exit_code == 0
+    assert invoke("downgrade", "base", "--target", "tenants:tenant_b", cwd=project).exit_code == 0
+    execute(url, "UPDATE tenant_c.alembic_version SET version_num = 'f00dfeed'")
+    history = "SELECT count(*) FROM tenant_a.dbops_history"
+    rows_before = execute(url, history)[0][0][0]
+    result = invoke("upgrade", "--group", "tenants", "--continue-on-error", "--format", "json", cwd=project)
+    targets = {t["target"]: t for t in json.loads(result.stdout)["targets"]}
+    assert targets["tenant_a"]["summary"] == "already at target" and targets["tenant_a"]["to_revisions"] == ["0002"]
+    assert targets["tenant_b"]["summary"] == "2 revision(s) applied"
+    assert targets["tenant_c"]["outcome"] == "failed" and "f00dfeed" in targets["tenant_c"]["error"]
+    assert execute(url, history)[0][0][0] == rows_before  # tenant_a: nothing ran there, nothing was written
+    assert result.exit_code == 1
