@@ -198,8 +198,9 @@ def _check_drift(
     scratch_server = parse_url(scratch_url) if scratch_url else (
         parse_url(config.url) if not config.uses_default_database else None)
 
-    script = load_scripts(config)
-    head_ids = tuple(sorted(script.get_heads()))
+    graph = _static_graph(config)  # the revision files read as text: no revision module imported
+    script: Any = load_scripts(config) if graph is None else None
+    head_ids = graph.heads if graph is not None else tuple(sorted(script.get_heads()))
 
     from dbops.drift.entities import ENTITY_KINDS, declared
 
@@ -208,7 +209,7 @@ def _check_drift(
                  metadata=metadata, entities=entities) if live_url is not None else None
     behind = live is not None and set(live.heads) != set(head_ids)
     if live is not None and live.heads:
-        unknown = [h for h in live.heads if not _known(script, h)]
+        unknown = [h for h in live.heads if not (h in graph.revisions if graph is not None else _known(script, h))]
         if unknown:
             raise RevisionError(
                 f"The live database is at revision {', '.join(unknown)}, which is not among the revision "
@@ -226,30 +227,44 @@ def _check_drift(
         use_cache = cache and not behind and scratch_server is not None \
             and scratch_server.get_backend_name() == "postgresql"
         hit = None
+        in_place = None
         if use_cache:
             assert scratch_server is not None
-            revisions, context = replay.chain(script), replay.context_of(config, metadata)
+            revisions = graph.checksums() if graph is not None else replay.chain(script)
+            context = replay.context_of(config, metadata)
             hit = replay.best(scratch_server, context, revisions, config.connect_timeout)
-        outcome: dict[str, Any] = {}
-        with scratch_database(scratch_server, connect_timeout=config.connect_timeout,
-                              template=hit.name if hit is not None else None, outcome=outcome) as s_url:
-            scratch_label = mask(s_url)
-            if live is not None and behind:
-                if live.heads:
-                    _replay(config, s_url, ",".join(live.heads) if len(live.heads) == 1 else "heads")
-                at_live_spec = _read(s_url, config, schemas, with_heads=False, entities=entities).spec
-            _replay(config, s_url, "heads")
-            scratch = _read(s_url, config, schemas, with_heads=False, metadata=metadata, entities=entities)
-            hooks = _env_filters(config, s_url)
+            if hit is not None and set(hit.revisions) == set(revisions):  # the whole chain: read the cache itself
+                in_place = _read_cache_in_place(config, scratch_server.set(database=hit.name), schemas, metadata,
+                                                entities)
+        if in_place is not None:
+            assert hit is not None
+            scratch, hooks = in_place
+            scratch_label = f"{hit.name} (the cache, read in place)"
             head_spec = scratch.spec
             dialect, default_schema = scratch.dialect, scratch.default_schema
-            if use_cache:
-                cloned = hit if hit is not None and outcome.get("cloned") else None
-                if cloned is None or len(cloned.revisions) < len(revisions):  # a state not cached yet
-                    replay.save(s_url, context, revisions, config.connect_timeout)
-                replay_cache = (f"{len(cloned.revisions)} of {len(revisions)} revision(s) from the cache "
-                                f"{cloned.name}" if cloned is not None else
-                                "miss: replayed in full, cached for the next run")
+            replay_cache = (f"{len(hit.revisions)} of {len(revisions)} revision(s) from the cache {hit.name}, "
+                            "read in place (nothing to replay)")
+        else:
+            outcome: dict[str, Any] = {}
+            with scratch_database(scratch_server, connect_timeout=config.connect_timeout,
+                                  template=hit.name if hit is not None else None, outcome=outcome) as s_url:
+                scratch_label = mask(s_url)
+                if live is not None and behind:
+                    if live.heads:
+                        _replay(config, s_url, ",".join(live.heads) if len(live.heads) == 1 else "heads")
+                    at_live_spec = _read(s_url, config, schemas, with_heads=False, entities=entities).spec
+                _replay(config, s_url, "heads")
+                scratch = _read(s_url, config, schemas, with_heads=False, metadata=metadata, entities=entities)
+                hooks = _env_filters(config, s_url)
+                head_spec = scratch.spec
+                dialect, default_schema = scratch.dialect, scratch.default_schema
+                if use_cache:
+                    cloned = hit if hit is not None and outcome.get("cloned") else None
+                    if cloned is None or len(cloned.revisions) < len(revisions):  # a state not cached yet
+                        replay.save(s_url, context, revisions, config.connect_timeout)
+                    replay_cache = (f"{len(cloned.revisions)} of {len(revisions)} revision(s) from the cache "
+                                    f"{cloned.name}" if cloned is not None else
+                                    "miss: replayed in full, cached for the next run")
     else:
         assert live is not None
         dialect, default_schema = live.dialect, live.default_schema
@@ -313,6 +328,53 @@ def _check_drift(
     if not report.clean:
         raise DriftDetected(_summary(report), hint=_hint(report), report=report)
     return report
+
+
+@dataclass(frozen=True)
+class _Graph:
+    """The chain read from the revision files' text (no revision module imported)."""
+
+    paths: dict[str, str]  # revision -> file
+    heads: tuple[str, ...]
+
+    @property
+    def revisions(self) -> set[str]:
+        return set(self.paths)
+
+    def checksums(self) -> dict[str, str]:
+        from dbops.safety.checksum import file_checksum
+
+        return {rev: file_checksum(path) or "" for rev, path in self.paths.items()}
+
+
+def _static_graph(config: Config) -> _Graph | None:
+    """None when a file cannot be read as text or the chain is incomplete: Alembic then loads the files
+    (and says what is wrong with them)."""
+    from dbops.lint.check import revision_graph
+
+    try:
+        nodes = revision_graph(config)
+    except Exception:  # noqa: BLE001  Alembic reports it properly when it loads the files
+        return None
+    if not nodes or any(d not in nodes for _, downs in nodes.values() for d in downs):
+        return None
+    parents = {d for _, downs in nodes.values() for d in downs}
+    return _Graph({rev: path for rev, (path, _) in nodes.items()}, tuple(sorted(r for r in nodes if r not in parents)))
+
+
+def _read_cache_in_place(config: Config, cache_url: URL, schemas: tuple[str | None, ...], metadata: Any,
+                         entities: list[Any]) -> tuple[_Live, tuple[Any, Any]] | None:
+    """A cache that holds the whole chain is what a replay would build: read it where it is (no clone, no
+    replay). None when it cannot be read (dropped meanwhile, in use): the caller clones or replays."""
+    try:
+        scratch = _read(cache_url, config, schemas, with_heads=False, metadata=metadata, entities=entities)
+        hooks = _env_filters(config, cache_url)
+    except Exception as exc:  # noqa: BLE001  best effort, like the cache itself
+        import logging
+
+        logging.getLogger("dbops.drift").debug("replay cache not readable in place: %s", exc)
+        return None
+    return scratch, hooks
 
 
 def _known(script: Any, rev: str) -> bool:

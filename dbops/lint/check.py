@@ -75,23 +75,59 @@ def _walk(config: Config, rev_range: str | None) -> list[tuple[str, str]]:
     return [(s.revision, s.path) for s in reversed(revisions)]
 
 
+def _links(path: Path) -> tuple[str, tuple[str, ...]] | None:
+    """(revision, down revisions) of a file, cached by its identity like the checksums."""
+    import json
+
+    from dbops.file_facts import file_fact
+
+    def links(source: str) -> str:
+        from dbops.lint.rules import revision_links  # the rules' parser: imported only for a file not seen
+
+        return json.dumps(revision_links(source))
+
+    found = file_fact(path, "links:", links)
+    data = json.loads(found) if found else None
+    return (data[0], tuple(data[1])) if data else None
+
+
+def _version_directories(config: Config) -> tuple[list[str], bool]:
+    """Where the revision files are, and whether subdirectories count. The common case (no
+    version_locations anywhere: <script_location>/versions) without importing Alembic; anything else
+    as Alembic's ScriptDirectory reads it."""
+    import configparser
+
+    plain = config.version_locations is None
+    if plain and config.alembic_ini is not None:
+        ini = configparser.ConfigParser(interpolation=None)
+        try:
+            ini.read(config.alembic_ini, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            plain = False
+        section = config.ini_section if ini.has_section(config.ini_section) else None
+        plain = plain and not (section and any(ini.has_option(section, k) for k in
+                                               ("version_locations", "recursive_version_locations")))
+    if plain:
+        return [str(Path(config.script_location) / "versions")], False
+    from alembic.script import ScriptDirectory
+
+    from dbops.bridge.project import alembic_config, env_settings
+
+    script = ScriptDirectory.from_config(alembic_config(config, env_settings(config, with_metadata=False)))
+    return list(script.version_locations or [script.versions]), bool(getattr(script, "recursive_version_locations",
+                                                                               False))
+
+
 def revision_graph(config: Config) -> dict[str, tuple[str, tuple[str, ...]]] | None:
     """{revision: (file, down revisions)} of every revision file of the project's version directories, read
     as text with ``ast`` (no revision module is imported); None when one cannot be read that way (its
     revision is not a literal)."""
-    from alembic.script import ScriptDirectory
-
-    from dbops.bridge.project import alembic_config, env_settings
-    from dbops.lint.rules import revision_links
-
-    acfg = alembic_config(config, env_settings(config, with_metadata=False))
-    script = ScriptDirectory.from_config(acfg)
-    directories = script.version_locations or [script.versions]  # Alembic's default: <script_location>/versions
+    directories, recursive = _version_directories(config)
     nodes: dict[str, tuple[str, tuple[str, ...]]] = {}
-    pattern = "**/*.py" if getattr(script, "recursive_version_locations", False) else "*.py"
+    pattern = "**/*.py" if recursive else "*.py"
     for directory in directories:
         for path in sorted(Path(directory).glob(pattern)):
-            links = revision_links(path.read_text(encoding="utf-8"))
+            links = _links(path)
             if links is None:
                 if path.name == "__init__.py":
                     continue

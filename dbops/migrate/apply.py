@@ -213,6 +213,8 @@ def env_filters(config: Config) -> tuple[Any, Any]:
     """The (include_object, include_name) hooks the project's env.py passes to context.configure(),
     read by running it as `dbops current` does (nothing is migrated). (None, None) when it passes none,
     or cannot run here (check-drift then compares without them, as it always did)."""
+    if _bare_dbops_env(config):
+        return None, None  # dbops's env.py, calling run_migrations() with nothing: no hooks to read
     acfg, script = _prepare(config)
     as_alembic_cli(acfg, "check")
     from dbops.migrate.environment import Run, run_env
@@ -222,6 +224,34 @@ def env_filters(config: Config) -> tuple[Any, Any]:
     except DbopsError as exc:  # e.g. an env.py that connects elsewhere: its hooks were read before that
         run = exc.run or Run()
     return run.filters
+
+
+def _bare_dbops_env(config: Config) -> bool:
+    """env.py is imports, a docstring and ``run_migrations()`` with no argument (read as text): it passes
+    the app's hooks nowhere, so running it would only say so."""
+    import ast
+    from pathlib import Path
+
+    try:
+        tree = ast.parse((Path(config.script_location) / "env.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return False
+    calls = 0
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            if isinstance(node, ast.ImportFrom) and node.module != "dbops.alembic_env" and \
+                    any(alias.name == "run_migrations" for alias in node.names):
+                return False
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and \
+                isinstance(node.value.func, ast.Name) and node.value.func.id == "run_migrations" and \
+                not node.value.args and not node.value.keywords:
+            calls += 1
+            continue
+        return False
+    return calls == 1
 
 
 def read_heads(acfg: Any, script: Any) -> tuple[str, ...]:

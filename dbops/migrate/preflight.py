@@ -20,8 +20,8 @@ def refuse_if_strict(warnings: list[str], strict: bool) -> None:
 def preflight(guard: Any, config: Config, script: Any, revision: str, current: tuple[str, ...]) -> list[str]:
     import json
 
+    from dbops.file_facts import file_fact
     from dbops.lint.operations import tables_touched
-    from dbops.safety.checksum import file_fact
     from dbops.safety.preflight import lock_holders
 
     warnings: list[str] = []
