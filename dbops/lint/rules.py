@@ -137,7 +137,7 @@ def _touches_no_row(new: ast.expr, old: ast.expr | None, dialect: str | None) ->
     return before is not None and after is not None and binary_coercible(before, after)
 
 
-@rule("DB005", "rename of a column or table",
+@rule("DB005", "rename of a column, table or schema",
       "The running release still uses the old name and fails until it is replaced; add the new name, "
       "migrate readers, then drop the old one.",
       scope="any",
@@ -146,6 +146,15 @@ def _touches_no_row(new: ast.expr, old: ast.expr | None, dialect: str | None) ->
 # a new column next to the old one; backfill, move readers and writers, drop "total" later
 op.add_column("orders", sa.Column("amount", sa.Numeric(12, 2)))""")
 def _rename(call: OpCall, ctx: Context) -> str | None:
+    if call.name == "execute":  # ALTER TABLE/SCHEMA ... RENAME in raw SQL
+        for node in ctx.nodes:
+            if type(node).__name__ != "RenameStmt":
+                continue
+            kind = getattr(getattr(node, "renameType", None), "name", "").removeprefix("OBJECT_").lower()
+            table = getattr(getattr(node, "relation", None), "relname", None)
+            if kind in ("table", "column", "schema", "view", "matview") and table not in ctx.created_tables:
+                return f"op.execute renames a {kind} ({node.subname or table} -> {node.newname})"
+        return None
     if not _existing(call, ctx):  # a table created in this revision: nobody reads the old name yet
         return None
     if call.name == "rename_table" or (call.name == "alter_column" and "new_column_name" in call.kwargs):

@@ -115,3 +115,13 @@ def test_the_project_database_and_dialect_directories_decide(tmp_path: Path, inv
     assert rules("migrations/versions/0001.py", env={"DATABASE_URL": "postgresql://u@h/db"}) == {"DB002"}
     (app / "dbops.toml").write_text('script_location = "migrations"\nurl = "py:nowhere.settings:URL"\n')
     assert rules("migrations/versions/0001.py") == {"DB002"}  # not imported, so not known: PostgreSQL assumed
+
+
+@pytest.mark.parametrize(("sql", "found"), [
+    ("ALTER TABLE orders RENAME COLUMN total TO amount", True),
+    ("ALTER TABLE orders RENAME TO purchases", True),
+    ("ALTER SCHEMA billing RENAME TO accounting", True),
+    ("ALTER INDEX ix_a RENAME TO ix_b", False),  # nothing reads an index by name
+])
+def test_renames_in_raw_sql(sql: str, found: bool) -> None:
+    assert ("DB005" in _ids(f'op.execute("SET LOCAL lock_timeout = \'5s\'")\nop.execute("{sql}")')) is found
