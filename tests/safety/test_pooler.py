@@ -50,7 +50,9 @@ def _leftovers(direct: str) -> tuple[int, int]:
     """(rows in dbops_lock, advisory locks held on the server)."""
     leases = execute(direct, "SELECT CASE WHEN to_regclass('dbops_lock') IS NULL THEN 0 ELSE "
                              "(SELECT count(*) FROM dbops_lock) END")[0][0][0]
-    advisory = execute(direct, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")[0][0][0]
+    # this database's (other tests on the server, e.g. under pytest -n, hold their own)
+    advisory = execute(direct, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                               "(SELECT oid FROM pg_database WHERE datname = current_database())")[0][0][0]
     return int(leases), int(advisory)
 
 
