@@ -84,8 +84,14 @@ def choose_mode(conn: sa.Connection, url: URL, configured: str) -> tuple[str, st
         return "session", None
     if configured != "auto":
         return configured, f"lock_mode = {configured}"
-    reason = behind_pooler(conn, url)
+    key = url.render_as_string(hide_password=False)  # in memory only: the same address, the same answer
+    if key not in _POOLER_SEEN:  # a fan-out over many tenants of one database asks once per process
+        _POOLER_SEEN[key] = behind_pooler(conn, url)
+    reason = _POOLER_SEEN[key]
     return ("lease", reason) if reason else ("session", None)
+
+
+_POOLER_SEEN: dict[str, str | None] = {}
 
 
 def _engine(url: URL, connect_timeout: float) -> sa.Engine:

@@ -294,7 +294,9 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
         if command == "upgrade" and not current and config.bootstrap:
             _bootstrap(config, guard)
         warnings: list[str] = list(model_warnings)
-        if command == "upgrade":
+        # the pre-flight's findings are warnings; a fan-out target's table row has no place for them, so
+        # there it runs only when --strict turns them into a refusal
+        if command == "upgrade" and (safety.strict or not safety.share_connection):
             found = preflight(guard, config, script, revision, current)
             refuse_if_strict(found, safety.strict)
             warnings += found

@@ -91,15 +91,26 @@ class RowInserter:
     whose per-call work was the larger part of the audit row's cost. A driver error comes back as
     SQLAlchemy's ``DBAPIError``, as from ``Connection.execute``."""
 
+    _SCHEMA_TOKEN = "dbops_schema_token"
+    # per dialect: (SQL, column keys, bind processors, positional order), compiled once per process
+    _compiled: dict[Any, tuple[str, list[str], dict[str, Any], list[str] | None]] = {}
+
     def __init__(self, dialect: Any, schema: str | None) -> None:
-        target = table if schema is None else table.to_metadata(sa.MetaData(), schema=schema)
-        columns = [c for c in target.columns if c.key != "id"]
-        compiled = target.insert().compile(dialect=dialect, column_keys=[c.key for c in columns])
-        self.sql = str(compiled)
-        self.order: list[str] | None = list(compiled.positiontup or ()) if compiled.positional else None
-        self.processors = {c.key: p for c in columns
-                           if (p := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
-        self.keys = [c.key for c in columns]
+        key = (type(dialect), dialect.paramstyle, schema is None)
+        if key not in self._compiled:
+            target = table if schema is None else table.to_metadata(sa.MetaData(), schema=self._SCHEMA_TOKEN)
+            columns = [c for c in target.columns if c.key != "id"]
+            compiled = target.insert().compile(dialect=dialect, column_keys=[c.key for c in columns])
+            processors = {c.key: p for c in columns
+                          if (p := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
+            self._compiled[key] = (str(compiled), [c.key for c in columns], processors,
+                                   list(compiled.positiontup or ()) if compiled.positional else None)
+        sql, keys, processors, order = self._compiled[key]
+        # one tenant's schema in place of the token (a fan-out writes in hundreds of schemas)
+        self.sql = sql if schema is None else sql.replace(
+            dialect.identifier_preparer.quote(self._SCHEMA_TOKEN) + ".",
+            dialect.identifier_preparer.quote(schema) + ".")  # INTO and RETURNING
+        self.order, self.processors, self.keys = order, processors, keys
         self.error = dialect.loaded_dbapi.Error
 
     def parameters(self, row: dict[str, Any]) -> Any:
