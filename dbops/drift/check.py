@@ -356,7 +356,7 @@ def _static_graph(config: Config) -> _Graph | None:
         nodes = revision_graph(config)
     except Exception:  # noqa: BLE001  Alembic reports it properly when it loads the files
         return None
-    if not nodes or any(d not in nodes for _, downs in nodes.values() for d in downs):
+    if nodes is None or any(d not in nodes for _, downs in nodes.values() for d in downs):
         return None
     parents = {d for _, downs in nodes.values() for d in downs}
     return _Graph({rev: path for rev, (path, _) in nodes.items()}, tuple(sorted(r for r in nodes if r not in parents)))
