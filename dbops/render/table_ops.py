@@ -73,6 +73,7 @@ def _fan_out(r: FanOutReport, console: Out) -> None:
             or t.to_revisions is not None else ""
         also = f" (also {len(t.serves)} target(s) on the same database: {', '.join(t.serves[:3])}" \
             f"{', ...' if len(t.serves) > 3 else ''})" if t.serves else ""
+        also += f" ({len(t.warnings)} warning(s), below)" if t.warnings else ""
         table.add_row(t.target, t.outcome, revs, _ms(t.duration_ms) if t.outcome != "skipped" else "",
                       _clip((t.error or t.summary or "") + also, 140))
     console.table(table)
@@ -84,6 +85,9 @@ def _fan_out(r: FanOutReport, console: Out) -> None:
         for i in r.shared_items:
             items.add_row("(every target)", i.verdict, i.kind, i.object_name, i.detail)
         console.table(items)
+    for t in r.targets:
+        for warning in t.warnings:
+            console.line(f"warning: {t.target}: {warning}")
     counts = ", ".join(f"{r.count(o)} {o}" for o in ("ok", "failed", "check_failed", "skipped") if r.count(o))
     scope = f"group {r.group}" if r.group else "all targets"
     shard = f", shard {r.shard}" if r.shard else ""

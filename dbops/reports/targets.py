@@ -19,6 +19,7 @@ class TargetResult(Report):
     sql: str | None = None  # upgrade --sql: this target's preview (nothing was applied)
     items: tuple[Any, ...] | None = None  # check-drift: this target's DriftItems (shared ones: FanOutReport)
     serves: tuple[str, ...] = ()  # probe: the other targets on the same database, answered by this one probe
+    warnings: tuple[str, ...] = ()  # what the run said besides its result (e.g. the version table disagrees)
 
 
 @dataclass(frozen=True)

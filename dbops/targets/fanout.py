@@ -52,18 +52,22 @@ def run_target(verb: str, fn: Callable[..., Any], ref: TargetRef, kwargs: dict[s
         kwargs = {**kwargs, "known_pending": True}
     sql = None
     items = None
+    warnings: tuple[str, ...] = ()
     try:
         report = fn(ref.config, **kwargs)
+        warnings = tuple(redact(w) for w in getattr(report, "warnings", ()) or ())
         before, after, summary = _summarise(verb, report)
         sql = getattr(report, "sql", None)
         items = getattr(report, "items", None) if verb == "check-drift" else None
         outcome = "ok"
         error = None
     except CheckFailed as exc:
+        warnings = tuple(redact(w) for w in getattr(exc, "warnings", ()) or ())
         before, after, summary = _summarise(verb, exc.report) if exc.report is not None else (None, None, "")
         items = getattr(exc.report, "items", None) if verb == "check-drift" else None
         outcome, error = "check_failed", redact(exc.message)
     except DbopsError as exc:
+        warnings = tuple(redact(w) for w in getattr(exc, "warnings", ()) or ())
         report = getattr(exc, "run", None)
         before = getattr(report, "before", None)
         after = getattr(report, "after", None)
@@ -73,7 +77,7 @@ def run_target(verb: str, fn: Callable[..., Any], ref: TargetRef, kwargs: dict[s
         outcome, error, summary = "failed", redact(f"{type(exc).__name__}: {exc}"), ""
     return TargetResult(target=ref.name, outcome=outcome, from_revisions=before, to_revisions=after,
                         duration_ms=round((time.perf_counter() - started) * 1000, 1), error=error, summary=summary,
-                        sql=sql, items=tuple(items) if items is not None else None)
+                        sql=sql, items=tuple(items) if items is not None else None, warnings=warnings)
 
 
 def fan_out(

@@ -331,3 +331,20 @@ def test_a_rollout_reads_every_tenant_version_once_and_runs_only_the_behind(invo
     assert targets["tenant_c"]["outcome"] == "failed" and "f00dfeed" in targets["tenant_c"]["error"]
     assert execute(url, history)[0][0][0] == rows_before  # tenant_a: nothing ran there, nothing was written
     assert result.exit_code == 1
+
+
+def test_a_targets_warnings_reach_the_rollout_report(invoke: Callable[..., Result], fleet: tuple[Path, str]) -> None:
+    """What a target's run says besides its result (here: an applied revision was edited since) is in its
+    row (JSON) and under the table, not dropped."""
+    project, _ = fleet
+    assert invoke("upgrade", "--group", "solo", cwd=project).exit_code == 0
+    first = next((project / "migrations" / "versions").glob("0001_*.py"))
+    first.write_text(first.read_text() + "\n_EDITED_AFTER_IT_RAN = True\n")
+    result = invoke("upgrade", "--group", "solo", "--format", "json", cwd=project)
+    assert result.exit_code == 0
+    [solo] = json.loads(result.stdout)["targets"]
+    assert solo["summary"] == "already at target"
+    assert any("revision 0001 was edited after it was applied" in w for w in solo["warnings"])
+    table = invoke("upgrade", "--group", "solo", cwd=project)
+    assert "(1 warning(s), below)" in table.stdout
+    assert "warning: solo: revision 0001 was edited after it was applied" in table.stdout
