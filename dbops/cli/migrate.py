@@ -42,7 +42,7 @@ def upgrade(opts: CommonOptions, revision: str, sql: bool, wait: float | None, p
         if sql or fanout:
             raise click.UsageError("--plan reads one database and runs nothing; it does not combine with --sql "
                                    "or a fan-out (run dbops plan --target NAME for each target).")
-        execute(opts, lambda config: command.plan(config, revision or "head"))
+        execute(opts, lambda config: command.plan(config, revision or config.head_revision))
     # one set of arguments for both paths: an option can never reach one path and not the other
     kwargs: dict[str, Any] = {"revision": revision, "sql": sql, "wait": wait, "safety": safety}
     if fanout:

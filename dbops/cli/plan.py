@@ -41,5 +41,5 @@ def plan(opts: CommonOptions, revision: str | None, fail_on: tuple[str, ...], no
     """
     from dbops import command
 
-    execute(opts, lambda config: command.plan(config, revision or "head", calibrate=not no_calibrate,
+    execute(opts, lambda config: command.plan(config, revision or config.head_revision, calibrate=not no_calibrate,
                                               fail_on=fail_on))
