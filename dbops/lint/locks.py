@@ -17,57 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-ACCESS_SHARE = "AccessShareLock"
-ROW_SHARE = "RowShareLock"
-ROW_EXCLUSIVE = "RowExclusiveLock"
-SHARE_UPDATE_EXCLUSIVE = "ShareUpdateExclusiveLock"
-SHARE = "ShareLock"
-SHARE_ROW_EXCLUSIVE = "ShareRowExclusiveLock"
-EXCLUSIVE = "ExclusiveLock"
-ACCESS_EXCLUSIVE = "AccessExclusiveLock"
-MODES = (ACCESS_SHARE, ROW_SHARE, ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE,
-         ACCESS_EXCLUSIVE)
-
-# PostgreSQL's conflict table ("Conflicting Lock Modes"): mode -> the modes it waits for
-CONFLICTS: dict[str, frozenset[str]] = {
-    ACCESS_SHARE: frozenset({ACCESS_EXCLUSIVE}),
-    ROW_SHARE: frozenset({EXCLUSIVE, ACCESS_EXCLUSIVE}),
-    ROW_EXCLUSIVE: frozenset({SHARE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE, ACCESS_EXCLUSIVE}),
-    SHARE_UPDATE_EXCLUSIVE: frozenset({SHARE_UPDATE_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE,
-                                       ACCESS_EXCLUSIVE}),
-    SHARE: frozenset({ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE, ACCESS_EXCLUSIVE}),
-    SHARE_ROW_EXCLUSIVE: frozenset({ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE,
-                                    ACCESS_EXCLUSIVE}),
-    EXCLUSIVE: frozenset({ROW_SHARE, ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE,
-                          ACCESS_EXCLUSIVE}),
-    ACCESS_EXCLUSIVE: frozenset(MODES),
-}
-# what each mode stops the application from doing while it is held (or waited for: a waiting lock
-# queues every later conflicting request behind it)
-BLOCKS = {
-    ACCESS_SHARE: "nothing but ACCESS EXCLUSIVE",
-    ROW_SHARE: "EXCLUSIVE locks",
-    ROW_EXCLUSIVE: "CREATE INDEX and other SHARE-level DDL",
-    SHARE_UPDATE_EXCLUSIVE: "VACUUM, ANALYZE and other DDL, not reads or writes",
-    SHARE: "writes (INSERT, UPDATE, DELETE)",
-    SHARE_ROW_EXCLUSIVE: "writes (INSERT, UPDATE, DELETE)",
-    EXCLUSIVE: "writes and SELECT ... FOR UPDATE",
-    ACCESS_EXCLUSIVE: "everything, reads included",
-}
-
-
-def mode_name(mode: str) -> str:
-    """AccessExclusiveLock -> ACCESS EXCLUSIVE (the spelling of LOCK TABLE and the docs)."""
-    words: list[str] = []
-    for ch in mode.removesuffix("Lock"):
-        if ch.isupper() and words:
-            words.append(" ")
-        words.append(ch.upper())
-    return "".join(words)
-
-
-def stronger(a: str, b: str) -> bool:
-    return MODES.index(a) > MODES.index(b)
+from dbops.lint.ddl_facts import binary_coercible, type_text, typmod_value, volatile_call
+from dbops.lint.lock_modes import (
+    ACCESS_EXCLUSIVE,
+    MODES,
+    ROW_EXCLUSIVE,
+    ROW_SHARE,
+    SHARE,
+    SHARE_ROW_EXCLUSIVE,
+    SHARE_UPDATE_EXCLUSIVE,
+)
 
 
 class Catalog(Protocol):
@@ -168,7 +127,7 @@ def _alter_table(node: Any, catalog: Catalog | None) -> Classified:
         elif sub == At.AT_SetNotNull:
             effects.append(Effect(schema, table, ACCESS_EXCLUSIVE, scan=True, what=f"SET NOT NULL {cmd.name}"))
         elif sub == At.AT_AddConstraint:
-            effects += _add_constraint(schema, table, cmd.def_)
+            effects += _constraint_effects(schema, table, cmd.def_, inline=False)
         elif sub == At.AT_ValidateConstraint:
             effects.append(Effect(schema, table, SHARE_UPDATE_EXCLUSIVE, scan=True,
                                   what=f"VALIDATE CONSTRAINT {cmd.name}"))
@@ -220,7 +179,7 @@ def _add_column(schema: str | None, table: str, column: Any, catalog: Catalog | 
             not_null = True
         elif con.contype == ConstrType.CONSTR_DEFAULT:
             has_default = True
-            volatile = _volatile(con.raw_expr, catalog)
+            volatile = volatile_call(con.raw_expr, catalog.volatility if catalog is not None else None)
             if volatile is None:
                 rewrite, certain, why = True, False, " (default of unknown volatility)"
             elif volatile:
@@ -236,42 +195,9 @@ def _add_column(schema: str | None, table: str, column: Any, catalog: Catalog | 
     return effects
 
 
-def _volatile(expr: Any, catalog: Catalog | None) -> bool | None:
-    """True when an expression calls a volatile function (a rewrite on ADD COLUMN), False when every
-    function in it is immutable or stable, None when one is unknown."""
-    from pglast.visitors import Visitor
-
-    functions: list[str] = []
-
-    class Calls(Visitor):
-        def visit_FuncCall(self, ancestors: Any, node: Any) -> None:  # noqa: N802 - pglast's visitor naming
-            functions.append(node.funcname[-1].sval)
-
-        def visit_SQLValueFunction(self, ancestors: Any, node: Any) -> None:  # noqa: N802
-            functions.append("now")  # CURRENT_TIMESTAMP and friends: stable
-
-    Calls()(expr)
-    verdict: bool | None = False
-    for name in functions:
-        known = _BUILTIN_VOLATILITY.get(name.lower())
-        if known is None and catalog is not None:
-            known = catalog.volatility(name)
-        if known is None:
-            verdict = None
-        elif known == "v":
-            return True
-    return verdict
-
-
-_BUILTIN_VOLATILITY = {"now": "s", "current_timestamp": "s", "transaction_timestamp": "s",
-                       "statement_timestamp": "s", "clock_timestamp": "v", "random": "v",
-                       "gen_random_uuid": "v", "uuid_generate_v4": "v", "nextval": "v", "timezone": "s",
-                       "lower": "i", "upper": "i", "coalesce": "i", "to_jsonb": "s", "jsonb_build_object": "s"}
-
-
 def _alter_type(schema: str | None, table: str, column: str, coldef: Any, catalog: Catalog | None) -> Effect:
     new_name = coldef.typeName.names[-1].sval
-    new_mods = tuple(_int(m) for m in coldef.typeName.typmods or ())
+    new_mods = tuple(typmod_value(m) for m in coldef.typeName.typmods or ())
     what = f"ALTER COLUMN {column} TYPE {new_name}{'(' + ','.join(map(str, new_mods)) + ')' if new_mods else ''}"
     if coldef.raw_default is not None:  # USING expr: always computed row by row
         return Effect(schema, table, ACCESS_EXCLUSIVE, rewrite=True, what=what + " USING ...")
@@ -280,49 +206,7 @@ def _alter_type(schema: str | None, table: str, column: str, coldef: Any, catalo
         return Effect(schema, table, ACCESS_EXCLUSIVE, rewrite=True, certain=False,
                       what=what + " (current type unknown)")
     rewrite = not binary_coercible(old, (new_name, new_mods))
-    return Effect(schema, table, ACCESS_EXCLUSIVE, rewrite=rewrite, what=what + f" (from {_type_text(old)})")
-
-
-def _int(node: Any) -> int:
-    value = getattr(node, "val", node)
-    return int(getattr(value, "ival", value))
-
-
-def _type_text(t: tuple[str, tuple[int, ...]]) -> str:
-    return t[0] + (f"({','.join(map(str, t[1]))})" if t[1] else "")
-
-
-_TEXTLIKE = {"varchar", "text", "bpchar"}
-
-
-def binary_coercible(old: tuple[str, tuple[int, ...]], new: tuple[str, tuple[int, ...]]) -> bool:
-    """Type changes PostgreSQL makes without touching a row (ATColumnChangeRequiresRewrite)."""
-    (o, om), (n, nm) = old, new
-    if (o, om) == (n, nm):
-        return True
-    if o == "varchar" and n == "varchar":
-        return not nm or (bool(om) and nm[0] >= om[0])
-    if o in ("varchar", "text") and n == "text":
-        return True
-    if o == "text" and n == "varchar":
-        return not nm
-    if o == "numeric" and n == "numeric":
-        if not nm:
-            return True
-        if not om:
-            return False
-        scale_o = om[1] if len(om) > 1 else 0
-        scale_n = nm[1] if len(nm) > 1 else 0
-        return scale_o == scale_n and nm[0] >= om[0]
-    if o in ("varbit", "bit") and n == "varbit":
-        return not nm or (bool(om) and nm[0] >= om[0])
-    if o == "cidr" and n == "inet":
-        return True
-    return False
-
-
-def _add_constraint(schema: str | None, table: str, con: Any) -> list[Effect]:
-    return _constraint_effects(schema, table, con, inline=False)
+    return Effect(schema, table, ACCESS_EXCLUSIVE, rewrite=rewrite, what=what + f" (from {type_text(old)})")
 
 
 def _constraint_effects(schema: str | None, table: str, con: Any, *, inline: bool) -> list[Effect]:

@@ -129,7 +129,7 @@ def _sql_type(node: ast.expr | None) -> tuple[str, tuple[int, ...]] | None:
 def _touches_no_row(new: ast.expr, old: ast.expr | None, dialect: str | None) -> bool:
     """A change PostgreSQL makes without reading or rewriting a row (VARCHAR widened, VARCHAR -> TEXT,
     a larger NUMERIC precision), known from Alembic's existing_type=. Other databases: not assumed."""
-    from dbops.lint.locks import binary_coercible
+    from dbops.lint.ddl_facts import binary_coercible
 
     if dialect not in (None, "postgresql"):
         return False

@@ -20,34 +20,28 @@ from dbops.lint.registry import (
     type_name,
 )
 
-# functions PostgreSQL marks volatile (pg_proc.provolatile = 'v') that apps put in defaults
-VOLATILE = frozenset({"random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
-                      "clock_timestamp", "timeofday", "nextval", "txid_current", "uuidv7", "uuid_generate_v7"})
 
+def _volatile_default(node: ast.expr) -> str | None:
+    """The volatile function a server_default calls (``sa.text("gen_random_uuid()")``, a string, or
+    ``sa.func.random()``), read with PostgreSQL's parser; None when it calls none known to be volatile
+    (a function lint does not know is not guessed at)."""
+    from dbops.lint.ddl_facts import BUILTIN_VOLATILITY, functions_called
 
-def _default_functions(node: ast.expr) -> list[str]:
-    """Functions a server_default calls: ``sa.text("gen_random_uuid()")``, ``sa.func.random()``, a string."""
     if isinstance(node, ast.Call) and ast.unparse(node.func).rsplit(".", 1)[-1] == "text" and node.args:
         node = node.args[0]
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         import pglast
         from pglast.parser import ParseError
-        from pglast.visitors import Visitor
-
-        found: list[str] = []
-
-        class Calls(Visitor):
-            def visit_FuncCall(self, ancestors: object, call: object) -> None:  # noqa: N802 - pglast's naming
-                found.append(call.funcname[-1].sval)  # type: ignore[attr-defined]
 
         try:
-            Calls()(pglast.parse_sql(f"SELECT {node.value}"))
+            names = functions_called(pglast.parse_sql(f"SELECT {node.value}"))
         except ParseError:
-            return []
-        return [f.lower() for f in found]
-    if isinstance(node, ast.Call) and ".func." in "." + ast.unparse(node.func):
-        return [ast.unparse(node.func).rsplit(".", 1)[-1].lower()]
-    return []
+            return None
+    elif isinstance(node, ast.Call) and ".func." in "." + ast.unparse(node.func):
+        names = [ast.unparse(node.func).rsplit(".", 1)[-1].lower()]
+    else:
+        return None
+    return next((n for n in names if BUILTIN_VOLATILITY.get(n) == "v"), None)
 
 
 @rule("DB014", "column added with a volatile default",
@@ -59,13 +53,13 @@ def _default_functions(node: ast.expr) -> list[str]:
 op.add_column("orders", sa.Column("token", sa.Uuid()))
 op.alter_column("orders", "token", server_default=sa.text("gen_random_uuid()"))  # new rows only
 # old rows: a batched data migration (dbops data-migrate)""")
-def _volatile_default(call: OpCall, ctx: Context) -> str | None:
+def _adds_volatile_default(call: OpCall, ctx: Context) -> str | None:
     if call.name != "add_column" or not existing(call, ctx):
         return None
     default = column_kw(call).get("server_default")
-    volatile = [f for f in _default_functions(default) if f in VOLATILE] if default is not None else []
+    volatile = _volatile_default(default) if default is not None else None
     if volatile:
-        return f"add_column on {call.table} with a volatile default ({volatile[0]}()) rewrites every row"
+        return f"add_column on {call.table} with a volatile default ({volatile}()) rewrites every row"
     return None
 
 

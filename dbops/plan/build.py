@@ -13,7 +13,8 @@ from typing import Any
 
 from dbops.config import Config
 from dbops.errors import DbopsError, PlanOverThreshold
-from dbops.lint.locks import ACCESS_EXCLUSIVE, BLOCKS, Classified, Effect, classify, mode_name
+from dbops.lint.lock_modes import ACCESS_EXCLUSIVE, BLOCKS, mode_name
+from dbops.lint.locks import Classified, Effect, classify
 from dbops.reports.plan import PlanEffect, PlanReport, PlanRevision, PlanSession, PlanStatement
 
 # the --fail-on access-exclusive-rows threshold: PostgreSQL's ACCESS EXCLUSIVE, and on MariaDB/MySQL an

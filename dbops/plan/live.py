@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from dbops.lint.locks import CONFLICTS, MODES
+from dbops.lint.lock_modes import CONFLICTS, MODES
 
 
 class LiveCatalog:

@@ -211,6 +211,7 @@ def check_lock_footprint(
     lock mode allowed on a table that existed and had rows) or, unless ``allow_rewrites``, that
     rewrote such a table. Revisions in ``exempt`` are measured but not judged. ``collect``: a list
     the footprints are appended to as they are measured (kept when the check fails)."""
+    from dbops.lint.lock_modes import mode_name
     from dbops.testing import footprint as fp
 
     url = parse_url(config.url)
@@ -232,7 +233,7 @@ def check_lock_footprint(
         if problems:
             over.append((rev, problems))
     if over:
-        allowed = fp.mode_name(budget) if budget else "any lock"
+        allowed = mode_name(budget) if budget else "any lock"
         raise MigrationTestFailure(
             f"{len(over)} revision(s) take locks over the budget ({allowed} on tables with rows"
             f"{'' if allow_rewrites else ', no rewrites'}): {', '.join(rev for rev, _ in over)}.",

@@ -19,13 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-# PostgreSQL's table lock modes, weakest first (docs: "Table-Level Locks")
-MODES = ("AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
-         "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
-_SQL_NAMES = {"AccessShareLock": "ACCESS SHARE", "RowShareLock": "ROW SHARE", "RowExclusiveLock": "ROW EXCLUSIVE",
-              "ShareUpdateExclusiveLock": "SHARE UPDATE EXCLUSIVE", "ShareLock": "SHARE",
-              "ShareRowExclusiveLock": "SHARE ROW EXCLUSIVE", "ExclusiveLock": "EXCLUSIVE",
-              "AccessExclusiveLock": "ACCESS EXCLUSIVE"}
+from dbops.lint.lock_modes import mode_name, stronger
 
 _LOCKS = """
 SELECT l.relation, n.nspname, c.relname, c.relkind, l.mode, COALESCE(t.relname, c.relname)
@@ -40,25 +34,6 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'm', 'i', 'I', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
 """
-
-
-def mode_name(mode: str) -> str:
-    """AccessExclusiveLock -> ACCESS EXCLUSIVE (the spelling of LOCK TABLE and the docs)."""
-    return _SQL_NAMES.get(mode, mode)
-
-
-def parse_mode(text: str) -> str:
-    """'ACCESS EXCLUSIVE', 'access exclusive', 'AccessExclusiveLock' -> 'AccessExclusiveLock'."""
-    wanted = "".join(text.split()).lower().removesuffix("lock")
-    for mode in MODES:
-        if mode.lower().removesuffix("lock") == wanted:
-            return mode
-    raise ValueError(f"{text!r} is not a PostgreSQL table lock mode; one of: "
-                     + ", ".join(mode_name(m) for m in MODES))
-
-
-def stronger(a: str, b: str) -> bool:
-    return MODES.index(a) > MODES.index(b) if a in MODES and b in MODES else False
 
 
 @dataclass

@@ -46,7 +46,7 @@ def test_lock_footprint(dbops_config: Any, request: pytest.FixtureRequest) -> No
     if not dbops_config.url.startswith("postgresql"):
         pytest.skip("lock footprints are measured on PostgreSQL only (dbops_database = postgresql)")
     ini = request.config.getini
-    from dbops.testing.footprint import parse_mode
+    from dbops.lint.lock_modes import parse_mode
 
     budget = ini("dbops_lock_budget").strip()
     try:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from dbops.lint.locks import MODES, classify, mode_name, stronger
+from dbops.lint.lock_modes import MODES, mode_name, stronger
+from dbops.lint.locks import classify
 from dbops.plan.live import LiveCatalog
 from tests.helpers import sync_url
 
