@@ -291,7 +291,9 @@ def fan_out(
         refs = select_targets(config, group=group, all_targets=all_targets, shard=shard)
     shared: dict[str, tuple[str, ...]] = {}
     if verb == "probe":  # one probe per database: schema tenants of one database would probe it N times
-        refs, shared = _one_per_database(refs)
+        from dbops.targets.expand import one_per_database
+
+        refs, shared = one_per_database(refs)
     done: dict[str, Any] = {}
     todo = refs
     if verb == "upgrade" and not kwargs.get("sql") and not kwargs.get("wait"):
@@ -387,25 +389,6 @@ def _already_upgraded(refs: list[Any], revision: str | None, progress: Any) -> t
     from dataclasses import replace
 
     return [replace(ref, pending_known=ref.name in behind) for ref in refs if ref.name not in done], done
-
-
-def _one_per_database(refs: list[Any]) -> tuple[list[Any], dict[str, tuple[str, ...]]]:
-    """The first target of each database (same server, port, database and login: tenants that are schemas
-    of one database), and {that target: the others it answers for}. What probe reads (sessions, locks, the
-    server's health, the database's invalid indexes) is the same for all of them."""
-    from dbops.db.url import parse_url
-
-    first: dict[tuple[Any, ...], Any] = {}
-    serves: dict[str, list[str]] = {}
-    for ref in refs:
-        url = parse_url(ref.config.url)
-        key = (url.get_backend_name(), url.host, url.port, url.database, url.username)
-        if key in first:
-            serves[first[key].name].append(ref.name)
-        else:
-            first[key] = ref
-            serves[ref.name] = []
-    return list(first.values()), {k: tuple(v) for k, v in serves.items() if v}
 
 
 # The verbs fan-out runs on each target (--all, --group): handed to dbops.targets, which never imports

@@ -350,16 +350,10 @@ class _Graph:
 def _static_graph(config: Config) -> _Graph | None:
     """None when a file cannot be read as text or the chain is incomplete: Alembic then loads the files
     (and says what is wrong with them)."""
-    from dbops.lint.check import revision_graph
+    from dbops.lint.check import revision_heads
 
-    try:
-        nodes = revision_graph(config)
-    except Exception:  # noqa: BLE001  Alembic reports it properly when it loads the files
-        return None
-    if nodes is None or any(d not in nodes for _, downs in nodes.values() for d in downs):
-        return None
-    parents = {d for _, downs in nodes.values() for d in downs}
-    return _Graph({rev: path for rev, (path, _) in nodes.items()}, tuple(sorted(r for r in nodes if r not in parents)))
+    found = revision_heads(config)
+    return _Graph(*found) if found is not None else None
 
 
 def _read_cache_in_place(config: Config, cache_url: URL, schemas: tuple[str | None, ...], metadata: Any,

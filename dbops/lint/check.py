@@ -136,6 +136,19 @@ def revision_graph(config: Config) -> dict[str, tuple[str, tuple[str, ...]]] | N
     return nodes
 
 
+def revision_heads(config: Config) -> tuple[dict[str, str], tuple[str, ...]] | None:
+    """({revision: file}, the heads) of the chain read as text; None when a file cannot be read that way
+    or a down_revision names no file (Alembic then loads the files, and says what is wrong)."""
+    try:
+        nodes = revision_graph(config)
+    except Exception:  # noqa: BLE001  Alembic reports it properly when it loads the files
+        return None
+    if nodes is None or any(d not in nodes for _, downs in nodes.values() for d in downs):
+        return None
+    parents = {d for _, downs in nodes.values() for d in downs}
+    return {rev: path for rev, (path, _) in nodes.items()}, tuple(sorted(r for r in nodes if r not in parents))
+
+
 def _static_chain(config: Config) -> list[tuple[str, str]] | None:
     """Every revision file, parents before children (see :func:`revision_graph`)."""
     nodes = revision_graph(config)

@@ -23,8 +23,6 @@ def _postgresql(call: OpCall) -> bool:
     return call.runs_on("postgresql")
 
 
-_existing, _true, _column_kw = existing, true_kw, column_kw
-
 
 @rule("DB001", "NOT NULL column added without a server default",
       "On a table with rows the ADD COLUMN fails, or (with a volatile default) rewrites the table under an "
@@ -33,9 +31,9 @@ _existing, _true, _column_kw = existing, true_kw, column_kw
       unsafe="""op.add_column("orders", sa.Column("status", sa.String(20), nullable=False))""",
       safe="""op.add_column("orders", sa.Column("status", sa.String(20), nullable=False, server_default="new"))""")
 def _not_null_without_default(call: OpCall, ctx: Context) -> str | None:
-    if call.name != "add_column" or not _existing(call, ctx) or call.table in ctx.emptied_tables:
+    if call.name != "add_column" or not existing(call, ctx) or call.table in ctx.emptied_tables:
         return None
-    kw = _column_kw(call)
+    kw = column_kw(call)
     nullable = kw.get("nullable")
     not_null = isinstance(nullable, ast.Constant) and nullable.value is False
     primary = isinstance(kw.get("primary_key"), ast.Constant) and kw["primary_key"].value is True  # type: ignore[attr-defined]
@@ -60,7 +58,7 @@ def _index_not_concurrent(call: OpCall, ctx: Context) -> str | None:
                 return f"CREATE INDEX on existing table {st.relation} without CONCURRENTLY (in op.execute)"
         return None
     # batch_op.create_index too: on PostgreSQL batch_alter_table runs each operation as it is
-    if call.name != "create_index" or not _existing(call, ctx):
+    if call.name != "create_index" or not existing(call, ctx):
         return None
     return _not_concurrent(call, "CREATE INDEX")
 
@@ -68,7 +66,7 @@ def _index_not_concurrent(call: OpCall, ctx: Context) -> str | None:
 def _not_concurrent(call: OpCall, statement: str) -> str | None:
     """An index operation on an existing table: CONCURRENTLY, and in an autocommit block (it cannot run
     in a transaction)."""
-    if not _true(call, "postgresql_concurrently"):
+    if not true_kw(call, "postgresql_concurrently"):
         return f"{call.name} on existing table {call.table} without postgresql_concurrently=True"
     if not call.in_autocommit_block:
         return f"{statement} CONCURRENTLY on {call.table} outside autocommit_block(): it cannot run in a transaction"
@@ -84,7 +82,7 @@ def _not_concurrent(call: OpCall, statement: str) -> str | None:
 # release N stopped reading orders.legacy_code; this later revision drops it, reviewed:
 op.drop_column("orders", "legacy_code")  # dbops: noqa DB003""")
 def _drop(call: OpCall, ctx: Context) -> str | None:
-    if call.name in ("drop_column", "drop_table") and _existing(call, ctx):
+    if call.name in ("drop_column", "drop_table") and existing(call, ctx):
         return f"{call.name} on {call.table}"
     return None
 
@@ -97,7 +95,7 @@ def _drop(call: OpCall, ctx: Context) -> str | None:
 # widening a VARCHAR (or VARCHAR -> TEXT, a larger NUMERIC precision) touches no row:
 op.alter_column("orders", "code", type_=sa.String(40), existing_type=sa.String(10))""")
 def _type_change(call: OpCall, ctx: Context) -> str | None:
-    if call.name == "alter_column" and "type_" in call.kwargs and _existing(call, ctx):
+    if call.name == "alter_column" and "type_" in call.kwargs and existing(call, ctx):
         if _touches_no_row(call.kwargs["type_"], call.kwargs.get("existing_type"), ctx.dialect):
             return None
         return f"alter_column changes the type of a column of {call.table}"
@@ -155,7 +153,7 @@ def _rename(call: OpCall, ctx: Context) -> str | None:
             if kind in ("table", "column", "schema", "view", "matview") and table not in ctx.created_tables:
                 return f"op.execute renames a {kind} ({node.subname or table} -> {node.newname})"
         return None
-    if not _existing(call, ctx):  # a table created in this revision: nobody reads the old name yet
+    if not existing(call, ctx):  # a table created in this revision: nobody reads the old name yet
         return None
     if call.name == "rename_table" or (call.name == "alter_column" and "new_column_name" in call.kwargs):
         return f"{call.name} renames {'a column of ' if call.name == 'alter_column' else ''}{call.table}"
@@ -171,8 +169,8 @@ op.create_foreign_key("fk_orders_user", "orders", "users", ["user_id"], ["id"], 
 op.execute("SET LOCAL lock_timeout = '5s'")
 op.execute("ALTER TABLE orders VALIDATE CONSTRAINT fk_orders_user")  # or in a later revision""")
 def _not_valid(call: OpCall, ctx: Context) -> str | None:
-    if call.name in ("create_foreign_key", "create_check_constraint") and _existing(call, ctx) \
-            and _postgresql(call) and not _true(call, "postgresql_not_valid"):
+    if call.name in ("create_foreign_key", "create_check_constraint") and existing(call, ctx) \
+            and _postgresql(call) and not true_kw(call, "postgresql_not_valid"):
         return f"{call.name} on {call.table} without postgresql_not_valid=True"
     return None
 
@@ -209,7 +207,7 @@ with op.get_context().autocommit_block():
 op.execute("SET LOCAL lock_timeout = '5s'")
 op.execute("ALTER TABLE users ADD CONSTRAINT uq_users_email UNIQUE USING INDEX uq_users_email")""")
 def _unique_constraint(call: OpCall, ctx: Context) -> str | None:
-    if call.name == "create_unique_constraint" and _existing(call, ctx) and _postgresql(call):
+    if call.name == "create_unique_constraint" and existing(call, ctx) and _postgresql(call):
         return f"create_unique_constraint on existing table {call.table} builds its index under a write lock"
     return None
 
@@ -223,7 +221,7 @@ def _unique_constraint(call: OpCall, ctx: Context) -> str | None:
 op.create_check_constraint("ck_orders_user_id_nn", "orders", "user_id IS NOT NULL", postgresql_not_valid=True)
 # a later revision: VALIDATE CONSTRAINT (no exclusive lock), then SET NOT NULL (no scan), then drop the CHECK""")
 def _set_not_null(call: OpCall, ctx: Context) -> str | None:
-    if call.name != "alter_column" or not _existing(call, ctx) or call.table in ctx.emptied_tables:
+    if call.name != "alter_column" or not existing(call, ctx) or call.table in ctx.emptied_tables:
         return None
     nullable = call.kwargs.get("nullable")
     if isinstance(nullable, ast.Constant) and nullable.value is False:
@@ -240,7 +238,7 @@ def _set_not_null(call: OpCall, ctx: Context) -> str | None:
 with op.get_context().autocommit_block():
     op.drop_index("ix_orders_code", table_name="orders", postgresql_concurrently=True)""")
 def _drop_index_not_concurrent(call: OpCall, ctx: Context) -> str | None:
-    if call.name != "drop_index" or not _existing(call, ctx) or not _postgresql(call):
+    if call.name != "drop_index" or not existing(call, ctx) or not _postgresql(call):
         return None
     return _not_concurrent(call, "DROP INDEX")
 

@@ -78,14 +78,12 @@ def already_at(configs: Sequence[tuple[str, Config]], revision: str) -> tuple[di
 def _graph(config: Config) -> tuple[set[str], tuple[str, ...]] | None:
     """(every revision, the single head) from the revision files' text; None when the files cannot be read
     that way or the chain has several heads (Alembic then resolves "head", and refuses)."""
-    from dbops.lint.check import revision_graph
+    from dbops.lint.check import revision_heads
 
-    nodes = revision_graph(config)
-    if not nodes:
+    found = revision_heads(config)
+    if found is None or len(found[1]) != 1:
         return None
-    parents = {d for _, downs in nodes.values() for d in downs}
-    heads = tuple(sorted(r for r in nodes if r not in parents))
-    return (set(nodes), heads) if len(heads) == 1 else None
+    return set(found[0]), found[1]
 
 
 def _versions(conn: Any, members: list[tuple[str, Config]]) -> dict[str, tuple[str, ...]]:

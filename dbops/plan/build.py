@@ -86,7 +86,9 @@ def plan(config: Config, revision: str = "head", *, calibrate: bool = True,
         report = plan_mysql(config, url, revision, preview, chunks)
         return _gate(report, thresholds)
     messages = {s.revision: s.message for s in preview.steps}
-    skip = {config.version_table, "dbops_history", "dbops_lock", "dbops_lease", "dbops_data_migrations"}
+    from dbops.bridge.env_settings import not_app_tables
+
+    skip = not_app_tables(config.version_table)  # Alembic's and dbops's bookkeeping
 
     def read(conn: Any) -> tuple[list[PlanRevision], dict[str, float]]:
         from dbops.plan.live import DEFAULT_THROUGHPUT, LiveCatalog

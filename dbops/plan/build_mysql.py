@@ -22,7 +22,9 @@ def plan_mysql(config: Config, url: sa.engine.URL, revision: str, preview: Any,
 
     messages = {s.revision: s.message for s in preview.steps}
     schema = url.database or ""
-    skip = {config.version_table, "dbops_history", "dbops_lock", "dbops_lease", "dbops_data_migrations"}
+    from dbops.bridge.env_settings import not_app_tables
+
+    skip = not_app_tables(config.version_table)  # Alembic's and dbops's bookkeeping
 
     def read_live(live: sa.Connection) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         names = [r[0] for r in live.execute(sa.text(

@@ -144,3 +144,22 @@ def group_member(config: Config, group: str, name: str) -> Config:
         f"{' ...' if len(names) > 10 else ''}).",
         hint=f"List them with: dbops status --group {group}",
     )
+
+
+def one_per_database(refs: list[TargetRef]) -> tuple[list[TargetRef], dict[str, tuple[str, ...]]]:
+    """The first target of each database (same server, port, database and login: tenants that are schemas
+    of one database), and {that target: the others it answers for}. What probe reads (sessions, locks, the
+    server's health, the database's invalid indexes) is the same for all of them."""
+    from dbops.db.url import parse_url
+
+    first: dict[tuple[object, ...], TargetRef] = {}
+    serves: dict[str, list[str]] = {}
+    for ref in refs:
+        url = parse_url(ref.config.url)
+        key = (url.get_backend_name(), url.host, url.port, url.database, url.username)
+        if key in first:
+            serves[first[key].name].append(ref.name)
+        else:
+            first[key] = ref
+            serves[ref.name] = []
+    return list(first.values()), {k: tuple(v) for k, v in serves.items() if v}
