@@ -136,6 +136,12 @@ class ChecksumMismatch(CheckFailed):
     kind = "checksum_mismatch"
 
 
+class SquashUnproven(CheckFailed):
+    """squash: the baseline's database differs from the chain's (nothing written; exit 3)."""
+
+    kind = "squash_unproven"
+
+
 class LintFailed(CheckFailed):
     """lint found operations that lock or break a live database (exit 3)."""
 

@@ -289,6 +289,18 @@ def require_known(script: Any, heads: tuple[str, ...], config: Config, *, purge_
         except Exception:  # noqa: BLE001  Alembic's ResolutionError / KeyError for an unknown id
             unknown.append(head)
     if unknown:
+        from dbops.bridge.squashed import archives
+
+        for archive in archives(Path(config.script_location)):
+            squashed = {r.revision for r in archive.revisions} & set(unknown)
+            if squashed:
+                raise RevisionError(
+                    f"The database is at revision {', '.join(sorted(squashed))}, which `dbops squash` replaced with "
+                    f"the baseline {archive.baseline} on {archive.squashed_at}: the database is behind the squash, "
+                    "so this chain cannot continue it" + ("; nothing was run." if purge_hint else "."),
+                    hint=f"Upgrade it to {archive.baseline} with the code from before the squash (the old files are "
+                    f"in {archive.directory}), then with this code; see: dbops history",
+                )
         hint = "Check out the code that matches the database, or see: dbops history"
         if purge_hint:
             hint += ("; if you know what the database holds, record it with: dbops stamp <revision> --purge")

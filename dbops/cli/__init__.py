@@ -12,6 +12,7 @@ from dbops.cli.migrate import register as _register_migrate
 from dbops.cli.plan import plan as _plan
 from dbops.cli.pool import pool as _pool
 from dbops.cli.probe import probe as _probe
+from dbops.cli.squash import squash as _squash
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -40,6 +41,7 @@ cli.add_command(_data_migrate)
 cli.add_command(_plan)
 cli.add_command(_probe)
 cli.add_command(_pool)
+cli.add_command(_squash)
 
 
 def main() -> None:

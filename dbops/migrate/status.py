@@ -8,7 +8,7 @@ from dbops.config import Config
 from dbops.errors import MULTIPLE_HEADS_HINT, MultipleHeads, NotAtHead
 from dbops.migrate.apply import _prepare, read_heads
 from dbops.migrate.environment import revision_ids
-from dbops.reports import CurrentReport, HeadsReport, HistoryReport, RevisionInfo
+from dbops.reports import CurrentReport, HeadsReport, HistoryReport, RevisionInfo, SquashedGroup
 
 
 def revision_info(script: Any, heads: tuple[str, ...] = ()) -> RevisionInfo:
@@ -96,4 +96,17 @@ def history(config: Config, *, indicate_current: bool = False) -> HistoryReport:
     head_ids = tuple(script.get_heads())
     revisions = tuple(revision_info(s, head_ids) for s in script.walk_revisions())
     on_db = read_heads(acfg, script) if indicate_current else None
-    return HistoryReport(command="history", revisions=revisions, current=on_db)
+    return HistoryReport(command="history", revisions=revisions, current=on_db, squashed=_squashed(config))
+
+
+def _squashed(config: Config) -> tuple[SquashedGroup, ...]:
+    """The revisions `dbops squash` archived, newest squash first (their files are not in the chain)."""
+    from dbops.bridge.squashed import archives
+
+    groups = []
+    for archive in reversed(archives(config.script_location)):
+        revisions = tuple(RevisionInfo(revision=r.revision, down_revisions=r.down_revisions, message=r.message,
+                                       path=str(archive.directory / r.file) if archive.files_kept else None)
+                          for r in reversed(archive.revisions))
+        groups.append(SquashedGroup(archive.baseline, str(archive.directory), archive.squashed_at, revisions))
+    return tuple(groups)

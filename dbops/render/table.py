@@ -184,6 +184,11 @@ def _history(r: HistoryReport, console: Out) -> None:
         console.line("No revisions yet. Create one with: dbops revision --autogenerate -m 'initial'")
         return
     console.table(_revision_table(r.revisions, r.current))
+    for group in r.squashed:
+        console.line("")
+        console.line(f"Squashed into baseline {group.baseline} on {group.squashed_at} ({len(group.revisions)} "
+                     f"revision(s); files and squash.json in {group.archive}):")
+        console.table(_revision_table(group.revisions, None))
 
 
 @renders("RevisionReport")

@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING, Any
 from dbops.render.table import Out, _ms, _revs, new_table, renders
 
 if TYPE_CHECKING:
-    from dbops.reports import AppliedHistoryReport, DriftLogReport, DriftReport, LintReport, PlanReport, VerifyReport
+    from dbops.reports import (
+        AppliedHistoryReport,
+        DriftLogReport,
+        DriftReport,
+        LintReport,
+        PlanReport,
+        SquashReport,
+        VerifyReport,
+    )
 
 
 @renders("DriftReport")
@@ -157,3 +165,32 @@ def _plan(r: PlanReport, console: Out) -> None:
                                  f"{age}) {held} {s.mode}: this statement would queue behind it")
     for v in r.violations:
         console.line(f"over threshold: {v}")
+
+
+@renders("SquashReport")
+def _squash(r: SquashReport, console: Out) -> None:
+    what = {"check": f"baseline {r.revision} re-proved against {r.archive}",
+            "dry_run": f"dry run: {len(r.squashed)} revision(s) would become baseline {r.revision}",
+            "squash": f"{len(r.squashed)} revision(s) squashed into baseline {r.revision}"}[r.mode]
+    console.line(f"{what} ({r.dialect}, {_ms(r.duration_ms)})")
+    if r.objects:
+        console.line("  objects: " + ", ".join(f"{n} {kind}" for kind, n in r.objects.items()))
+    if r.proven:
+        down = "; downgrade() empties it again" if r.downgrade_proven else ""
+        console.line(f"  proof: the chain's database and the baseline's are catalog-equal "
+                     f"({r.fingerprint_entries} catalog entries compared{down})")
+    else:
+        console.line(f"  proof FAILED: {len(r.differences)} difference(s), nothing written")
+        for diff in r.differences:
+            console.line(f"    {diff}")
+    for d in r.data_revisions:
+        kept = "kept in the baseline (--keep-data)" if d.kept else "NOT carried: rows it wrote are not in the baseline"
+        console.line(f"  data: {d.revision} ({d.file}) {kept}")
+        for step in d.steps:
+            console.line(f"      {step}")
+    for row in r.row_differences:
+        console.line(f"  rows differ: {row}")
+    for db in r.databases:
+        console.line(f"  database {db.database} at {_revs(db.revisions)}: {db.status}, {db.action}")
+    if r.written:
+        console.line(f"  wrote {r.baseline_file}; squashed files and squash.json in {r.archive}")

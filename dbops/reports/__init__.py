@@ -33,8 +33,10 @@ if TYPE_CHECKING:
         InitReport,
         RevisionInfo,
         RevisionReport,
+        SquashedGroup,
         StatusReport,
     )
+    from dbops.reports.squash import SquashDatabase, SquashDataRevision, SquashReport
     from dbops.reports.targets import FanOutReport, TargetResult
 
 _HOME = {
@@ -47,6 +49,7 @@ _HOME = {
     "HistoryReport": "revisions",
     "RevisionReport": "revisions",
     "InitReport": "revisions",
+    "SquashedGroup": "revisions",
     "DriftItem": "drift",
     "DriftReport": "drift",
     "DriftRecord": "drift",
@@ -74,6 +77,9 @@ _HOME = {
     "PlanReport": "plan",
     "ProbeReport": "probe",
     "PoolReport": "probe",
+    "SquashReport": "squash",
+    "SquashDataRevision": "squash",
+    "SquashDatabase": "squash",
 }
 
 __all__ = [
@@ -89,6 +95,7 @@ __all__ = [
     "HistoryReport",
     "RevisionReport",
     "InitReport",
+    "SquashedGroup",
     "DriftItem",
     "DriftReport",
     "DriftRecord",
@@ -108,6 +115,9 @@ __all__ = [
     "LintReport",
     "TargetResult",
     "FanOutReport",
+    "SquashReport",
+    "SquashDataRevision",
+    "SquashDatabase",
     "ProbeFinding",
     "PlanSession",
     "PlanEffect",

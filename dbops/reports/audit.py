@@ -40,7 +40,7 @@ class AppliedHistoryReport(Report):
 @dataclass(frozen=True)
 class VerifyItem(Report):
     revision: str
-    status: str  # ok | edited | removed | unrecorded
+    status: str  # ok | edited | removed | unrecorded | squashed (ran as the old chain's; squash proved it)
     recorded_checksum: str | None
     current_checksum: str | None
     path: str | None
@@ -69,7 +69,7 @@ class VerifyReport(Report):
 
     @property
     def ok(self) -> bool:
-        return all(i.status == "ok" for i in self.items) and not self.invalid_indexes
+        return all(i.status in ("ok", "squashed") for i in self.items) and not self.invalid_indexes
 
 
 @dataclass(frozen=True)

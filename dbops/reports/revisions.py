@@ -47,10 +47,21 @@ class HeadsReport(Report):
 
 
 @dataclass(frozen=True)
+class SquashedGroup(Report):
+    """Revisions a `dbops squash` replaced with a baseline (read from the archive's squash.json)."""
+
+    baseline: str
+    archive: str
+    squashed_at: str
+    revisions: tuple[RevisionInfo, ...]  # path: the archived file (None when --delete removed it)
+
+
+@dataclass(frozen=True)
 class HistoryReport(Report):
     command: str
     revisions: tuple[RevisionInfo, ...]
     current: tuple[str, ...] | None = None  # None when the database was not asked
+    squashed: tuple[SquashedGroup, ...] = ()
 
 
 @dataclass(frozen=True)

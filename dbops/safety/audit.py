@@ -51,6 +51,9 @@ def verify(config: Config, *, baseline: bool = False) -> VerifyReport:
             applied = [s.revision for s in script.iterate_revisions(current, "base")]
         except Exception:
             applied = [r for r in current if _exists(script, r)]
+    from dbops.bridge.squashed import replaced_checksums
+
+    squashed = replaced_checksums(config.script_location)
     for rev in dict.fromkeys([*applied, *(r for r in current if r not in applied)]):
         script_rev = _get(script, rev)
         was = recorded.get(rev)
@@ -59,6 +62,8 @@ def verify(config: Config, *, baseline: bool = False) -> VerifyReport:
             status = "removed"
         elif rev not in recorded or was is None:
             status = "unrecorded"  # applied before dbops recorded checksums
+        elif now != was and squashed.get(rev) == was:
+            status = "squashed"  # ran as the old chain's revision; `dbops squash` proved the baseline equal
         else:
             status = "ok" if now == was else "edited"
         items.append(VerifyItem(rev, status, was, now, script_rev.path if script_rev else None))

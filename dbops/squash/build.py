@@ -1,0 +1,388 @@
+"""dbops squash: replay the chain, render a baseline from the catalog, prove it, then rewrite the files.
+
+1. Replay base..REV into scratch database A (the project's own env.py, as check-drift does).
+2. Render the baseline from A's catalog (postgresql.py / other.py) into a file in a temporary version
+   directory; replay it into scratch database B; compare the fingerprints of A and B
+   (fingerprint.py), run the baseline's downgrade() on B and check the schema is empty again.
+3. Only then write: the baseline replaces REV's file (same revision id, no parent, so every database at
+   REV or later continues), the squashed files move to the archive (or are deleted), and squash.json
+   records them. Nothing is written when the proof fails (exit 3) or with --dry-run.
+
+``check`` re-proves an existing baseline against the archived chain (or any directory of the old
+revision files), e.g. in CI or after editing the baseline by hand.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection
+
+from dbops.bridge.env_settings import not_app_tables
+from dbops.bridge.project import database_heads, load_scripts
+from dbops.bridge.squashed import Archive, SquashedRevision, archives, default_root
+from dbops.config import Config
+from dbops.db.engine import run_with_connection
+from dbops.db.scratch import scratch_database
+from dbops.db.url import parse_url
+from dbops.errors import ConfigError, DbopsError, RevisionError, ScratchFailed, SquashUnproven
+from dbops.reports import SquashDatabase, SquashDataRevision, SquashReport
+from dbops.squash import fingerprint
+from dbops.squash.data import data_steps, kept_function
+from dbops.squash.postgresql import Statement
+from dbops.squash.render import baseline_module, summary
+
+PURPOSE = "dbops squash replays the chain and the baseline into temporary databases it creates"
+
+
+@dataclass
+class _Built:
+    fingerprint: fingerprint.Fingerprint
+    rows: dict[str, int]
+    dialect: str
+    up: list[Statement] | None = None
+    down: list[Statement] | None = None
+
+
+def _server(config: Config, scratch_url: str | None) -> URL | None:
+    if scratch_url:
+        return parse_url(scratch_url)
+    return None if config.uses_default_database else parse_url(config.url)
+
+
+def _replay(config: Config, url: URL, revision: str, version_dir: Path | None, what: str,
+            downgrade: bool = False) -> None:
+    from dbops.errors import MigrationFailed
+    from dbops.migrate import apply
+
+    scratch = replace(config.with_url(url.render_as_string(hide_password=False), "scratch"), tenant_schema=None,
+                      version_table_schema=None if config.tenant_schema else config.version_table_schema)
+    if version_dir is not None:
+        scratch = replace(scratch, version_locations=(str(version_dir),))
+    try:
+        if downgrade:
+            apply.downgrade(scratch, "base")
+        else:
+            apply.upgrade(scratch, revision)
+    except MigrationFailed as exc:
+        raise ScratchFailed(
+            f"dbops squash replays {what} into a scratch database it creates, and that failed, so nothing was "
+            f"written: {exc.message.split(' The version table ')[0]}",
+            hint="The chain must build from an empty database (dbops check-drift --against migrations tries the "
+            "same); fix the revision, then squash again.",
+        ) from exc
+
+
+def _skip(config: Config) -> set[str]:
+    return not_app_tables(config.version_table)
+
+
+def _default_schema(conn: Connection) -> str | None:
+    return str(conn.execute(text("SELECT current_schema()")).scalar_one()) if conn.dialect.name == "postgresql" \
+        else None
+
+
+def _row_counts(conn: Connection, fp: fingerprint.Fingerprint) -> dict[str, int]:
+    prep = conn.dialect.identifier_preparer
+    out = {}
+    for key, value in fp.items():
+        kind, name = key.split(" ", 1)
+        attrs = dict(value)
+        if conn.dialect.name == "postgresql":
+            if kind != "relation" or attrs.get("kind") not in ("r", "p"):
+                continue
+            schema, table = name.split(".", 1)
+            quoted = f"{prep.quote(schema)}.{prep.quote(table)}"
+        elif kind == "table" and (conn.dialect.name == "sqlite" or attrs.get("type") == "BASE TABLE"):
+            quoted = prep.quote(name)
+        else:
+            continue
+        out[name] = int(conn.execute(text(f"SELECT count(*) FROM {quoted}")).scalar_one())
+    conn.rollback()
+    return out
+
+
+def _read(url: URL, config: Config, *, render: bool) -> _Built:
+    skip = _skip(config)
+
+    def read(conn: Connection) -> _Built:
+        schema = _default_schema(conn)
+        fp = fingerprint.read(conn, schema, skip)
+        built = _Built(fp, _row_counts(conn, fp), conn.dialect.name)
+        if render:
+            from dbops.squash import other, postgresql
+
+            if conn.dialect.name == "postgresql":
+                built.up, built.down = postgresql.render(conn, schema or "public", skip)
+            elif conn.dialect.name == "sqlite":
+                built.up, built.down = other.sqlite(conn, skip)
+            else:
+                built.up, built.down = other.mysql(conn, skip)
+        return built
+
+    return run_with_connection(url, read, connect_timeout=config.connect_timeout, application_name="dbops-squash")
+
+
+@dataclass
+class _Proof:
+    built: _Built  # the baseline's database
+    differences: list[str]
+    downgrade_proven: bool
+    row_differences: list[str]
+
+
+def _prove(config: Config, server: URL | None, revision: str, chain: _Built, baseline_dir: Path | None,
+           what: str) -> _Proof:
+    with scratch_database(server, connect_timeout=config.connect_timeout, purpose=PURPOSE) as b_url:
+        empty = _read(b_url, config, render=False).fingerprint
+        _replay(config, b_url, revision, baseline_dir, what)
+        built = _read(b_url, config, render=False)
+        differences = fingerprint.differences(chain.fingerprint, built.fingerprint)
+        downgraded = False
+        if not differences:
+            _replay(config, b_url, "base", baseline_dir, f"{what}'s downgrade", downgrade=True)
+            after = _read(b_url, config, render=False).fingerprint
+            left = fingerprint.differences(empty, after)
+            differences = [f"downgrade() of the baseline left: {d}" for d in left]
+            downgraded = not left
+    rows = [f"{t}: {chain.rows[t]} row(s) in the chain's database, {built.rows.get(t, 0)} in the baseline's"
+            for t in sorted(chain.rows) if chain.rows[t] != built.rows.get(t, chain.rows[t])]
+    return _Proof(built, differences, downgraded, rows)
+
+
+def _range(script: Any, revision: str) -> list[Any]:
+    """The revisions squashed into ``revision``: it and all its ancestors, base first."""
+    return list(reversed(list(script.iterate_revisions(revision, "base"))))
+
+
+def _outside_dependents(script: Any, squashed: set[str], revision: str) -> list[str]:
+    out = []
+    for rev in script.walk_revisions():
+        if rev.revision in squashed:
+            continue
+        parents = set(rev._all_down_revisions) | set(getattr(rev, "_resolved_dependencies", ()) or ())
+        bad = sorted((parents & squashed) - {revision})
+        if bad:
+            out.append(f"{rev.revision} (on {', '.join(bad)})")
+    return out
+
+
+def _databases(config: Config, script: Any, squashed: set[str], revision: str) -> tuple[SquashDatabase, ...]:
+    if config.uses_default_database:
+        return ()
+    try:
+        heads = run_with_connection(parse_url(config.url), lambda c: database_heads(c, config),
+                                    connect_timeout=config.connect_timeout, application_name="dbops-squash")
+    except DbopsError as exc:
+        return (SquashDatabase(config.masked_url, (), "unreachable", f"not checked: {exc.message.split('. ')[0]}"),)
+    if not heads:
+        return (SquashDatabase(config.masked_url, (), "base", "empty: the baseline builds it"),)
+    behind = [h for h in heads if h in squashed and h != revision]
+    if behind:
+        return (SquashDatabase(config.masked_url, heads, "behind",
+                               f"upgrade it to {revision} with the old chain first (dbops upgrade {revision} on the "
+                               "code before the squash); after the squash its revision has no file here"),)
+    known = all(_known(script, h) for h in heads)
+    return (SquashDatabase(config.masked_url, heads, "continues" if known else "unknown",
+                           "nothing to do: it continues from the baseline" if known else
+                           "its revision is not in this chain (another branch or a newer release)"),)
+
+
+def _known(script: Any, rev: str) -> bool:
+    try:
+        return script.get_revision(rev) is not None
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _data(squashed: list[Any], keep: set[str]) -> tuple[list[SquashDataRevision], list[str]]:
+    found, kept = [], []
+    for rev in squashed:
+        steps = data_steps(rev.path)
+        if not steps:
+            continue
+        keeping = rev.revision in keep
+        found.append(SquashDataRevision(rev.revision, rev.path, tuple(f"line {s.line}: {s.what}" for s in steps),
+                                        keeping))
+        if keeping:
+            kept.append(kept_function(rev.path, rev.revision, steps))
+    return found, kept
+
+
+def _resolve(script: Any, up_to: str | None) -> Any:
+    heads = script.get_heads()
+    if up_to is None:
+        if len(heads) != 1:
+            raise RevisionError(f"There are {len(heads)} heads ({', '.join(sorted(heads))}), so which one to squash "
+                                "up to is ambiguous.", hint="Name it: dbops squash --up-to REV (or merge first).")
+        up_to = heads[0]
+    try:
+        rev = script.get_revision(up_to)
+    except Exception as exc:
+        raise RevisionError(f"--up-to {up_to!r} names no revision of this chain: {exc}",
+                            hint="See the revisions with: dbops history") from exc
+    if rev is None:
+        raise RevisionError(f"--up-to {up_to!r} names no revision.", hint="See the revisions with: dbops history")
+    return rev
+
+
+def _version_dirs(script: Any) -> list[Path]:
+    return [Path(d).resolve() for d in script._version_locations]
+
+
+def squash(config: Config, up_to: str | None = None, *, message: str | None = None, archive: str | None = None,
+           delete: bool = False, keep_data: tuple[str, ...] = (), dry_run: bool = False,
+           scratch_url: str | None = None) -> SquashReport:
+    started = time.perf_counter()
+    script = load_scripts(config)
+    target = _resolve(script, up_to)
+    revision = target.revision
+    squashed = _range(script, revision)
+    ids = {r.revision for r in squashed}
+    if len(squashed) < 2:
+        raise RevisionError(f"{revision} has no ancestors, so there is nothing to squash into it.",
+                            hint="Name a later revision: dbops squash --up-to REV")
+    outside = _outside_dependents(script, ids, revision)
+    if outside:
+        raise RevisionError(
+            f"Revisions after the squashed range depend on revisions inside it other than {revision}: "
+            f"{', '.join(outside)}. They would lose their parent when the range becomes one baseline.",
+            hint="Merge those branches first (dbops merge heads) or squash up to a revision every later one "
+            "descends from.")
+    unknown_keep = sorted(set(keep_data) - ids)
+    if unknown_keep:
+        raise ConfigError(f"--keep-data names revision(s) outside the squashed range: {', '.join(unknown_keep)}.",
+                          hint="Name revisions from dbops history that are at or before --up-to.")
+    archive_dir = Path(archive).resolve() if archive else default_root(config.script_location).resolve() / revision
+    dirs = _version_dirs(script)
+    if any(archive_dir == d or d in archive_dir.parents for d in dirs):
+        raise ConfigError(f"The archive directory {archive_dir} is inside a version location, where Alembic would "
+                          "load the squashed revisions again.", hint="Choose another: --archive DIR")
+    if (archive_dir / "squash.json").exists():
+        raise ConfigError(f"{archive_dir} already holds a squash archive.", hint="Choose another: --archive DIR")
+
+    data_revisions, kept = _data(squashed, set(keep_data))
+    server = _server(config, scratch_url)
+    with scratch_database(server, connect_timeout=config.connect_timeout, purpose=PURPOSE) as a_url:
+        _replay(config, a_url, revision, None, "the chain")
+        chain = _read(a_url, config, render=True)
+    assert chain.up is not None and chain.down is not None
+    baseline_path = Path(target.path)
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        archive_label = os.path.relpath(archive_dir, config.root)
+    except ValueError:
+        archive_label = str(archive_dir)
+    source = baseline_module(
+        revision=revision, branch_labels=tuple(target.branch_labels or ()),
+        message=(message or f"baseline: {len(squashed)} revisions squashed").replace('"""', "'''"),
+        dialect=chain.dialect, squashed=[r.revision for r in squashed], archive=archive_label,
+        up=chain.up, down=chain.down, kept_data=kept, created=created)
+    with tempfile.TemporaryDirectory(prefix="dbops_squash_") as tmp:
+        (Path(tmp) / baseline_path.name).write_text(source, encoding="utf-8")
+        proof = _prove(config, server, revision, chain, Path(tmp), "the rendered baseline")
+    report = SquashReport(
+        command="squash", mode="dry_run" if dry_run else "squash", dialect=chain.dialect, revision=revision,
+        squashed=tuple(r.revision for r in squashed), baseline_file=str(baseline_path),
+        archive=None if dry_run else str(archive_dir), objects=summary(chain.up),
+        fingerprint_entries=len(chain.fingerprint), proven=not proof.differences,
+        differences=tuple(proof.differences), downgrade_proven=proof.downgrade_proven,
+        data_revisions=tuple(data_revisions), row_differences=tuple(proof.row_differences),
+        databases=_databases(config, script, ids, revision), reparented=(), written=False,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    if proof.differences:
+        raise SquashUnproven(_unproven(len(proof.differences), proof.differences),
+                             hint="Nothing was written. Keep the chain, or tell the team what dbops cannot render "
+                             "(docs/squash.md lists what it covers).", report=report)
+    if dry_run:
+        return report
+    _write(config, squashed, target, archive_dir, source, delete, chain.dialect, created)
+    return replace(report, written=True, duration_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def _unproven(n: int, differences: list[str]) -> str:
+    shown = "; ".join(differences[:5]) + (f"; and {n - 5} more" if n > 5 else "")
+    return (f"The baseline does not rebuild the chain's schema: {n} catalog difference(s) between a database "
+            f"built by the chain and one built by the baseline: {shown}.")
+
+
+def _write(config: Config, squashed: list[Any], target: Any, archive_dir: Path, source: str, delete: bool,
+           dialect: str, created: str) -> None:
+    """Archive first (copies and squash.json), then replace REV's file, then remove the originals: an
+    interruption leaves either the old chain untouched or the baseline with its archive complete."""
+    from dbops.safety.checksum import file_checksum
+
+    entries = tuple(SquashedRevision(r.revision, tuple(r._all_down_revisions), r.doc, Path(r.path).name,
+                                     file_checksum(r.path)) for r in squashed)
+    archive_dir.mkdir(parents=True, exist_ok=False)
+    try:
+        if not delete:
+            for rev in squashed:
+                shutil.copy2(rev.path, archive_dir / Path(rev.path).name)
+        Archive(archive_dir, target.revision, file_checksum(target.path), created, dialect, entries,
+                files_kept=not delete).write()
+    except OSError:
+        shutil.rmtree(archive_dir, ignore_errors=True)
+        raise
+    baseline = Path(target.path)
+    tmp = baseline.with_name(f".{baseline.name}.dbops-squash")
+    tmp.write_text(source, encoding="utf-8")
+    os.replace(tmp, baseline)
+    for rev in squashed:
+        if Path(rev.path) != baseline:
+            Path(rev.path).unlink()
+
+
+def check(config: Config, *, old_chain: str | None = None, scratch_url: str | None = None) -> SquashReport:
+    """Re-prove the chain's baseline: replay the archived (or ``old_chain``) revisions and the current
+    chain up to the baseline's revision, compare; SquashUnproven (exit 3) with each difference."""
+    started = time.perf_counter()
+    script = load_scripts(config)
+    if old_chain:
+        chain_dir = Path(old_chain).resolve()
+        roots = [r.revision for r in script.walk_revisions() if not r._all_down_revisions]
+        if len(roots) != 1:
+            raise RevisionError(f"The chain has {len(roots)} roots; --old-chain proves one baseline.",
+                                hint="Use the archive of each squash (dbops squash --check without --old-chain).")
+        revision = roots[0]
+        squashed_ids: tuple[str, ...] = ()
+    else:
+        found = archives(config.script_location)
+        if not found:
+            raise ConfigError(f"No squash archive under {default_root(config.script_location)}, so there is no old "
+                              "chain to prove the baseline against.",
+                              hint="Point at the old revision files: dbops squash --check --old-chain DIR")
+        last = found[-1]
+        if not last.files_kept:
+            raise ConfigError(f"The squash archive {last.directory} kept no files (--delete), so the old chain "
+                              "cannot be replayed.", hint="Check out the old files and pass --old-chain DIR.")
+        chain_dir, revision = last.directory, last.baseline
+        squashed_ids = tuple(r.revision for r in last.revisions)
+    if not chain_dir.is_dir():
+        raise ConfigError(f"{chain_dir} is not a directory.", hint="Pass the directory of the old revision files.")
+    target = _resolve(script, revision)
+    server = _server(config, scratch_url)
+    with scratch_database(server, connect_timeout=config.connect_timeout, purpose=PURPOSE) as a_url:
+        _replay(config, a_url, revision, chain_dir, "the old chain")
+        chain = _read(a_url, config, render=False)
+    proof = _prove(config, server, revision, chain, None, "the baseline")
+    report = SquashReport(
+        command="squash", mode="check", dialect=chain.dialect, revision=revision, squashed=squashed_ids,
+        baseline_file=str(target.path), archive=str(chain_dir), objects={},
+        fingerprint_entries=len(chain.fingerprint), proven=not proof.differences,
+        differences=tuple(proof.differences), downgrade_proven=proof.downgrade_proven, data_revisions=(),
+        row_differences=tuple(proof.row_differences), databases=(), reparented=(), written=False,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    if proof.differences:
+        raise SquashUnproven(_unproven(len(proof.differences), proof.differences),
+                             hint=f"Fix {target.path} until it builds what the old chain built; the differences "
+                             "name each object and attribute.", report=report)
+    return report
+
