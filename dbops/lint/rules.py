@@ -267,13 +267,16 @@ def lint_source(source: str, *, dialect: str | None = None) -> Iterator[Finding]
     (its configured URL or its version directory): PostgreSQL advice is not given to a SQLite chain."""
     lines = source.splitlines()
     calls = list(op_calls(source, ("upgrade",)))
-    created = frozenset(c.table for c in calls if c.name == "create_table" and c.table)
+    texts = {id(c): c.sql_text() for c in calls if c.name == "execute"}
+    created = frozenset(c.table for c in calls if c.name == "create_table" and c.table) | frozenset(
+        st.relation for t in texts.values() if t for st in statements(t)
+        if st.kind in ("CreateStmt", "CreateTableAsStmt") and st.relation)
     seen_timeout = False
     emptied: set[str] = set()
     for call in calls:
         sql: tuple[Statement, ...] = ()
         nodes: tuple[Any, ...] = ()
-        text = call.sql_text() if call.name == "execute" else None
+        text = texts.get(id(call))
         if text is not None:
             sql = tuple(statements(text))
             nodes = _parse(text)

@@ -72,6 +72,10 @@ def statements(sql: str) -> list[Statement]:
         elif kind == "VacuumStmt":  # a plain VACUUM / ANALYZE blocks neither reads nor writes; FULL rewrites
             full = any(getattr(o, "defname", "") == "full" for o in getattr(node, "options", None) or ())
             out.append(Statement(kind, full))
+        elif kind == "CreateStmt":  # a new table: the revision's later statements on it lock nothing in use
+            out.append(Statement(kind, False, relation=_name(node.relation)))
+        elif kind == "CreateTableAsStmt":  # a new table / materialized view; it only reads (ACCESS SHARE) the rest
+            out.append(Statement(kind, False, relation=_name(getattr(node.into, "rel", None))))
         elif kind in LOCKING:
             out.append(Statement(kind, True, concurrent=bool(getattr(node, "concurrent", False)),
                                  relation=_name(getattr(node, "relation", None))))

@@ -186,7 +186,8 @@ def _history(r: HistoryReport, console: Out) -> None:
     console.table(_revision_table(r.revisions, r.current))
     for group in r.squashed:
         console.line("")
-        console.line(f"Squashed into baseline {group.baseline} on {group.squashed_at} ({len(group.revisions)} "
+        when = group.squashed_at.replace("T", " ").removesuffix("Z")
+        console.line(f"Squashed into baseline {group.baseline} on {when} ({len(group.revisions)} "
                      f"revision(s); files and squash.json in {group.archive}):")
         console.table(_revision_table(group.revisions, None))
 

@@ -59,7 +59,7 @@ def _server(config: Config, scratch_url: str | None) -> URL | None:
 
 def _replay(config: Config, url: URL, revision: str, version_dir: Path | None, what: str,
             downgrade: bool = False) -> None:
-    from dbops.errors import MigrationFailed
+    from dbops.errors import MigrationFailed, WrongDatabase
     from dbops.migrate import apply
 
     scratch = replace(config.with_url(url.render_as_string(hide_password=False), "scratch"), tenant_schema=None,
@@ -71,6 +71,13 @@ def _replay(config: Config, url: URL, revision: str, version_dir: Path | None, w
             apply.downgrade(scratch, "base")
         else:
             apply.upgrade(scratch, revision)
+    except WrongDatabase as exc:
+        raise WrongDatabase(
+            f"dbops squash replays {what} into a scratch database it creates, and the project's env.py connected "
+            "elsewhere, so the replay was refused and nothing was written. " + exc.message,
+            hint="Let env.py prefer the URL dbops passes: url = config.get_main_option('sqlalchemy.url') or "
+            "<the app's URL> (plain alembic keeps working: alembic.ini's URL is then used as before).",
+        ) from exc
     except MigrationFailed as exc:
         raise ScratchFailed(
             f"dbops squash replays {what} into a scratch database it creates, and that failed, so nothing was "
@@ -202,15 +209,22 @@ def _known(script: Any, rev: str) -> bool:
         return False
 
 
-def _data(squashed: list[Any], keep: set[str]) -> tuple[list[SquashDataRevision], list[str]]:
+def _shown(path: str, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return path
+
+
+def _data(squashed: list[Any], keep: set[str], root: Path) -> tuple[list[SquashDataRevision], list[str]]:
     found, kept = [], []
     for rev in squashed:
         steps = data_steps(rev.path)
         if not steps:
             continue
         keeping = rev.revision in keep
-        found.append(SquashDataRevision(rev.revision, rev.path, tuple(f"line {s.line}: {s.what}" for s in steps),
-                                        keeping))
+        found.append(SquashDataRevision(rev.revision, _shown(rev.path, root),
+                                        tuple(f"line {s.line}: {s.what}" for s in steps), keeping))
         if keeping:
             kept.append(kept_function(rev.path, rev.revision, steps))
     return found, kept
@@ -268,7 +282,7 @@ def squash(config: Config, up_to: str | None = None, *, message: str | None = No
     if (archive_dir / "squash.json").exists():
         raise ConfigError(f"{archive_dir} already holds a squash archive.", hint="Choose another: --archive DIR")
 
-    data_revisions, kept = _data(squashed, set(keep_data))
+    data_revisions, kept = _data(squashed, set(keep_data), config.root)
     server = _server(config, scratch_url)
     with scratch_database(server, connect_timeout=config.connect_timeout, purpose=PURPOSE) as a_url:
         _replay(config, a_url, revision, None, "the chain")

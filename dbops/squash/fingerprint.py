@@ -25,18 +25,18 @@ _PG: dict[str, str] = {  # the first column is the object's key; ATTRIBUTES name
         SELECT e.extname, n.nspname, e.extversion, e.extrelocatable
         FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace""",
     "type": f"""
-        SELECT n.nspname || '.' || t.typname, t.typtype, format_type(t.typbasetype, t.typtypmod), t.typnotnull,
+        SELECT n.nspname || '.' || t.typname, t.typtype::text, format_type(t.typbasetype, t.typtypmod), t.typnotnull,
                t.typdefault, t.typcollation::regcollation::text, obj_description(t.oid, 'pg_type'), t.typacl::text,
                (SELECT array_agg(enumlabel ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = t.oid)::text,
                (SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
                 FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)::text
         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-        WHERE {USER_NS} AND t.typtype IN ('e', 'd', 'c', 'r', 'b', 'm') AND t.typelem = 0
+        WHERE {USER_NS} AND t.typtype::text IN ('e', 'd', 'c', 'r', 'b', 'm') AND t.typelem = 0
           AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
           AND {not_extension_member('pg_type', 't.oid')}""",
     "relation": f"""
-        SELECT n.nspname || '.' || c.relname, c.relkind, c.relpersistence, c.reloptions::text, c.relrowsecurity,
-               c.relforcerowsecurity, c.relreplident, c.relispartition,
+        SELECT n.nspname || '.' || c.relname, c.relkind::text, c.relpersistence::text, c.reloptions::text,
+               c.relrowsecurity, c.relforcerowsecurity, c.relreplident::text, c.relispartition,
                CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END, pg_get_expr(c.relpartbound, c.oid),
                (SELECT array_agg(i.inhparent::regclass::text ORDER BY i.inhseqno) FROM pg_inherits i
                 WHERE i.inhrelid = c.oid)::text,
@@ -50,8 +50,9 @@ _PG: dict[str, str] = {  # the first column is the object's key; ATTRIBUTES name
         SELECT n.nspname || '.' || c.relname || '.' || a.attname,
                row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum),
                format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
-               a.attidentity, a.attgenerated, a.attcollation::regcollation::text, col_description(c.oid, a.attnum),
-               a.attislocal, a.attinhcount, a.attstorage = t.typstorage, a.attacl::text
+               a.attidentity::text, a.attgenerated::text, a.attcollation::regcollation::text,
+               col_description(c.oid, a.attnum),
+               a.attislocal, a.attinhcount, a.attstorage::text = t.typstorage::text, a.attacl::text
         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_type t ON t.oid = a.atttypid
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -70,7 +71,7 @@ _PG: dict[str, str] = {  # the first column is the object's key; ATTRIBUTES name
                           WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')
                             AND t.relname = ANY(:skip))""",
     "constraint": f"""
-        SELECT n.nspname || '.' || coalesce(c.relname, t.typname) || '.' || con.conname, con.contype,
+        SELECT n.nspname || '.' || coalesce(c.relname, t.typname) || '.' || con.conname, con.contype::text,
                pg_get_constraintdef(con.oid), con.condeferrable, con.condeferred, con.convalidated,
                con.conislocal, con.connoinherit, obj_description(con.oid, 'pg_constraint')
         FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
@@ -86,23 +87,23 @@ _PG: dict[str, str] = {  # the first column is the object's key; ATTRIBUTES name
         WHERE {USER_NS} AND NOT (c.relname = ANY(:skip)) AND {not_extension_member('pg_class', 'c.oid')}""",
     "function": f"""
         SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-               p.prokind, CASE WHEN p.prokind IN ('f', 'p') THEN pg_get_functiondef(p.oid) END,
+               p.prokind::text, CASE WHEN p.prokind::text IN ('f', 'p') THEN pg_get_functiondef(p.oid) END,
                obj_description(p.oid, 'pg_proc'), p.proacl::text
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE {USER_NS} AND {not_extension_member('pg_proc', 'p.oid')}""",
     "trigger": f"""
-        SELECT n.nspname || '.' || c.relname || '.' || tg.tgname, pg_get_triggerdef(tg.oid), tg.tgenabled,
+        SELECT n.nspname || '.' || c.relname || '.' || tg.tgname, pg_get_triggerdef(tg.oid), tg.tgenabled::text,
                obj_description(tg.oid, 'pg_trigger')
         FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE NOT tg.tgisinternal AND {USER_NS} AND NOT (c.relname = ANY(:skip))""",
     "policy": f"""
-        SELECT n.nspname || '.' || c.relname || '.' || p.polname, p.polpermissive, p.polcmd,
+        SELECT n.nspname || '.' || c.relname || '.' || p.polname, p.polpermissive, p.polcmd::text,
                (SELECT array_agg(r ORDER BY r) FROM unnest(p.polroles::regrole[]::text[]) r)::text,
                pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
         FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE {USER_NS}""",
     "rule": f"""
-        SELECT n.nspname || '.' || c.relname || '.' || r.rulename, pg_get_ruledef(r.oid), r.ev_enabled
+        SELECT n.nspname || '.' || c.relname || '.' || r.rulename, pg_get_ruledef(r.oid), r.ev_enabled::text
         FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE r.rulename <> '_RETURN' AND {USER_NS}""",
     "default_privileges": """

@@ -26,7 +26,9 @@ def sqlite(conn: Connection, skip_tables: set[str]) -> tuple[list[Statement], li
     rows = conn.execute(text("SELECT type, name, tbl_name, sql, rowid FROM sqlite_master WHERE sql IS NOT NULL "
                              "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")).fetchall()
     rows = sorted((r for r in rows if r[2] not in skip_tables), key=lambda r: (_ORDER.get(r[0], 9), r[4]))
-    up = [Statement(kind, name, sql) for kind, name, _table, sql, _rowid in rows]
+    # whitespace at line ends and leading tabs tidied (the fingerprint compares SQLite's text whitespace-folded)
+    up = [Statement(kind, name, "\n".join(line.rstrip().replace("\t", "    ") for line in sql.splitlines()))
+          for kind, name, _table, sql, _rowid in rows]
     down = [Statement(kind, name, f"DROP {kind.upper()} IF EXISTS {_qi(name, chr(34))}")
             for kind, name, *_ in reversed(rows)]
     return up, down

@@ -145,8 +145,8 @@ class Reader:
         base = (f"FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE {USER_NS} "
                 f"AND {not_extension_member('pg_type', 't.oid')}")
         for oid, kind, name, comment in _rows(self.conn, f"""
-                SELECT t.oid, t.typtype, {q}, obj_description(t.oid, 'pg_type') {base}
-                AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND
+                SELECT t.oid, t.typtype::text, {q}, obj_description(t.oid, 'pg_type') {base}
+                AND (t.typtype::text IN ('e', 'd') OR (t.typtype::text = 'c' AND
                      (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))
                 ORDER BY t.oid"""):
             if kind == "e":
@@ -192,14 +192,14 @@ class Reader:
         signature names a table's row type, or with a SQL-standard body, come after the tables."""
         q = qualified("n.nspname", "p.proname")
         rows = _rows(self.conn, f"""
-            SELECT p.oid, pg_get_functiondef(p.oid), {q}, pg_get_function_identity_arguments(p.oid), p.prokind,
+            SELECT p.oid, pg_get_functiondef(p.oid), {q}, pg_get_function_identity_arguments(p.oid), p.prokind::text,
                    obj_description(p.oid, 'pg_proc'),
                    p.prosqlbody IS NOT NULL OR EXISTS (
                        SELECT 1 FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
                        WHERE c.relkind <> 'c' AND t.oid = ANY(array_append(
                            coalesce(p.proallargtypes, p.proargtypes::oid[]), p.prorettype)))
             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE {USER_NS} AND p.prokind IN ('f', 'p') AND {not_extension_member('pg_proc', 'p.oid')}
+            WHERE {USER_NS} AND p.prokind::text IN ('f', 'p') AND {not_extension_member('pg_proc', 'p.oid')}
             ORDER BY p.oid""")
         delayed: set[int] = set()
         if not late and rows:
@@ -251,7 +251,8 @@ class Reader:
     def _relations(self, kinds: str) -> list[Any]:
         q = qualified("n.nspname", "c.relname")
         return _rows(self.conn, f"""
-            SELECT c.oid, {q}, c.relkind, c.relpersistence, c.reloptions, c.relrowsecurity, c.relforcerowsecurity,
+            SELECT c.oid, {q}, c.relkind::text, c.relpersistence::text, c.reloptions, c.relrowsecurity,
+                   c.relforcerowsecurity,
                    CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END, c.relispartition,
                    pg_get_expr(c.relpartbound, c.oid),
                    (SELECT {qualified('pn.nspname', 'pc.relname')} FROM pg_inherits i JOIN pg_class pc
@@ -259,7 +260,7 @@ class Reader:
                     WHERE i.inhrelid = c.oid AND c.relispartition),
                    obj_description(c.oid, 'pg_class'), c.relname
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind = ANY(:kinds) AND {USER_NS} AND {not_extension_member('pg_class', 'c.oid')}
+            WHERE c.relkind::text = ANY(:kinds) AND {USER_NS} AND {not_extension_member('pg_class', 'c.oid')}
               AND NOT (c.relname = ANY(:skip))
             ORDER BY c.relispartition, c.oid""", kinds=list(kinds), skip=self.skip)
 
@@ -276,7 +277,7 @@ class Reader:
               AND d.refobjid = ANY(:oids)""", oids=oids)}
         for row in _rows(self.conn, """
                 SELECT a.attrelid, a.attnum, quote_ident(a.attname), format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                       pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated,
+                       pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text,
                        CASE WHEN a.attcollation <> t.typcollation
                             THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END,
                        col_description(a.attrelid, a.attnum), a.attislocal
@@ -341,11 +342,11 @@ class Reader:
             return
         foreign: list[Statement] = []
         for relid, cname, ctype, definition, comment in _rows(self.conn, """
-                SELECT conrelid, quote_ident(conname), contype, pg_get_constraintdef(oid),
+                SELECT conrelid, quote_ident(conname), contype::text, pg_get_constraintdef(oid),
                        obj_description(oid, 'pg_constraint')
                 FROM pg_constraint WHERE conrelid = ANY(:oids) AND contype IN ('p', 'u', 'x', 'c', 'f')
                   AND conislocal AND conparentid = 0
-                ORDER BY CASE contype WHEN 'p' THEN 0 WHEN 'u' THEN 1 WHEN 'x' THEN 2 WHEN 'c' THEN 3 ELSE 4 END,
+                ORDER BY CASE contype::text WHEN 'p' THEN 0 WHEN 'u' THEN 1 WHEN 'x' THEN 2 WHEN 'c' THEN 3 ELSE 4 END,
                          oid""", oids=oids):
             stmt = Statement("foreign_key" if ctype == "f" else "constraint", f"{names[relid]}.{cname}",
                              f"ALTER TABLE {names[relid]} ADD CONSTRAINT {cname} {definition}")
@@ -373,7 +374,7 @@ class Reader:
 
     def views(self) -> list[_Relation]:
         rels = {r[0]: r for r in _rows(self.conn, f"""
-            SELECT c.oid, {qualified('n.nspname', 'c.relname')}, c.relkind, pg_get_viewdef(c.oid), c.reloptions,
+            SELECT c.oid, {qualified('n.nspname', 'c.relname')}, c.relkind::text, pg_get_viewdef(c.oid), c.reloptions,
                    obj_description(c.oid, 'pg_class'), c.relname
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('v', 'm') AND {USER_NS} AND {not_extension_member('pg_class', 'c.oid')}
@@ -410,7 +411,7 @@ class Reader:
         if not names:
             return
         for relid, definition, tname, enabled, comment in _rows(self.conn, """
-                SELECT tgrelid, pg_get_triggerdef(oid), quote_ident(tgname), tgenabled,
+                SELECT tgrelid, pg_get_triggerdef(oid), quote_ident(tgname), tgenabled::text,
                        obj_description(oid, 'pg_trigger')
                 FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = ANY(:oids) AND tgparentid = 0
                 ORDER BY oid""", oids=list(names)):
@@ -422,7 +423,7 @@ class Reader:
             self.comment(f"TRIGGER {tname} ON {names[relid]}", comment)
         commands = {"*": "ALL", "r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE"}
         for relid, pname, permissive, cmd, roles, qual, check in _rows(self.conn, """
-                SELECT p.polrelid, quote_ident(p.polname), p.polpermissive, p.polcmd,
+                SELECT p.polrelid, quote_ident(p.polname), p.polpermissive, p.polcmd::text,
                        CASE WHEN p.polroles = '{0}' THEN 'PUBLIC' ELSE (SELECT string_agg(quote_ident(rolname), ', '
                             ORDER BY rolname) FROM pg_roles WHERE oid = ANY(p.polroles)) END,
                        pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)

@@ -82,6 +82,21 @@ op.add_column("events", sa.Column("seq", sa.BigInteger(), sa.Identity()))'''
     assert not _ids(body) & {"DB014", "DB016", "DB018"}
 
 
+def test_tables_created_in_raw_sql_are_new_tables_too() -> None:
+    """A baseline `dbops squash` writes (or any revision in SQL) creates its tables, then adds keys and
+    indexes to them: nothing the application uses is locked. The same statements on a table the
+    revision did not create are still reported."""
+    new = '''op.execute('CREATE TABLE "user" (id uuid NOT NULL, email text)')
+op.execute('ALTER TABLE "user" ADD CONSTRAINT user_pkey PRIMARY KEY (id)')
+op.execute('CREATE INDEX ix_user_email ON public."user" USING btree (email)')
+op.execute("CREATE MATERIALIZED VIEW daily AS SELECT 1 AS n WITH DATA")
+op.execute("CREATE UNIQUE INDEX ux_daily ON daily (n)")'''
+    assert not _ids(new) & {"DB002", "DB007"}
+    existing = '''op.execute('ALTER TABLE orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id)')
+op.execute("CREATE INDEX ix_orders_total ON orders (total)")'''
+    assert {"DB002", "DB007"} <= _ids(existing)
+
+
 @pytest.mark.parametrize("rule_id", sorted(RULES))
 def test_a_reviewed_line_is_silenced(rule_id: str) -> None:
     """`# dbops: noqa <ID>` on the line of the call (its first or its last line) silences that rule only."""

@@ -1,0 +1,246 @@
+"""`dbops squash` end to end on real servers: a 45-revision PostgreSQL chain covering every object kind
+(proved by dbops's fingerprint and, independently here, by `pg_dump --schema-only`), a database at the
+old head continuing past the squash, a later revision on both, a broken baseline caught by --check,
+what cannot be rendered refused with nothing written, data steps, a database behind the squash, and
+the reference app's own chain on PostgreSQL (psycopg and asyncpg), SQLite and MariaDB."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from tests.helpers import REPO, dbops_app, empty_databases, execute
+from tests.squash.chain import SEED_REVISION, chain_app
+
+KINDS = {"schema", "extension", "type", "function", "sequence", "table", "constraint", "index", "foreign_key",
+         "view", "trigger", "policy"}
+
+LATER = '''"""after the squash"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "r46"
+down_revision = "r45"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.add_column("customers", sa.Column("nickname", sa.Text))
+
+
+def downgrade():
+    op.drop_column("customers", "nickname")
+'''
+
+
+def _pg_dump(url: str) -> set[str]:
+    """The database's schema as pg_dump writes it, one normalised statement per entry (order, comments,
+    session settings and the dump's random restrict key left out; bookkeeping tables too)."""
+    name = url.rsplit("/", 1)[1]
+    out = subprocess.run(["pg_dump", "--schema-only", "-h", "127.0.0.1", "-U", "postgres", name], check=True,
+                         capture_output=True, text=True).stdout
+    lines = [ln for ln in out.splitlines() if not ln.startswith(("--", "SET ", "SELECT pg_catalog.set_config",
+                                                                "\\restrict", "\\unrestrict"))]
+    statements = {" ".join(s.split()) for s in "\n".join(lines).split(";\n") if s.strip()}
+    return {s for s in statements if "alembic_version" not in s and "dbops_" not in s}
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.glob("*.py"))}
+
+
+@pytest.mark.postgres
+def test_chain_squashes_proves_and_databases_continue(tmp_path: Path, invoke: Callable[..., Result],
+                                                      pg_psycopg_url: str) -> None:
+    app = chain_app(tmp_path)
+    versions = app / "migrations" / "versions"
+    old = pg_psycopg_url
+    assert invoke("upgrade", "--database-url", old, cwd=app).exit_code == 0  # the old chain, to its head
+
+    dry = invoke("squash", "--dry-run", "--format", "json", "--database-url", old, cwd=app)
+    assert dry.exit_code == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    assert report["mode"] == "dry_run" and report["proven"] and not report["written"]
+    assert [d["revision"] for d in report["data_revisions"]] == [SEED_REVISION]
+    assert report["data_revisions"][0]["kept"] is False
+    assert report["row_differences"] == ["public.countries: 3 row(s) in the chain's database, 0 in the baseline's"]
+    assert len(_files(versions)) == 45 and not (app / "migrations" / "squashed").exists()
+
+    result = invoke("squash", "--keep-data", SEED_REVISION, "-m", "baseline 2026", "--format", "json",
+                    "--database-url", old, cwd=app)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["proven"] and report["downgrade_proven"] and report["written"]
+    assert report["squashed"] == [f"r{i:02d}" for i in range(1, 46)] and report["revision"] == "r45"
+    assert KINDS <= set(report["objects"]), report["objects"]
+    assert report["row_differences"] == [] and report["data_revisions"][0]["kept"] is True
+    assert report["databases"][0]["status"] == "continues"
+    assert list(_files(versions)) == ["r45.py"]
+    archive = app / "migrations" / "squashed" / "r45"
+    assert len(_files(archive)) == 45 and (archive / "squash.json").exists()
+    baseline = (versions / "r45.py").read_text()
+    assert 'down_revision = None' in baseline and 'revision = "r45"' in baseline
+    lint = invoke("lint", cwd=app)  # the baseline passes the project's own lint gate
+    assert lint.exit_code == 0, lint.stdout + lint.stderr
+
+    with empty_databases("dbops_squash", ("fresh",)) as names:
+        fresh = old.rsplit("/", 1)[0] + "/" + names["fresh"]
+        assert invoke("upgrade", "--database-url", fresh, cwd=app).exit_code == 0  # the baseline alone
+        assert _pg_dump(fresh) == _pg_dump(old)  # independent of dbops's own fingerprint
+        assert execute(fresh, "SELECT count(*) FROM countries")[0] == [(3,)]  # --keep-data carried the seed
+
+        (versions / "r46.py").write_text(LATER)
+        for url in (old, fresh):  # the old-head database continues without a stamp; the fresh one too
+            up = invoke("upgrade", "--database-url", url, cwd=app)
+            assert up.exit_code == 0, up.stderr
+            assert "edited" not in up.stderr
+            assert execute(url, "SELECT version_num FROM alembic_version")[0] == [("r46",)]
+            assert execute(url, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers' "
+                                "AND column_name = 'nickname'")[0] == [(1,)]
+
+    verify = invoke("verify", "--format", "json", "--database-url", old, cwd=app)
+    assert verify.exit_code == 0, verify.stdout + verify.stderr
+    assert {i["revision"]: i["status"] for i in json.loads(verify.stdout)["items"]} == {"r46": "ok",
+                                                                                        "r45": "squashed"}
+    history = json.loads(invoke("history", "--format", "json", cwd=app).stdout)
+    assert [r["revision"] for r in history["revisions"]] == ["r46", "r45"]
+    assert len(history["squashed"][0]["revisions"]) == 45 and history["squashed"][0]["baseline"] == "r45"
+
+    check = invoke("squash", "--check", "--database-url", old, cwd=app)
+    assert check.exit_code == 0, check.stderr
+    assert "catalog-equal" in check.stdout
+
+    # a broken baseline: one default edited by hand
+    assert "DEFAULT 'pending'::order_status" in baseline
+    (versions / "r45.py").write_text(baseline.replace("DEFAULT 'pending'::order_status",
+                                                      "DEFAULT 'paid'::order_status"))
+    broken = invoke("squash", "--check", "--format", "json", "--database-url", old, cwd=app)
+    assert broken.exit_code == 3, broken.stderr
+    data = json.loads(broken.stdout)
+    assert data["error"]["kind"] == "squash_unproven"
+    assert data["differences"] == ["column public.orders.status: default \"'pending'::order_status\" (chain) != "
+                                   "\"'paid'::order_status\" (baseline)"]
+
+
+RULE_CHAIN = [
+    ("a1", None, "table", "    op.create_table('t', sa.Column('id', sa.Integer, primary_key=True))", "    pass"),
+    ("a2", "a1", "a rule dbops does not render",
+     "    op.execute('CREATE TABLE t_log (id integer)')\n"
+     "    op.execute('CREATE RULE r_log AS ON INSERT TO t DO ALSO INSERT INTO t_log VALUES (NEW.id)')",
+     "    pass"),
+]
+
+
+@pytest.mark.postgres
+def test_what_cannot_be_rendered_fails_the_proof_and_nothing_is_written(
+        tmp_path: Path, invoke: Callable[..., Result], pg_psycopg_url: str) -> None:
+    app = dbops_app(tmp_path, "app", RULE_CHAIN)
+    before = _files(app / "migrations" / "versions")
+    result = invoke("squash", "--format", "json", "--database-url", pg_psycopg_url, cwd=app)
+    assert result.exit_code == 3, result.stderr
+    data = json.loads(result.stdout)
+    assert not data["proven"] and not data["written"]
+    assert data["differences"] == ["rule public.t.r_log: built by the chain, missing from the baseline's database"]
+    assert _files(app / "migrations" / "versions") == before
+    assert not (app / "migrations" / "squashed").exists()
+
+
+SMALL = [
+    ("b1", None, "one", "    op.create_table('one', sa.Column('id', sa.Integer, primary_key=True))", "    pass"),
+    ("b2", "b1", "two", "    op.create_table('two', sa.Column('id', sa.Integer, primary_key=True))", "    pass"),
+    ("b3", "b2", "three", "    op.add_column('two', sa.Column('x', sa.Text))", "    pass"),
+]
+
+
+@pytest.mark.postgres
+def test_a_database_behind_the_squash_is_named_and_then_refused_with_the_way_forward(
+        tmp_path: Path, invoke: Callable[..., Result], pg_psycopg_url: str) -> None:
+    app = dbops_app(tmp_path, "app", SMALL)
+    assert invoke("upgrade", "b1", "--database-url", pg_psycopg_url, cwd=app).exit_code == 0
+    result = invoke("squash", "--format", "json", "--database-url", pg_psycopg_url, cwd=app)
+    assert result.exit_code == 0, result.stderr
+    (db,) = json.loads(result.stdout)["databases"]
+    assert db["status"] == "behind" and db["revisions"] == ["b1"] and "dbops upgrade b3" in db["action"]
+    up = invoke("upgrade", "--database-url", pg_psycopg_url, cwd=app)
+    assert up.exit_code == 1
+    assert "which `dbops squash` replaced with the baseline b3" in up.stderr and "Traceback" not in up.stderr
+    assert execute(pg_psycopg_url, "SELECT version_num FROM alembic_version")[0] == [("b1",)]
+
+
+BRANCHED = [
+    ("c1", None, "root", "    op.create_table('one', sa.Column('id', sa.Integer, primary_key=True))", "    pass"),
+    ("c2", "c1", "main", "    op.add_column('one', sa.Column('x', sa.Text))", "    pass"),
+    ("c3", "c1", "side branch", "    op.add_column('one', sa.Column('y', sa.Text))", "    pass"),
+]
+
+
+def test_usage_and_refusals(tmp_path: Path, invoke: Callable[..., Result]) -> None:
+    app = dbops_app(tmp_path, "app", BRANCHED)
+    before = _files(app / "migrations" / "versions")
+    heads = invoke("squash", "--format", "json", cwd=app)
+    assert heads.exit_code == 1 and json.loads(heads.stdout)["error"]["kind"] == "revision_error"
+    assert "heads" in heads.stderr
+    branch = invoke("squash", "--up-to", "c2", cwd=app)
+    assert branch.exit_code == 1 and "c3 (on c1)" in branch.stderr
+    unknown = invoke("squash", "--up-to", "nosuch", cwd=app)
+    assert unknown.exit_code == 1 and "nosuch" in unknown.stderr and "Traceback" not in unknown.stderr
+    inside = invoke("squash", "--up-to", "c2", "--archive", str(app / "migrations" / "versions" / "old"), cwd=app)
+    assert inside.exit_code == 1
+    usage = invoke("squash", "--old-chain", "x", cwd=app)
+    assert usage.exit_code == 2 and "--old-chain is used with --check" in usage.stderr
+    nothing = invoke("squash", "--check", cwd=app)
+    assert nothing.exit_code == 1 and "--old-chain" in nothing.stderr
+    assert _files(app / "migrations" / "versions") == before
+
+
+def _reference_app(root: Path) -> Path:
+    app = root / "ref"
+    app.mkdir()
+    for name in ("alembic.ini", "pyproject.toml"):
+        shutil.copy(REPO / name, app / name)
+    for name in ("migrations", "shop", "data_migrations"):
+        shutil.copytree(REPO / name, app / name, ignore=shutil.ignore_patterns("__pycache__", "squashed"))
+    return app
+
+
+def _squash_reference_app(app: Path, invoke: Callable[..., Result], *url: str) -> dict:
+    result = invoke("squash", "--format", "json", *url, cwd=app)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["proven"] and report["downgrade_proven"] and report["squashed"] == ["0001", "0002"]
+    assert [p.name for p in (app / "migrations" / "versions").glob("*.py")] == ["0002_orders_total.py"]
+    drift = invoke("check-drift", "--against", "migrations", *url, cwd=app)  # the models vs the baseline chain
+    assert drift.exit_code == 0, drift.stdout + drift.stderr
+    return report
+
+
+def test_reference_app_squashes_on_sqlite(tmp_path: Path, invoke: Callable[..., Result]) -> None:
+    report = _squash_reference_app(_reference_app(tmp_path), invoke)
+    assert report["dialect"] == "sqlite" and report["objects"] == {"index": 5, "table": 4}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
+def test_reference_app_squashes_on_postgresql(tmp_path: Path, invoke: Callable[..., Result], pg_psycopg_url: str,
+                                              driver: str) -> None:
+    url = pg_psycopg_url.replace("+psycopg", f"+{driver}")
+    app = _reference_app(tmp_path)
+    report = _squash_reference_app(app, invoke, "--database-url", url)
+    assert report["dialect"] == "postgresql" and report["objects"]["extension"] == 1
+    up = invoke("upgrade", "--database-url", url, cwd=app)
+    assert up.exit_code == 0 and execute(url, "SELECT version_num FROM alembic_version")[0] == [("0002",)]
+
+
+@pytest.mark.mariadb
+def test_reference_app_squashes_on_mariadb(tmp_path: Path, invoke: Callable[..., Result], mariadb_url: str) -> None:
+    app = _reference_app(tmp_path)
+    report = _squash_reference_app(app, invoke, "--database-url", mariadb_url)
+    assert report["dialect"] == "mysql" and report["objects"] == {"table": 4}
+    up = invoke("upgrade", "--database-url", mariadb_url, cwd=app)
+    assert up.exit_code == 0 and execute(mariadb_url, "SELECT version_num FROM alembic_version")[0] == [("0002",)]
