@@ -32,7 +32,7 @@ _KNOWN_KEYS = {
     "transaction_per_migration", "connect_timeout", "targets", "drift", "data_migrations",
     "lock_timeout", "statement_timeout", "lock_wait", "groups", "lock_mode", "lease_seconds", "env_context",
     "bootstrap", "version_locations", "ini_section", "search_path", "entities", "revision_filename",
-    "lint",
+    "lint", "metadata_imports",
 }
 LOCK_MODES = ("auto", "session", "lease")
 _GROUP_KEYS = {"targets", "url_template", "names", "names_sql", "schemas_sql", "url"}
@@ -125,6 +125,7 @@ class Config:
     bootstrap: str | None = None
     # "module:attr": the app's alembic_utils entities (functions, triggers, views) check-drift compares
     entities: str | None = None
+    metadata_imports: tuple[str, ...] = ()  # modules imported before `metadata` (env.py's side-effect imports)
     # a regular expression every revision file's name must match (lint rule DB008), e.g. r"^\d{4}_[a-z0-9_]+\.py$"
     revision_filename: str | None = None
     groups: Mapping[str, GroupSpec] = field(default_factory=dict)
@@ -214,6 +215,7 @@ def load_config(
         env_context=str(table["env_context"]) if table.get("env_context") else None,
         bootstrap=str(table["bootstrap"]) if table.get("bootstrap") else None,
         entities=str(table["entities"]) if table.get("entities") else None,
+        metadata_imports=_module_list(table.get("metadata_imports"), config_file),
         revision_filename=_pattern(table.get("revision_filename"), "revision_filename", config_file),
         groups=_parse_groups(table.get("groups", {}), targets, config_file),
     )
@@ -432,3 +434,14 @@ def _parse_targets(raw: Any, config_file: Path | None) -> dict[str, TargetSpec]:
 
 
 # -- script_location -----------------------------------------------------------
+
+
+def _module_list(value: Any, config_file: Path | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"metadata_imports in {config_file} must be a list of module names, not {value!r}.",
+                          hint='For example: metadata_imports = ["app.models"]')
+    return tuple(v.strip() for v in value)

@@ -33,6 +33,8 @@ class EnvFacts:
     metadata_expression: str | None = None
     # env.py names dbops's tables (an include_name/include_object that keeps them out of autogenerate)
     filters_dbops_tables: bool = False
+    # a module-level `import app.models` whose name is never used: imported to register the models
+    side_effect_imports: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -59,6 +61,10 @@ def read_env(env_py: Path) -> EnvFacts:
                            "error when it runs it")
         return facts
     imports = _imports(tree)
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    facts.side_effect_imports = [alias.name for node in getattr(tree, "body", []) if isinstance(node, ast.Import)
+                                 for alias in node.names if "." in alias.name and alias.asname is None
+                                 and alias.name.split(".")[0] not in used]
     section_read = False
     modules = {module for module, _ in imports.values()}
     if any(m == "dbops" or m.startswith("dbops.") for m in modules):
@@ -302,6 +308,12 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
     if chosen_metadata:
         found.append(f"models: {chosen_metadata}" + (" (env.py's target_metadata)" if not metadata else ""))
         lines.append(f'metadata = "{chosen_metadata}"')
+        local = [m for m in facts.side_effect_imports
+                 if (root / m.split(".")[0]).is_dir() or (root / f"{m.split('.')[0]}.py").is_file()]
+        if local and not metadata:
+            found.append(f"env.py imports {', '.join(local)} only to register the models on that metadata; "
+                         "dbops imports them first too (metadata_imports)")
+            lines.append("metadata_imports = [" + ", ".join(f'"{m}"' for m in local) + "]")
     else:
         what = f" (env.py's target_metadata is `{facts.metadata_expression}`)" if facts.metadata_expression else ""
         lines.append('# metadata = "app.models:Base.metadata"   # for check-drift and the pytest plugin')

@@ -20,6 +20,21 @@ def _add_to_path(root: Path) -> None:
         sys.path.insert(0, entry)
 
 
+def _import_module(module_name: str, root: Path, origin: str) -> Any:
+    _add_to_path(root)
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
+        raise ConfigError(
+            f"Could not import {module_name!r} (from {origin}): "
+            f"{type(exc).__name__}: {exc}{at}. Usually the module path is wrong, the app's "
+            f"package is not importable from {root}, or the module itself fails on import.",
+            hint=f"Check with: python -c 'import {module_name}' (run from {root}); -v shows the traceback.",
+        ) from exc
+
+
 def import_attr(spec: str, root: Path, key: str, example: str) -> Any:
     """Import ``module:attr`` (attr may be dotted) for config key ``key``; one-paragraph errors."""
     module_name, sep, attr = spec.partition(":")
@@ -28,18 +43,7 @@ def import_attr(spec: str, root: Path, key: str, example: str) -> Any:
             f"{key} = {spec!r} is not in the form 'module:attr' (for example {example!r}).",
             hint=f"Fix {key} in [tool.dbops] / dbops.toml.",
         )
-    _add_to_path(root)
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-        at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
-        raise ConfigError(
-            f"Could not import {module_name!r} (from {key} = {spec!r}): "
-            f"{type(exc).__name__}: {exc}{at}. Usually the module path is wrong, the app's "
-            f"package is not importable from {root}, or the module itself fails on import.",
-            hint=f"Check with: python -c 'import {module_name}' (run from {root}); -v shows the traceback.",
-        ) from exc
+    obj = _import_module(module_name, root, f"{key} = {spec!r}")
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -51,13 +55,18 @@ def import_attr(spec: str, root: Path, key: str, example: str) -> Any:
     return obj
 
 
-def import_metadata(spec: str, root: Path) -> Any:
-    """Import ``module:attr`` (attr may be dotted) and return a MetaData (or a list of them).
+def import_metadata(spec: str, root: Path, imports: tuple[str, ...] = ()) -> Any:
+    """Import ``module:attr`` (attr may be dotted) and return a MetaData (or a list of them), after the
+    ``imports`` (``metadata_imports``: the modules env.py imports for their side effect of registering
+    the models' tables).
 
     A class with a ``metadata`` attribute (``SQLModel``, a ``DeclarativeBase``) is accepted
     for its metadata.
     """
     from sqlalchemy import MetaData
+
+    for module_name in imports:
+        _import_module(module_name, root, f"metadata_imports = {list(imports)!r}")
 
     obj = import_attr(spec, root, "metadata", "app.models:SQLModel.metadata")
     if not isinstance(obj, MetaData) and isinstance(getattr(obj, "metadata", None), MetaData):
@@ -74,7 +83,8 @@ def import_metadata(spec: str, root: Path) -> Any:
 def env_settings(config: Config, *, with_metadata: bool = True) -> EnvSettings:
     from dbops.db.url import parse_url
 
-    metadata = import_metadata(config.metadata, config.root) if (with_metadata and config.metadata) else None
+    metadata = import_metadata(config.metadata, config.root, config.metadata_imports) \
+        if (with_metadata and config.metadata) else None
     return EnvSettings(
         url=parse_url(config.url),
         metadata=metadata,
@@ -127,10 +137,13 @@ def _set_version_locations(acfg: Any, paths: list[str]) -> None:
     import os
 
     separators = {"space": " ", "newline": "\n", "os": os.pathsep, ":": ":", ";": ";"}
-    name = acfg.get_main_option("path_separator") or acfg.get_main_option("version_path_separator")
-    if name is None:
-        acfg.set_main_option("path_separator", "newline")
+    raw = acfg.get_main_option("path_separator") or acfg.get_main_option("version_path_separator")
+    # alembic's own template once wrote "version_path_separator = os  # Use os.pathsep." and configparser
+    # keeps the comment: Alembic never reads it until version_locations is set, as dbops does here
+    name = raw.split("#", 1)[0].strip() if raw else "newline"
+    if name not in separators:
         name = "newline"
+    acfg.set_main_option("path_separator", name)
     acfg.set_main_option("version_locations", separators.get(name, "\n").join(paths).replace("%", "%%"))
 
 

@@ -159,6 +159,20 @@ def _replay(config: Config, url: URL, revision: str) -> None:
         )
 
 
+def _models(config: Config) -> Any:
+    """The models' metadata; refused when it holds no table (nothing would be compared)."""
+    metadata = import_metadata(config.metadata or "", config.root, config.metadata_imports)
+    if not any(m.tables for m in (metadata if isinstance(metadata, (list, tuple)) else [metadata])):
+        raise ConfigError(
+            f"The models' metadata ({config.metadata}) holds no tables, so there is nothing to compare and "
+            "check-drift does not pass on it. Usually the module that defines the models is not imported by the "
+            "one named (env.py often imports it only for its side effect: a bare `import app.models` line).",
+            hint="Name the modules that register the models: metadata_imports = ['app.models'] in [tool.dbops] / "
+            "dbops.toml (what env.py imports for that), or point metadata at a module that imports every model.",
+        )
+    return metadata
+
+
 def check_drift(
     config: Config,
     *,
@@ -192,7 +206,7 @@ def _check_drift(
     against = against or ("migrations" if config.uses_default_database else "both")
     if against not in AGAINST:
         raise ConfigError(f"--against must be one of {', '.join(AGAINST)}, not {against!r}.")
-    metadata = import_metadata(config.metadata, config.root)
+    metadata = _models(config)
     schemas = _schemas(metadata)
     live_url = parse_url(config.url) if against != "migrations" else None
     scratch_server = parse_url(scratch_url) if scratch_url else (

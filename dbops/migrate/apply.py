@@ -98,7 +98,7 @@ def _with_models(config: Config, acfg: Any) -> list[str]:
     if not config.metadata or settings.metadata is not None:
         return []
     try:
-        settings.metadata = import_metadata(config.metadata, config.root)
+        settings.metadata = import_metadata(config.metadata, config.root, config.metadata_imports)
     except ConfigError as exc:
         return [f"the models ({config.metadata}) could not be imported, so revisions ran without their "
                 f"naming_convention (constraint and index names Alembic makes up may differ from a run with "

@@ -161,7 +161,7 @@ def check_models_registered(config: Config, *, package: str | None = None) -> An
         )
     package = package or default_package(config.metadata)
     try:
-        found = read_registration(config.root, config.metadata, package)
+        found = read_registration(config.root, config.metadata, package, imports=config.metadata_imports)
     except RuntimeError as exc:
         raise MigrationTestFailure(
             f"Importing the metadata ({config.metadata}) or the package {package!r} failed in a fresh "

@@ -20,9 +20,10 @@ import importlib, json, pkgutil, sys
 from pathlib import Path
 
 root, spec, package_name = sys.argv[1], sys.argv[2], sys.argv[3]
+imports = tuple(m for m in sys.argv[4].split(",") if m) if len(sys.argv) > 4 else ()
 from dbops.bridge.project import import_metadata
 
-found = import_metadata(spec, Path(root))
+found = import_metadata(spec, Path(root), imports)
 metadatas = list(found) if isinstance(found, (list, tuple)) else [found]
 keys = lambda: sorted({key for m in metadatas for key in m.tables})
 before = keys()
@@ -79,10 +80,12 @@ def default_package(metadata_spec: str) -> str:
     return metadata_spec.partition(":")[0].split(".")[0]
 
 
-def read_registration(root: Path, metadata_spec: str, package: str, *, timeout: float = 120.0) -> Registration:
+def read_registration(root: Path, metadata_spec: str, package: str, *, timeout: float = 120.0,
+                      imports: tuple[str, ...] = ()) -> Registration:
     """Run the probe in a fresh interpreter from ``root``; raise RuntimeError with its stderr when it
     cannot even import the metadata."""
-    proc = subprocess.run([sys.executable, "-c", _PROBE, str(root), metadata_spec, package], cwd=root,
+    proc = subprocess.run([sys.executable, "-c", _PROBE, str(root), metadata_spec, package, ",".join(imports)],
+                          cwd=root,
                           capture_output=True, text=True, timeout=timeout)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:

@@ -280,3 +280,20 @@ def test_a_minor_difference_is_reported_and_does_not_fail_the_gate(invoke: Calla
     assert github.exit_code == 0 and github.stdout.startswith("::warning ")
     table = invoke("check-drift", "--database-url", pg_psycopg_url, cwd=mini_app)
     assert "out_of_band (minor)" in table.stdout and "Clean: no drift (0 pending, 1 minor)" in table.stdout
+
+
+def test_models_metadata_without_tables_is_refused_not_passed(invoke: Callable[..., Result], tmp_path: Path,
+                                                              sqlite_url: str) -> None:
+    """A metadata whose tables are defined in a module nobody imported (mealie's env.py imports its models
+    only for their side effect) used to compare nothing with the cache and pass or fail by accident."""
+    from tests.helpers import models_app
+
+    app, module = models_app(tmp_path, "nomodels", "import sqlalchemy as sa\n\nmetadata = sa.MetaData()\n",
+                             [("a1", None, "t", "    op.create_table('t', sa.Column('id', sa.Integer, "
+                               "primary_key=True))", "    pass")])
+    for against in ("migrations", "database", "both"):
+        result = invoke("check-drift", "--against", against, "--format", "json", "--database-url", sqlite_url,
+                        cwd=app)
+        assert result.exit_code == 1, (against, result.stdout)
+        assert json.loads(result.stdout)["error"]["message"].startswith(
+            f"The models' metadata ({module}.models:metadata) holds no tables")
