@@ -171,25 +171,65 @@ def postgresql(conn: Connection, default_schema: str, skip_tables: set[str]) -> 
         conn.rollback()
 
 
+def _elements(create_table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(column definitions in order, table constraints sorted) of a CREATE TABLE as SQLite stores it: the
+    text between the outer parentheses split at top-level commas (quotes and nesting respected). SQLite
+    keeps the text it was given, and Alembic's batch mode (a table rebuilt for an ALTER) writes its table
+    constraints in an order that changes from run to run; that order means nothing."""
+    start, end = create_table.find("("), create_table.rfind(")")
+    body = create_table[start + 1:end] if 0 <= start < end else ""
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
+    for ch in body:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`[":
+            quote = "]" if ch == "[" else ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    folded = [" ".join(p.split()) for p in parts if p.strip()]
+    constraint = ("CONSTRAINT ", "PRIMARY KEY", "UNIQUE", "CHECK", "FOREIGN KEY")
+    columns = tuple(p for p in folded if not p.upper().startswith(constraint))
+    return columns, tuple(sorted(p for p in folded if p.upper().startswith(constraint)))
+
+
 def sqlite(conn: Connection, skip_tables: set[str]) -> Fingerprint:
-    """SQLite keeps each object's CREATE statement as the schema itself; the pragmas add what the text
-    implies (columns, their order, types, defaults, keys; index columns, order, collation; foreign keys)."""
+    """SQLite keeps each object's CREATE statement as the schema itself: a table's column definitions (in
+    order) and its constraints (in any order) from that text, an index's, view's or trigger's whole text;
+    the pragmas add what the text implies (columns' types, defaults and keys; index columns, order and
+    collation; foreign keys, compared by what they are rather than by their position)."""
     out: Fingerprint = {}
     objects = conn.execute(text("SELECT type, name, tbl_name, sql FROM sqlite_master "
                                 "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")).fetchall()
     for kind, name, table, sql in objects:
         if table in skip_tables:
             continue
-        out[f"{kind} {name}"] = (("table", table), ("sql", " ".join((sql or "").split())))
         if kind == "table":
+            columns, constraints = _elements(sql or "")
+            out[f"table {name}"] = (("columns", columns), ("constraints", constraints))
             for row in conn.execute(text(f'PRAGMA table_xinfo("{name}")')):
                 out[f"column {name}.{row[1]}"] = tuple(zip(("position", "name", "type", "not_null", "default",
                                                             "primary_key", "hidden"), row, strict=False))
+            keys: dict[int, list[Any]] = {}
             for row in conn.execute(text(f'PRAGMA foreign_key_list("{name}")')):
-                out[f"foreign_key {name}.{row[0]}.{row[1]}"] = tuple(zip(
-                    ("references", "column", "referenced_column", "on_update", "on_delete", "match"), row[2:],
-                    strict=False))
-        if kind == "index":
+                keys.setdefault(row[0], []).append(row[1:])
+            for rows in keys.values():
+                what = tuple(zip(("references", "columns", "referenced_columns", "on_update", "on_delete", "match"),
+                                 (rows[0][1], tuple(r[2] for r in rows), tuple(r[3] for r in rows), *rows[0][4:7]),
+                                 strict=False))
+                out[f"foreign_key {name}({','.join(str(r[2]) for r in rows)}) -> {rows[0][1]}"] = what
+        else:
+            out[f"{kind} {name}"] = (("table", table), ("sql", " ".join((sql or "").split())))
+        if kind == "index" and sql is not None:
             for row in conn.execute(text(f'PRAGMA index_xinfo("{name}")')):
                 out[f"index_column {name}.{row[0]}"] = tuple(zip(("position", "column_id", "column", "descending",
                                                                   "collation", "key"), row, strict=False))

@@ -119,3 +119,29 @@ def test_the_fingerprint_sees_changes_on_mariadb(mariadb_url: str, invoke: Calla
             assert any(d.startswith(expected) for d in found), (change, found)
     finally:
         engine.dispose()
+
+
+def test_sqlite_table_constraints_compare_in_any_order(tmp_path: Path) -> None:
+    """Alembic's batch mode rebuilds a SQLite table writing its constraints in an order that changes from
+    run to run (seen on mealie's chain): two replays must not differ, a lost CHECK must."""
+    ddl = ('CREATE TABLE a (id INTEGER PRIMARY KEY)', 'CREATE TABLE b (id INTEGER PRIMARY KEY)')
+    variants = {
+        "one": "CREATE TABLE t (x INTEGER, y INTEGER, CONSTRAINT ck_x CHECK (x IN (1, 2)), "
+               "FOREIGN KEY(x) REFERENCES a (id), FOREIGN KEY(y) REFERENCES b (id))",
+        "two": "CREATE TABLE t (x INTEGER, y INTEGER, FOREIGN KEY(y) REFERENCES b (id), "
+               "FOREIGN KEY(x) REFERENCES a (id), CONSTRAINT ck_x CHECK (x IN (1, 2)))",
+        "no_check": "CREATE TABLE t (x INTEGER, y INTEGER, FOREIGN KEY(y) REFERENCES b (id), "
+                    "FOREIGN KEY(x) REFERENCES a (id))",
+    }
+    prints = {}
+    for name, table in variants.items():
+        engine = sa.create_engine(f"sqlite:///{tmp_path / name}.db")
+        with engine.begin() as conn:
+            for statement in (*ddl, table):
+                conn.exec_driver_sql(statement)
+        with engine.connect() as conn:
+            prints[name] = fingerprint.read(conn, None, set())
+        engine.dispose()
+    assert fingerprint.differences(prints["one"], prints["two"]) == []
+    (lost,) = fingerprint.differences(prints["one"], prints["no_check"])
+    assert lost.startswith("table t: constraints") and "ck_x" in lost
