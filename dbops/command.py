@@ -402,13 +402,15 @@ FAN_OUT_VERBS: dict[str, Callable[..., Any]] = {
 
 def squash(config: Config, up_to: str | None = None, *, message: str | None = None, archive: str | None = None,
            delete: bool = False, keep_data: tuple[str, ...] = (), dry_run: bool = False,
-           scratch_url: str | None = None, check: bool = False, old_chain: str | None = None) -> SquashReport:
+           scratch_url: str | None = None, check: bool = False, old_chain: str | None = None,
+           also_on: tuple[str, ...] = ()) -> SquashReport:
     """Collapse base..``up_to`` (default: the head) into one baseline revision rendered from the catalog of
     a database the chain built, proved catalog-equal (SquashUnproven, exit 3, and nothing written when it
-    is not); ``check``: re-prove an existing baseline against the archived (or ``old_chain``) revisions."""
+    is not); ``also_on``: other kinds of database the baseline must also build (each proved there);
+    ``check``: re-prove an existing baseline against the archived (or ``old_chain``) revisions."""
     from dbops.squash import build
 
     if check:
-        return build.check(config, old_chain=old_chain, scratch_url=scratch_url)
+        return build.check(config, old_chain=old_chain, scratch_url=scratch_url, also_on=also_on)
     return build.squash(config, up_to, message=message, archive=archive, delete=delete, keep_data=keep_data,
-                        dry_run=dry_run, scratch_url=scratch_url)
+                        dry_run=dry_run, scratch_url=scratch_url, also_on=also_on)

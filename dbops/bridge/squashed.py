@@ -33,13 +33,13 @@ class Archive:
     baseline: str  # the revision id the baseline file carries (the old chain's REV)
     baseline_checksum: str | None  # the checksum of REV's file before it was replaced
     squashed_at: str
-    dialect: str
+    dialects: tuple[str, ...]
     revisions: tuple[SquashedRevision, ...]
     files_kept: bool
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "baseline": self.baseline, "baseline_checksum": self.baseline_checksum,
-                "squashed_at": self.squashed_at, "dialect": self.dialect, "files_kept": self.files_kept,
+                "squashed_at": self.squashed_at, "dialects": list(self.dialects), "files_kept": self.files_kept,
                 "revisions": [{"revision": r.revision, "down_revisions": list(r.down_revisions),
                                "message": r.message, "file": r.file, "checksum": r.checksum}
                               for r in self.revisions]}
@@ -53,7 +53,7 @@ def read(path: Path) -> Archive | None:
     try:
         data = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         return Archive(directory=path, baseline=data["baseline"], baseline_checksum=data.get("baseline_checksum"),
-                       squashed_at=data.get("squashed_at", ""), dialect=data.get("dialect", ""),
+                       squashed_at=data.get("squashed_at", ""), dialects=tuple(data.get("dialects") or ()),
                        files_kept=bool(data.get("files_kept", True)),
                        revisions=tuple(SquashedRevision(r["revision"], tuple(r.get("down_revisions") or ()),
                                                         r.get("message"), r.get("file", ""), r.get("checksum"))

@@ -169,27 +169,31 @@ def _plan(r: PlanReport, console: Out) -> None:
 
 @renders("SquashReport")
 def _squash(r: SquashReport, console: Out) -> None:
+    kinds = ", ".join(p.dialect for p in r.proofs)
     what = {"check": f"baseline {r.revision} re-proved against {r.archive}",
             "dry_run": f"dry run: {len(r.squashed)} revision(s) would become baseline {r.revision}",
             "squash": f"{len(r.squashed)} revision(s) squashed into baseline {r.revision}"}[r.mode]
-    console.line(f"{what} ({r.dialect}, {_ms(r.duration_ms)})")
-    if r.objects:
-        console.line("  objects: " + ", ".join(f"{n} {kind}" for kind, n in r.objects.items()))
-    if r.proven:
-        down = "; downgrade() empties it again" if r.downgrade_proven else ""
-        console.line(f"  proof: the chain's database and the baseline's are catalog-equal "
-                     f"({r.fingerprint_entries} catalog entries compared{down})")
-    else:
-        console.line(f"  proof FAILED: {len(r.differences)} difference(s), nothing written")
-        for diff in r.differences:
-            console.line(f"    {diff}")
+    console.line(f"{what} ({kinds}, {_ms(r.duration_ms)})")
+    for p in r.proofs:
+        on = f"  {p.dialect}: " if len(r.proofs) > 1 else "  "
+        if p.objects:
+            console.line(f"{on}objects: " + ", ".join(f"{n} {kind}" for kind, n in p.objects.items()))
+        if p.proven:
+            down = "; downgrade() empties it again" if p.downgrade_proven else ""
+            console.line(f"{on}proof: the chain's database and the baseline's are catalog-equal "
+                         f"({p.fingerprint_entries} catalog entries compared{down})")
+        else:
+            nothing = ", nothing written" if r.mode != "check" else ""
+            console.line(f"{on}proof FAILED: {len(p.differences)} difference(s){nothing}")
+            for diff in p.differences:
+                console.line(f"    {diff}")
+        for row in p.row_differences:
+            console.line(f"{on}rows differ: {row}")
     for d in r.data_revisions:
         kept = "kept in the baseline (--keep-data)" if d.kept else "NOT carried: rows it wrote are not in the baseline"
         console.line(f"  data: {d.revision} ({d.file}) {kept}")
         for step in d.steps:
             console.line(f"      {step}")
-    for row in r.row_differences:
-        console.line(f"  rows differ: {row}")
     for db in r.databases:
         console.line(f"  database {db.database} at {_revs(db.revisions)}: {db.status}, {db.action}")
     if r.written:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         SquashedGroup,
         StatusReport,
     )
-    from dbops.reports.squash import SquashDatabase, SquashDataRevision, SquashReport
+    from dbops.reports.squash import SquashDatabase, SquashDataRevision, SquashProof, SquashReport
     from dbops.reports.targets import FanOutReport, TargetResult
 
 _HOME = {
@@ -80,6 +80,7 @@ _HOME = {
     "SquashReport": "squash",
     "SquashDataRevision": "squash",
     "SquashDatabase": "squash",
+    "SquashProof": "squash",
 }
 
 __all__ = [
@@ -118,6 +119,7 @@ __all__ = [
     "SquashReport",
     "SquashDataRevision",
     "SquashDatabase",
+    "SquashProof",
     "ProbeFinding",
     "PlanSession",
     "PlanEffect",

@@ -27,22 +27,30 @@ class SquashDatabase(Report):
 
 
 @dataclass(frozen=True)
+class SquashProof(Report):
+    """The proof on one kind of database: the chain and the baseline replayed there, compared."""
+
+    dialect: str
+    server: str  # where the scratch databases were created (masked), or "temporary SQLite files"
+    objects: dict[str, int]  # rendered statements per object kind (empty for --check)
+    fingerprint_entries: int  # catalog entries compared
+    proven: bool
+    differences: tuple[str, ...]  # chain's database vs baseline's database (empty when proven)
+    downgrade_proven: bool  # the baseline's downgrade() left the schema as it found it
+    row_differences: tuple[str, ...]  # tables whose row counts differ between the two databases
+
+
+@dataclass(frozen=True)
 class SquashReport(Report):
     command: str
     mode: str  # "squash", "dry_run" (proved, nothing written), "check" (an existing baseline re-proved)
-    dialect: str
     revision: str  # the baseline carries this id
     squashed: tuple[str, ...]  # the revisions replaced, base first
     baseline_file: str | None
     archive: str | None
-    objects: dict[str, int]  # rendered statements per object kind
-    fingerprint_entries: int  # catalog entries compared
-    proven: bool
-    differences: tuple[str, ...]  # chain's database vs baseline's database (empty when proven)
-    downgrade_proven: bool | None  # the baseline's downgrade() left an empty schema (None: not tried)
+    proofs: tuple[SquashProof, ...]  # one per kind of database (the configured one, then --also-on)
+    proven: bool  # every proof holds
     data_revisions: tuple[SquashDataRevision, ...]
-    row_differences: tuple[str, ...]  # tables whose row counts differ between the two databases
     databases: tuple[SquashDatabase, ...]
-    reparented: tuple[str, ...]  # revisions after the range whose parents changed (none: ids are kept)
     written: bool
     duration_ms: float

@@ -33,7 +33,7 @@ from dbops.db.engine import run_with_connection
 from dbops.db.scratch import scratch_database
 from dbops.db.url import parse_url
 from dbops.errors import ConfigError, DbopsError, RevisionError, ScratchFailed, SquashUnproven
-from dbops.reports import SquashDatabase, SquashDataRevision, SquashReport
+from dbops.reports import SquashDatabase, SquashDataRevision, SquashProof, SquashReport
 from dbops.squash import fingerprint
 from dbops.squash.data import data_steps, kept_function
 from dbops.squash.postgresql import Statement
@@ -55,6 +55,33 @@ def _server(config: Config, scratch_url: str | None) -> URL | None:
     if scratch_url:
         return parse_url(scratch_url)
     return None if config.uses_default_database else parse_url(config.url)
+
+
+def _servers(config: Config, scratch_url: str | None, also_on: tuple[str, ...]) -> list[URL | None]:
+    """Where to replay and prove: the configured database's server (or --scratch-url), then each
+    --also-on (a URL, or a bare "sqlite" for temporary files); one per kind of database."""
+    servers: list[URL | None] = [_server(config, scratch_url)]
+    for value in also_on:
+        servers.append(None if value.strip().lower() == "sqlite" else parse_url(value))
+    seen: set[str] = set()
+    for server in servers:
+        name = _dialect_name(server)
+        if name in seen:
+            raise ConfigError(f"--also-on names a second {name} database; the baseline holds one DDL per kind of "
+                              "database.", hint="Name each other kind once: --also-on sqlite, --also-on "
+                              "mysql+pymysql://root@db/app, ...")
+        seen.add(name)
+    return servers
+
+
+def _dialect_name(server: URL | None) -> str:
+    return "sqlite" if server is None else str(server.get_dialect().name)
+
+
+def _where(server: URL | None) -> str:
+    from dbops.db.url import mask
+
+    return "temporary SQLite files" if server is None or server.get_backend_name() == "sqlite" else mask(server)
 
 
 def _replay(config: Config, url: URL, revision: str, version_dir: Path | None, what: str,
@@ -137,16 +164,8 @@ def _read(url: URL, config: Config, *, render: bool) -> _Built:
     return run_with_connection(url, read, connect_timeout=config.connect_timeout, application_name="dbops-squash")
 
 
-@dataclass
-class _Proof:
-    built: _Built  # the baseline's database
-    differences: list[str]
-    downgrade_proven: bool
-    row_differences: list[str]
-
-
 def _prove(config: Config, server: URL | None, revision: str, chain: _Built, baseline_dir: Path | None,
-           what: str) -> _Proof:
+           what: str) -> SquashProof:
     with scratch_database(server, connect_timeout=config.connect_timeout, purpose=PURPOSE) as b_url:
         empty = _read(b_url, config, render=False).fingerprint
         _replay(config, b_url, revision, baseline_dir, what)
@@ -161,7 +180,9 @@ def _prove(config: Config, server: URL | None, revision: str, chain: _Built, bas
             downgraded = not left
     rows = [f"{t}: {chain.rows[t]} row(s) in the chain's database, {built.rows.get(t, 0)} in the baseline's"
             for t in sorted(chain.rows) if chain.rows[t] != built.rows.get(t, chain.rows[t])]
-    return _Proof(built, differences, downgraded, rows)
+    return SquashProof(dialect=chain.dialect, server=_where(server), objects=summary(chain.up or []),
+                       fingerprint_entries=len(chain.fingerprint), proven=not differences,
+                       differences=tuple(differences), downgrade_proven=downgraded, row_differences=tuple(rows))
 
 
 def _range(script: Any, revision: str) -> list[Any]:
@@ -253,7 +274,7 @@ def _version_dirs(script: Any) -> list[Path]:
 
 def squash(config: Config, up_to: str | None = None, *, message: str | None = None, archive: str | None = None,
            delete: bool = False, keep_data: tuple[str, ...] = (), dry_run: bool = False,
-           scratch_url: str | None = None) -> SquashReport:
+           scratch_url: str | None = None, also_on: tuple[str, ...] = ()) -> SquashReport:
     started = time.perf_counter()
     script = load_scripts(config)
     target = _resolve(script, up_to)
@@ -281,13 +302,14 @@ def squash(config: Config, up_to: str | None = None, *, message: str | None = No
                           "load the squashed revisions again.", hint="Choose another: --archive DIR")
     if (archive_dir / "squash.json").exists():
         raise ConfigError(f"{archive_dir} already holds a squash archive.", hint="Choose another: --archive DIR")
+    servers = _servers(config, scratch_url, also_on)
 
     data_revisions, kept = _data(squashed, set(keep_data), config.root)
-    server = _server(config, scratch_url)
-    with scratch_database(server, connect_timeout=config.connect_timeout, purpose=PURPOSE) as a_url:
-        _replay(config, a_url, revision, None, "the chain")
-        chain = _read(a_url, config, render=True)
-    assert chain.up is not None and chain.down is not None
+    chains: list[tuple[URL | None, _Built]] = []
+    for server in servers:
+        with scratch_database(server, connect_timeout=config.connect_timeout, purpose=PURPOSE) as a_url:
+            _replay(config, a_url, revision, None, "the chain")
+            chains.append((server, _read(a_url, config, render=True)))
     baseline_path = Path(target.path)
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
@@ -297,38 +319,38 @@ def squash(config: Config, up_to: str | None = None, *, message: str | None = No
     source = baseline_module(
         revision=revision, branch_labels=tuple(target.branch_labels or ()),
         message=(message or f"baseline: {len(squashed)} revisions squashed").replace('"""', "'''"),
-        dialect=chain.dialect, squashed=[r.revision for r in squashed], archive=archive_label,
-        up=chain.up, down=chain.down, kept_data=kept, created=created)
+        statements={chain.dialect: (chain.up or [], chain.down or []) for _, chain in chains},
+        squashed=[r.revision for r in squashed], archive=archive_label, kept_data=kept, created=created)
     with tempfile.TemporaryDirectory(prefix="dbops_squash_") as tmp:
         (Path(tmp) / baseline_path.name).write_text(source, encoding="utf-8")
-        proof = _prove(config, server, revision, chain, Path(tmp), "the rendered baseline")
+        proofs = tuple(_prove(config, server, revision, chain, Path(tmp), "the rendered baseline")
+                       for server, chain in chains)
     report = SquashReport(
-        command="squash", mode="dry_run" if dry_run else "squash", dialect=chain.dialect, revision=revision,
+        command="squash", mode="dry_run" if dry_run else "squash", revision=revision,
         squashed=tuple(r.revision for r in squashed), baseline_file=str(baseline_path),
-        archive=None if dry_run else str(archive_dir), objects=summary(chain.up),
-        fingerprint_entries=len(chain.fingerprint), proven=not proof.differences,
-        differences=tuple(proof.differences), downgrade_proven=proof.downgrade_proven,
-        data_revisions=tuple(data_revisions), row_differences=tuple(proof.row_differences),
-        databases=_databases(config, script, ids, revision), reparented=(), written=False,
+        archive=None if dry_run else str(archive_dir), proofs=proofs, proven=all(p.proven for p in proofs),
+        data_revisions=tuple(data_revisions), databases=_databases(config, script, ids, revision), written=False,
         duration_ms=round((time.perf_counter() - started) * 1000, 1))
-    if proof.differences:
-        raise SquashUnproven(_unproven(len(proof.differences), proof.differences),
-                             hint="Nothing was written. Keep the chain, or tell the team what dbops cannot render "
-                             "(docs/squash.md lists what it covers).", report=report)
+    if not report.proven:
+        raise SquashUnproven(_unproven(proofs), hint="Nothing was written. Keep the chain, or tell the team what "
+                             "dbops cannot render (docs/squash.md lists what it covers).", report=report)
     if dry_run:
         return report
-    _write(config, squashed, target, archive_dir, source, delete, chain.dialect, created)
+    _write(squashed, target, archive_dir, source, delete, tuple(p.dialect for p in proofs), created)
     return replace(report, written=True, duration_ms=round((time.perf_counter() - started) * 1000, 1))
 
 
-def _unproven(n: int, differences: list[str]) -> str:
+def _unproven(proofs: tuple[SquashProof, ...]) -> str:
+    several = len(proofs) > 1
+    differences = [f"[{p.dialect}] {d}" if several else d for p in proofs for d in p.differences]
+    n = len(differences)
     shown = "; ".join(differences[:5]) + (f"; and {n - 5} more" if n > 5 else "")
     return (f"The baseline does not rebuild the chain's schema: {n} catalog difference(s) between a database "
             f"built by the chain and one built by the baseline: {shown}.")
 
 
-def _write(config: Config, squashed: list[Any], target: Any, archive_dir: Path, source: str, delete: bool,
-           dialect: str, created: str) -> None:
+def _write(squashed: list[Any], target: Any, archive_dir: Path, source: str, delete: bool,
+           dialects: tuple[str, ...], created: str) -> None:
     """Archive first (copies and squash.json), then replace REV's file, then remove the originals: an
     interruption leaves either the old chain untouched or the baseline with its archive complete."""
     from dbops.safety.checksum import file_checksum
@@ -340,7 +362,7 @@ def _write(config: Config, squashed: list[Any], target: Any, archive_dir: Path, 
         if not delete:
             for rev in squashed:
                 shutil.copy2(rev.path, archive_dir / Path(rev.path).name)
-        Archive(archive_dir, target.revision, file_checksum(target.path), created, dialect, entries,
+        Archive(archive_dir, target.revision, file_checksum(target.path), created, dialects, entries,
                 files_kept=not delete).write()
     except OSError:
         shutil.rmtree(archive_dir, ignore_errors=True)
@@ -354,7 +376,8 @@ def _write(config: Config, squashed: list[Any], target: Any, archive_dir: Path, 
             Path(rev.path).unlink()
 
 
-def check(config: Config, *, old_chain: str | None = None, scratch_url: str | None = None) -> SquashReport:
+def check(config: Config, *, old_chain: str | None = None, scratch_url: str | None = None,
+          also_on: tuple[str, ...] = ()) -> SquashReport:
     """Re-prove the chain's baseline: replay the archived (or ``old_chain``) revisions and the current
     chain up to the baseline's revision, compare; SquashUnproven (exit 3) with each difference."""
     started = time.perf_counter()
@@ -382,21 +405,18 @@ def check(config: Config, *, old_chain: str | None = None, scratch_url: str | No
     if not chain_dir.is_dir():
         raise ConfigError(f"{chain_dir} is not a directory.", hint="Pass the directory of the old revision files.")
     target = _resolve(script, revision)
-    server = _server(config, scratch_url)
-    with scratch_database(server, connect_timeout=config.connect_timeout, purpose=PURPOSE) as a_url:
-        _replay(config, a_url, revision, chain_dir, "the old chain")
-        chain = _read(a_url, config, render=False)
-    proof = _prove(config, server, revision, chain, None, "the baseline")
+    proofs = []
+    for server in _servers(config, scratch_url, also_on):
+        with scratch_database(server, connect_timeout=config.connect_timeout, purpose=PURPOSE) as a_url:
+            _replay(config, a_url, revision, chain_dir, "the old chain")
+            chain = _read(a_url, config, render=False)
+        proofs.append(_prove(config, server, revision, chain, None, "the baseline"))
     report = SquashReport(
-        command="squash", mode="check", dialect=chain.dialect, revision=revision, squashed=squashed_ids,
-        baseline_file=str(target.path), archive=str(chain_dir), objects={},
-        fingerprint_entries=len(chain.fingerprint), proven=not proof.differences,
-        differences=tuple(proof.differences), downgrade_proven=proof.downgrade_proven, data_revisions=(),
-        row_differences=tuple(proof.row_differences), databases=(), reparented=(), written=False,
-        duration_ms=round((time.perf_counter() - started) * 1000, 1))
-    if proof.differences:
-        raise SquashUnproven(_unproven(len(proof.differences), proof.differences),
+        command="squash", mode="check", revision=revision, squashed=squashed_ids, baseline_file=str(target.path),
+        archive=str(chain_dir), proofs=tuple(proofs), proven=all(p.proven for p in proofs), data_revisions=(),
+        databases=(), written=False, duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    if not report.proven:
+        raise SquashUnproven(_unproven(report.proofs),
                              hint=f"Fix {target.path} until it builds what the old chain built; the differences "
                              "name each object and attribute.", report=report)
     return report
-

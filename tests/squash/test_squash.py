@@ -69,17 +69,19 @@ def test_chain_squashes_proves_and_databases_continue(tmp_path: Path, invoke: Ca
     assert report["mode"] == "dry_run" and report["proven"] and not report["written"]
     assert [d["revision"] for d in report["data_revisions"]] == [SEED_REVISION]
     assert report["data_revisions"][0]["kept"] is False
-    assert report["row_differences"] == ["public.countries: 3 row(s) in the chain's database, 0 in the baseline's"]
+    (proof,) = report["proofs"]
+    assert proof["row_differences"] == ["public.countries: 3 row(s) in the chain's database, 0 in the baseline's"]
     assert len(_files(versions)) == 45 and not (app / "migrations" / "squashed").exists()
 
     result = invoke("squash", "--keep-data", SEED_REVISION, "-m", "baseline 2026", "--format", "json",
                     "--database-url", old, cwd=app)
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["proven"] and report["downgrade_proven"] and report["written"]
+    (proof,) = report["proofs"]
+    assert report["proven"] and proof["downgrade_proven"] and report["written"] and proof["dialect"] == "postgresql"
     assert report["squashed"] == [f"r{i:02d}" for i in range(1, 46)] and report["revision"] == "r45"
-    assert KINDS <= set(report["objects"]), report["objects"]
-    assert report["row_differences"] == [] and report["data_revisions"][0]["kept"] is True
+    assert KINDS <= set(proof["objects"]), proof["objects"]
+    assert proof["row_differences"] == [] and report["data_revisions"][0]["kept"] is True
     assert report["databases"][0]["status"] == "continues"
     assert list(_files(versions)) == ["r45.py"]
     archive = app / "migrations" / "squashed" / "r45"
@@ -124,8 +126,9 @@ def test_chain_squashes_proves_and_databases_continue(tmp_path: Path, invoke: Ca
     assert broken.exit_code == 3, broken.stderr
     data = json.loads(broken.stdout)
     assert data["error"]["kind"] == "squash_unproven"
-    assert data["differences"] == ["column public.orders.status: default \"'pending'::order_status\" (chain) != "
-                                   "\"'paid'::order_status\" (baseline)"]
+    assert data["proofs"][0]["differences"] == [
+        "column public.orders.status: default \"'pending'::order_status\" (chain) != \"'paid'::order_status\" "
+        "(baseline)"]
 
 
 RULE_CHAIN = [
@@ -146,7 +149,8 @@ def test_what_cannot_be_rendered_fails_the_proof_and_nothing_is_written(
     assert result.exit_code == 3, result.stderr
     data = json.loads(result.stdout)
     assert not data["proven"] and not data["written"]
-    assert data["differences"] == ["rule public.t.r_log: built by the chain, missing from the baseline's database"]
+    assert data["proofs"][0]["differences"] == [
+        "rule public.t.r_log: built by the chain, missing from the baseline's database"]
     assert _files(app / "migrations" / "versions") == before
     assert not (app / "migrations" / "squashed").exists()
 
@@ -209,38 +213,60 @@ def _reference_app(root: Path) -> Path:
     return app
 
 
-def _squash_reference_app(app: Path, invoke: Callable[..., Result], *url: str) -> dict:
-    result = invoke("squash", "--format", "json", *url, cwd=app)
+def _squash_reference_app(app: Path, invoke: Callable[..., Result], *args: str) -> dict:
+    result = invoke("squash", "--format", "json", *args, cwd=app)
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["proven"] and report["downgrade_proven"] and report["squashed"] == ["0001", "0002"]
+    assert report["proven"] and all(p["downgrade_proven"] for p in report["proofs"])
+    assert report["squashed"] == ["0001", "0002"]
     assert [p.name for p in (app / "migrations" / "versions").glob("*.py")] == ["0002_orders_total.py"]
-    drift = invoke("check-drift", "--against", "migrations", *url, cwd=app)  # the models vs the baseline chain
-    assert drift.exit_code == 0, drift.stdout + drift.stderr
     return report
 
 
-def test_reference_app_squashes_on_sqlite(tmp_path: Path, invoke: Callable[..., Result]) -> None:
-    report = _squash_reference_app(_reference_app(tmp_path), invoke)
-    assert report["dialect"] == "sqlite" and report["objects"] == {"index": 5, "table": 4}
+def _builds_and_matches_the_models(app: Path, invoke: Callable[..., Result], url: str) -> None:
+    """The squashed chain on that database: upgrade from empty, then the models are what it built."""
+    up = invoke("upgrade", "--database-url", url, cwd=app)
+    assert up.exit_code == 0, up.stderr
+    assert execute(url, "SELECT version_num FROM alembic_version")[0] == [("0002",)]
+    drift = invoke("check-drift", "--against", "database", "--database-url", url, cwd=app)
+    assert drift.exit_code == 0, drift.stdout + drift.stderr
+
+
+def test_reference_app_squashes_on_sqlite(tmp_path: Path, invoke: Callable[..., Result], sqlite_url: str) -> None:
+    app = _reference_app(tmp_path)
+    report = _squash_reference_app(app, invoke)
+    assert [(p["dialect"], p["objects"]) for p in report["proofs"]] == [("sqlite", {"index": 5, "table": 4})]
+    _builds_and_matches_the_models(app, invoke, sqlite_url)
+    wrong = invoke("upgrade", "--database-url", "sqlite:///" + str(tmp_path / "other.sqlite"), cwd=app)
+    assert wrong.exit_code == 0  # the same kind of database: fine; another kind is refused (next test)
 
 
 @pytest.mark.postgres
+@pytest.mark.mariadb
 @pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
-def test_reference_app_squashes_on_postgresql(tmp_path: Path, invoke: Callable[..., Result], pg_psycopg_url: str,
-                                              driver: str) -> None:
+def test_reference_app_one_baseline_for_postgresql_sqlite_and_mariadb(
+        tmp_path: Path, invoke: Callable[..., Result], pg_psycopg_url: str, mariadb_url: str, sqlite_url: str,
+        driver: str) -> None:
+    """The app runs on PostgreSQL in production, SQLite in development and MariaDB for one customer: one
+    baseline holds each one's DDL, each proved on its own kind of server, picked at run time."""
     url = pg_psycopg_url.replace("+psycopg", f"+{driver}")
     app = _reference_app(tmp_path)
-    report = _squash_reference_app(app, invoke, "--database-url", url)
-    assert report["dialect"] == "postgresql" and report["objects"]["extension"] == 1
-    up = invoke("upgrade", "--database-url", url, cwd=app)
-    assert up.exit_code == 0 and execute(url, "SELECT version_num FROM alembic_version")[0] == [("0002",)]
+    report = _squash_reference_app(app, invoke, "--database-url", url, "--also-on", "sqlite", "--also-on",
+                                   mariadb_url)
+    assert [p["dialect"] for p in report["proofs"]] == ["postgresql", "sqlite", "mysql"]
+    assert report["proofs"][0]["objects"]["extension"] == 1 and report["proofs"][2]["objects"] == {"table": 4}
+    for target in (url, sqlite_url, mariadb_url):
+        _builds_and_matches_the_models(app, invoke, target)
+    assert invoke("lint", cwd=app).exit_code == 0  # SQLite's and MariaDB's DDL are not judged by PostgreSQL rules
 
 
-@pytest.mark.mariadb
-def test_reference_app_squashes_on_mariadb(tmp_path: Path, invoke: Callable[..., Result], mariadb_url: str) -> None:
+@pytest.mark.postgres
+def test_a_baseline_refuses_a_kind_of_database_it_was_not_proved_on(
+        tmp_path: Path, invoke: Callable[..., Result], pg_psycopg_url: str, sqlite_url: str) -> None:
     app = _reference_app(tmp_path)
-    report = _squash_reference_app(app, invoke, "--database-url", mariadb_url)
-    assert report["dialect"] == "mysql" and report["objects"] == {"table": 4}
-    up = invoke("upgrade", "--database-url", mariadb_url, cwd=app)
-    assert up.exit_code == 0 and execute(mariadb_url, "SELECT version_num FROM alembic_version")[0] == [("0002",)]
+    twice = invoke("squash", "--dry-run", "--also-on", "sqlite", "--also-on", "sqlite:///x.db", cwd=app)
+    assert twice.exit_code == 1 and "names a second sqlite database" in twice.stderr
+    _squash_reference_app(app, invoke, "--database-url", pg_psycopg_url)
+    refused = invoke("upgrade", "--database-url", sqlite_url, cwd=app)
+    assert refused.exit_code == 1
+    assert "holds the DDL of postgresql databases" in refused.stderr and "--also-on" in refused.stderr
