@@ -14,29 +14,15 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.helpers import REPO, dbops_app, empty_databases, execute
+from tests.helpers import REPO, REVISION_TEMPLATE, dbops_app, empty_databases, execute
 from tests.squash.chain import SEED_REVISION, chain_app
 
 KINDS = {"schema", "extension", "type", "function", "sequence", "table", "constraint", "index", "foreign_key",
          "view", "trigger", "policy"}
 
-LATER = '''"""after the squash"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = "r46"
-down_revision = "r45"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.add_column("customers", sa.Column("nickname", sa.Text))
-
-
-def downgrade():
-    op.drop_column("customers", "nickname")
-'''
+LATER = REVISION_TEMPLATE.format(doc="after the squash", rev="r46", down="r45",
+                                 up='    op.add_column("customers", sa.Column("nickname", sa.Text))',
+                                 down_body='    op.drop_column("customers", "nickname")')
 
 
 def _pg_dump(url: str) -> set[str]:
