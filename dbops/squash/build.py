@@ -97,7 +97,16 @@ def _replay(config: Config, url: URL, revision: str, version_dir: Path | None, w
         if downgrade:
             apply.downgrade(scratch, "base")
         else:
-            apply.upgrade(scratch, revision)
+            report = apply.upgrade(scratch, revision)
+            own = sorted({step.schema for step in report.steps
+                          if step.schema and step.schema != scratch.version_table_schema})
+            if own:  # a tenant loop: the baseline would name those schemas literally
+                raise ConfigError(
+                    f"The project's env.py migrated schemas of its own choosing ({', '.join(own)}) when dbops "
+                    "squash replayed the chain, so a baseline rendered from them would name those schemas "
+                    "literally and build them for every tenant; nothing was written.",
+                    hint="Squash a chain whose objects live in the schema env.py is given (the core chain), or "
+                    "declare the tenants as a dbops group and use dbops's env.")
     except WrongDatabase as exc:
         raise WrongDatabase(
             f"dbops squash replays {what} into a scratch database it creates, and the project's env.py connected "

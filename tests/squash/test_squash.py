@@ -15,6 +15,8 @@ import pytest
 from click.testing import Result
 
 from tests.helpers import REPO, REVISION_TEMPLATE, dbops_app, empty_databases, execute
+from tests.integration.test_env_zoo import STYLES, Style, dbs, make_project, user_tables  # noqa: F401  (dbs)
+from tests.integration.test_env_zoo import url as zoo_url
 from tests.squash.chain import SEED_REVISION, chain_app
 
 KINDS = {"schema", "extension", "type", "function", "sequence", "table", "constraint", "index", "foreign_key",
@@ -256,3 +258,33 @@ def test_a_baseline_refuses_a_kind_of_database_it_was_not_proved_on(
     refused = invoke("upgrade", "--database-url", sqlite_url, cwd=app)
     assert refused.exit_code == 1
     assert "holds the DDL of postgresql databases" in refused.stderr and "--also-on" in refused.stderr
+
+
+ZOO_OUTCOMES = {  # what squash does with each env.py of the zoo (tests/integration/test_env_zoo.py)
+    "settings_url": "env.py connected elsewhere",  # the app's own URL wins over the scratch database's
+    "tenant_loop": "migrated schemas of its own choosing",  # the baseline would name tenant schemas
+}
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.name)
+def test_squash_runs_each_env_style_or_says_why_not(tmp_path: Path, invoke: Callable[..., Result],
+                                                   dbs: dict[str, str], style: Style) -> None:  # noqa: F811
+    """Every env.py shape dbops drives (sync, async, worker thread, revision hooks, cmd_opts readers, an
+    app settings URL, a tenant loop): squash proves the baseline, or refuses in one paragraph, and the
+    project's databases (the given one and the decoy alembic.ini names) are never touched."""
+    app, _ = make_project(tmp_path, style, dbs["decoy"])
+    given = zoo_url(dbs["given"])
+    before = _files(app / "migrations" / "versions")
+    args = () if style.settings_url else ("--database-url", given)
+    result = invoke("squash", "--format", "json", *args, cwd=app, env={"ZOO_APP_DB": given})
+    expected = ZOO_OUTCOMES.get(style.name)
+    if expected is None:
+        assert result.exit_code == 0, result.stdout + result.stderr
+        assert json.loads(result.stdout)["proven"]
+        assert list(_files(app / "migrations" / "versions")) == ["0002_color.py"]
+    else:
+        assert result.exit_code == 1, result.stdout + result.stderr
+        assert expected in json.loads(result.stdout)["error"]["message"] and "Traceback" not in result.stderr
+        assert _files(app / "migrations" / "versions") == before
+    for name in (dbs["given"], dbs["decoy"]):
+        assert user_tables(name) == [], name
