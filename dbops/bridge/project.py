@@ -336,9 +336,13 @@ def uses_dbops_env(config: Config) -> bool:
 
 def database_heads(conn: Any, config: Config, *, table: tuple[str, str | None] | None = None) -> tuple[str, ...]:
     """The revisions recorded in the database's version table (sorted; empty for base); ``table``
-    (name, schema) when env.py chose its own."""
-    from alembic.runtime.migration import MigrationContext
+    (name, schema) when env.py chose its own. What Alembic's MigrationContext.get_current_heads reads
+    (the table's ``version_num`` rows, none when the table is missing), without building a context."""
+    from sqlalchemy import text
 
     name, schema = table or (config.version_table, config.version_table_schema)
-    ctx = MigrationContext.configure(conn, opts={"version_table": name, "version_table_schema": schema})
-    return tuple(sorted(ctx.get_current_heads()))
+    if not conn.dialect.has_table(conn, name, schema=schema):
+        return ()
+    prep = conn.dialect.identifier_preparer
+    qualified = (f"{prep.quote_schema(schema)}." if schema else "") + prep.quote(name)
+    return tuple(sorted(str(r[0]) for r in conn.execute(text(f"SELECT version_num FROM {qualified}"))))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import URL, Connection, Engine
 
+from dbops.db.catalog_lookup import install
 from dbops.db.connect_errors import translate_connect_error
 from dbops.db.url import is_async
 
@@ -70,10 +71,12 @@ def create_engine_for(
         async_engine = create_async_engine(url, connect_args=args, **kwargs)
         if url.get_backend_name() == "sqlite":
             transactional_sqlite(async_engine.sync_engine)
+        install(async_engine.sync_engine.dialect)
         return async_engine
     engine = create_engine(url, connect_args=args, **kwargs)
     if url.get_backend_name() == "sqlite":
         transactional_sqlite(engine)
+    install(engine.dialect)
     return engine
 
 

@@ -72,8 +72,11 @@ def apply_session_settings(connection: Any, settings: EnvSettings, *, extra: lis
     if not statements:
         return
     was_in_transaction = connection.in_transaction()
-    for statement in statements:
-        connection.execute(text(statement))
+    if dialect == "postgresql" and connection.dialect.driver in ("psycopg", "psycopg2") and len(statements) > 1:
+        connection.exec_driver_sql("; ".join(statements))  # one round trip (no parameters: simple query)
+    else:
+        for statement in statements:
+            connection.execute(text(statement))
     if not was_in_transaction and connection.in_transaction():
         connection.commit()  # session settings stay; Alembic starts its own transactions
 

@@ -17,6 +17,7 @@ from dbops.db.connect_errors import translate_connect_error
 from dbops.db.engine import create_engine_for
 from dbops.db.lease import choose_mode, lease_lock
 from dbops.db.lock import migration_lock_name, named_lock, poll, session_lock_name
+from dbops.db.url import is_async as is_async_url
 from dbops.db.url import parse_url, sync_url
 from dbops.errors import LockHeld
 from dbops.faults import is_read_only
@@ -131,6 +132,13 @@ def _db_user(conn: sa.Connection) -> str | None:
     return None
 
 
+def _user(conn: sa.Connection, facts: dict[str, Any]) -> str | None:
+    """The database user, asked once per kept connection."""
+    if "user" not in facts:
+        facts["user"] = _db_user(conn)
+    return facts["user"]  # type: ignore[no-any-return]
+
+
 def _wait_for_orphans(conn: sa.Connection, config: Config, lock_wait: float) -> None:
     """A run killed with kill -9 frees the migration lock with its guard session, while its migration
     session may still be executing a statement (a CREATE INDEX CONCURRENTLY, any MariaDB DDL). That
@@ -178,23 +186,74 @@ def _wait_for_active_migrations(conn: sa.Connection, config: Config, lock_wait: 
              hint="Let it finish (or cancel it with pg_cancel_backend(pid)), check dbops current, then re-run."))
 
 
-@contextmanager
-def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = False) -> Iterator[Guard]:
-    """``shared``: a transactional connection the migration itself may run on (fan-out: one
-    connection per in-flight target instead of two); else an autocommit side connection."""
-    original = parse_url(config.url)
-    url = sync_url(original)
-    options: dict[str, Any] = {} if shared else {"isolation_level": "AUTOCOMMIT"}
-    # pooled=True on the guard always: it costs nothing, and a pooler may lend another server connection
-    engine = create_engine_for(url, connect_timeout=config.connect_timeout, pooled=True, **options,
-                               application_name=migration_application_name(config) if shared
-                               else "dbops-migrate-lock")
-    assert isinstance(engine, sa.Engine)  # sync_url(): the guard is always a sync engine
-    try:
+# Fan-out workers migrate many targets in turn; schema tenants of one PostgreSQL database share a server
+# session instead of each opening (and initialising) a connection of its own: one engine per database
+# URL, one connection kept in its pool between targets, reset before each (see _reused_connection).
+_REUSED: dict[tuple[str, float], tuple[sa.Engine, dict[str, Any]]] = {}
+
+
+def _reused_connection(url: Any, original: Any, config: Config) -> tuple[sa.Connection, dict[str, Any]]:
+    """A worker's kept connection to this database, reset to a fresh session's state: every setting
+    back to its default (RESET ALL: search_path, timeouts, what env.py set), no advisory lock left,
+    no temporary table, and this target's application_name. A connection that died meanwhile is
+    replaced once."""
+    key = (url.render_as_string(hide_password=False), config.connect_timeout)
+    entry = _REUSED.get(key)
+    if entry is None:
+        engine = create_engine_for(url, connect_timeout=config.connect_timeout, pooled=True,
+                                   poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=0,
+                                   application_name=migration_application_name(config))
+        assert isinstance(engine, sa.Engine)
+        entry = _REUSED[key] = (engine, {})
+    engine, facts = entry
+    for attempt in (1, 2):
         try:
             conn = engine.connect()
         except Exception as exc:
             raise translate_connect_error(exc, original, config.connect_timeout) from exc
+        try:
+            name = migration_application_name(config).replace("'", "''")  # RESET ALL keeps standard strings
+            reset = "RESET ALL; SELECT pg_advisory_unlock_all(); DISCARD TEMP; " if facts.get("used") else ""
+            facts["used"] = True  # a session a target used: the next one starts by resetting it
+            conn.exec_driver_sql(f"{reset}SET application_name TO '{name}'")
+            conn.commit()
+            return conn, facts
+        except sa.exc.DBAPIError as exc:
+            conn.close()
+            if not exc.connection_invalidated or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _reusable(url: Any, shared: bool) -> bool:
+    return shared and url.get_backend_name() == "postgresql" and not is_async_url(url)
+
+
+@contextmanager
+def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = False) -> Iterator[Guard]:
+    """``shared``: a transactional connection the migration itself may run on (fan-out: one
+    connection per in-flight target instead of two, kept for the worker's next target on the same
+    PostgreSQL database); else an autocommit side connection."""
+    original = parse_url(config.url)
+    url = sync_url(original)
+    engine: sa.Engine | None = None
+    facts: dict[str, Any] = {}
+    if _reusable(url, shared):
+        conn, facts = _reused_connection(url, original, config)
+    else:
+        options: dict[str, Any] = {} if shared else {"isolation_level": "AUTOCOMMIT"}
+        # pooled=True on the guard always: it costs nothing, and a pooler may lend another server connection
+        made = create_engine_for(url, connect_timeout=config.connect_timeout, pooled=True, **options,
+                                 application_name=migration_application_name(config) if shared
+                                 else "dbops-migrate-lock")
+        assert isinstance(made, sa.Engine)  # sync_url(): the guard is always a sync engine
+        engine = made
+    try:
+        if engine is not None:
+            try:
+                conn = engine.connect()
+            except Exception as exc:
+                raise translate_connect_error(exc, original, config.connect_timeout) from exc
         with conn:
             mode, why = choose_mode(conn, original, config.lock_mode)
             if mode == "lease":
@@ -205,8 +264,8 @@ def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = F
                 with lease_lock(original, lock_name(config), wait=lock_wait, ttl=config.lease_seconds,
                                 what="migrations on this database", connect_timeout=config.connect_timeout) as lease:
                     _wait_for_active_migrations(conn, config, lock_wait)
-                    guard = Guard(conn, _db_user(conn), config.tenant_schema or config.target, config.tenant_schema,
-                                  lease)
+                    guard = Guard(conn, _user(conn, facts), config.tenant_schema or config.target,
+                                  config.tenant_schema, lease)
                     guard._settle()
                     yield guard
                 return
@@ -215,8 +274,9 @@ def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = F
                             "or raise --lock-wait; see the running session in pg_stat_activity."):
                 if not shared:
                     _wait_for_orphans(conn, config, lock_wait)
-                guard = Guard(conn, _db_user(conn), config.tenant_schema or config.target, config.tenant_schema)
+                guard = Guard(conn, _user(conn, facts), config.tenant_schema or config.target, config.tenant_schema)
                 guard._settle()
                 yield guard
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()

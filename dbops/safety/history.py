@@ -66,6 +66,9 @@ def who() -> dict[str, Any]:
 
 def ensure(conn: sa.Connection) -> None:
     """Create the table if missing; several runners (fan-out) may race to create it."""
+    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    if conn.dialect.has_table(conn, TABLE_NAME, schema=schema):  # the usual case: one catalog lookup
+        return
     try:
         metadata.create_all(conn, checkfirst=True)
     except sa.exc.DBAPIError:

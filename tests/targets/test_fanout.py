@@ -284,3 +284,72 @@ schemas_sql = "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant_%' OR
             assert [tuple(r) for r in rows] == [("0001", 1), ("0002", 1)], tenant
     finally:
         _admin(f'DROP DATABASE IF EXISTS "{main}" WITH (FORCE)')
+
+
+SESSION_PROBE = '''    op.execute("CREATE TABLE seen AS SELECT current_setting('work_mem') AS work_mem, "
+               "current_setting('application_name') AS app, pg_backend_pid() AS pid, "
+               "(SELECT count(*) FROM pg_class WHERE relpersistence = 't') AS temp_tables, "
+               "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks")
+    op.execute("SET work_mem = '77kB'")
+    op.execute("CREATE TEMP TABLE leftover (x int)")'''
+
+
+@pytest.mark.postgres
+def test_a_worker_reuses_its_session_for_the_next_tenant_reset_to_a_fresh_one(
+        invoke: Callable[..., Result], tmp_path: Path) -> None:
+    """A worker keeps one server session for the tenants of one database (no reconnect per tenant), and
+    each tenant's migration starts from a fresh session's state: what the previous tenant's revision
+    set (a setting, a temporary table) is gone, its lock is released, its application_name is its own."""
+    from tests.helpers import dbops_app
+
+    main = f"dbops_reuse_{uuid.uuid4().hex[:6]}"
+    _admin(f'CREATE DATABASE "{main}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1/{main}"
+    tenants = ["tenant_a", "tenant_b", "tenant_c"]
+    try:
+        execute(url, *(f"CREATE SCHEMA {t}" for t in tenants))
+        app = dbops_app(tmp_path, "app", [("p1", None, "probe the session", SESSION_PROBE, "    pass")],
+                        toml=f'[groups.tenants]\nurl = "{url}"\nschemas_sql = "SELECT nspname FROM pg_namespace '
+                        "WHERE nspname LIKE 'tenant_%' ORDER BY 1\"\n")
+        default = execute(url, "SELECT current_setting('work_mem')")[0][0][0]
+        result = invoke("upgrade", "--group", "tenants", "--parallel", "1", cwd=app)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        seen = {t: tuple(execute(url, f"SELECT work_mem, app, pid, temp_tables, locks FROM {t}.seen")[0][0])
+                for t in tenants}
+        assert len({row[2] for row in seen.values()}) == 1  # one backend served the three tenants
+        for tenant, (work_mem, app_name, _pid, temps, locks) in seen.items():
+            assert (work_mem, app_name, temps) == (default, f"dbops-migration:{tenant}", 0), tenant
+            assert locks == 1, tenant  # its own migration lock, nothing left from the tenant before
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{main}" WITH (FORCE)')
+
+
+def test_the_indexed_has_table_answers_as_sqlalchemys(pg_psycopg_url: str) -> None:
+    """dbops's engines look tables up with to_regclass (SQLAlchemy 2.1's PostgreSQL has_table scans
+    pg_class: ~2 ms per call with 200 tenant schemas); the answers must be SQLAlchemy's."""
+    import sqlalchemy as sa
+
+    from dbops.db.engine import create_engine_for
+
+    execute(pg_psycopg_url, "CREATE SCHEMA other", 'CREATE TABLE "Mixed" (id int)', "CREATE TABLE plain (id int)",
+            "CREATE VIEW v AS SELECT 1 AS x", "CREATE MATERIALIZED VIEW mv AS SELECT 1 AS x",
+            "CREATE TABLE parted (d date) PARTITION BY RANGE (d)", "CREATE SEQUENCE seq",
+            "CREATE INDEX ix_plain ON plain (id)", "CREATE TABLE other.inner_t (id int)")
+    ours = create_engine_for(sa.make_url(pg_psycopg_url))
+    theirs = sa.create_engine(pg_psycopg_url)
+    cases = [("plain", None), ("Mixed", None), ("mixed", None), ("v", None), ("mv", None), ("parted", None),
+             ("seq", None), ("ix_plain", None), ("nosuch", None), ("inner_t", None), ("inner_t", "other"),
+             ("plain", "other"), ("plain", "nosuch_schema"), ('we"ird', None), ("temp_t", None)]
+    try:
+        with ours.connect() as a, theirs.connect() as b:
+            for conn in (a, b):
+                conn.exec_driver_sql("CREATE TEMP TABLE temp_t (id int)")
+            answers = [(a.dialect.has_table(a, name, schema=schema), b.dialect.has_table(b, name, schema=schema))
+                       for name, schema in cases]
+            assert ours.dialect.has_table.__func__ is not theirs.dialect.has_table.__func__  # really ours
+    finally:
+        ours.dispose()
+        theirs.dispose()
+    assert [x for x, _ in answers] == [y for _, y in answers], list(zip(cases, answers, strict=True))
+    assert [x for x, _ in answers] == [True, True, False, True, True, True, False, False, False, False, True,
+                                       False, False, False, True]
