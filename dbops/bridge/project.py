@@ -334,14 +334,16 @@ def uses_dbops_env(config: Config) -> bool:
         return True  # no env.py to read: dbops's own rules (and its errors) apply
 
 
-def database_heads(conn: Any, config: Config, *, table: tuple[str, str | None] | None = None) -> tuple[str, ...]:
+def database_heads(conn: Any, config: Config, *, table: tuple[str, str | None] | None = None,
+                   exists: bool | None = None) -> tuple[str, ...]:
     """The revisions recorded in the database's version table (sorted; empty for base); ``table``
     (name, schema) when env.py chose its own. What Alembic's MigrationContext.get_current_heads reads
-    (the table's ``version_num`` rows, none when the table is missing), without building a context."""
+    (the table's ``version_num`` rows, none when the table is missing), without building a context.
+    ``exists``: the caller knows whether the table exists (None: ask)."""
     from sqlalchemy import text
 
     name, schema = table or (config.version_table, config.version_table_schema)
-    if not conn.dialect.has_table(conn, name, schema=schema):
+    if exists is False or (exists is None and not conn.dialect.has_table(conn, name, schema=schema)):
         return ()
     prep = conn.dialect.identifier_preparer
     qualified = (f"{prep.quote_schema(schema)}." if schema else "") + prep.quote(name)

@@ -348,7 +348,8 @@ def _guarded(command: str, config: Config, revision: str, acfg: Any, script: Any
             if command == "stamp" or (not run.steps and run.before != run.after):
                 rows = [row(run_id, command, None, None, run.before, run.after or (), started, None, "success")]
             guard.record(rows)
-            observed = guard.heads(config, table=run.version_table)  # read, not inferred from the run
+            # read, not inferred from the run (a run that applied steps has written the table)
+            observed = guard.heads(config, table=run.version_table, known_table=bool(run.steps))
             if command != "stamp" and observed != tuple(sorted(run.after or ())):
                 warnings.append(f"the version table says {', '.join(observed) or 'base'} after the run, but the "
                                 f"run observed {', '.join(run.after or ()) or 'base'}; check with: dbops current")

@@ -26,6 +26,10 @@ from dbops.safety import history
 log = logging.getLogger("dbops.lock")
 
 
+# the version table and dbops_history, each looked up by name in one indexed catalog probe
+_BOTH_EXIST = sa.text("SELECT to_regclass(:v) IS NOT NULL, to_regclass(:h) IS NOT NULL")
+
+
 def lock_name(config: Config) -> str:
     return migration_lock_name(config.version_table, config.version_table_schema)
 
@@ -38,6 +42,7 @@ class Guard:
     schema: str | None = None  # a tenant's schema: its dbops_history lives there
     lease: Any = None  # dbops.db.lease.Lease when the lock is a lease (behind a pooler)
     history_schema: str | None = None  # where dbops_history is (prepare_history reads it)
+    history_exists: bool | None = None  # learnt by the first heads() on PostgreSQL
     _inserters: dict[Any, Any] = field(default_factory=dict)  # (dialect, schema) -> history.RowInserter
 
     @property
@@ -52,10 +57,24 @@ class Guard:
         if self.conn.in_transaction():
             self.conn.commit()
 
-    def heads(self, config: Config, *, table: tuple[str, str | None] | None = None) -> tuple[str, ...]:
+    def heads(self, config: Config, *, table: tuple[str, str | None] | None = None,
+              known_table: bool = False) -> tuple[str, ...]:
+        """The version table's revisions, committed state. On PostgreSQL the first read also learns
+        whether dbops_history exists, in the same catalog lookup. ``known_table``: the version table
+        certainly exists (a run just wrote it)."""
         from dbops.bridge.project import database_heads
 
-        heads = database_heads(self.conn, config, table=table)
+        exists: bool | None = True if known_table else None
+        if exists is None and self.conn.dialect.name == "postgresql" and self.history_exists is None:
+            name, schema = table or (config.version_table, config.version_table_schema)
+            quote = self.conn.dialect.identifier_preparer.quote_identifier
+            audit = quote(history.TABLE_NAME)
+            version, audit_found = self.conn.execute(_BOTH_EXIST, {
+                "v": f"{quote(schema)}.{quote(name)}" if schema else quote(name),
+                "h": f"{quote(self.schema)}.{audit}" if self.schema else audit,
+            }).one()
+            exists, self.history_exists = bool(version), bool(audit_found)
+        heads = database_heads(self.conn, config, table=table, exists=exists)
         self._settle()
         return heads
 
@@ -63,7 +82,8 @@ class Guard:
         """Create dbops_history (in the tenant's schema for a tenant) before any revision runs, and
         pin its schema: an env.py that sets its own search_path (a tenant loop) must still reach it."""
         try:
-            history.ensure(self.history_conn)
+            if not self.history_exists:
+                history.ensure(self.history_conn)
         except sa.exc.DBAPIError as exc:
             if self.conn.in_transaction():
                 self.conn.rollback()
@@ -214,9 +234,10 @@ def _reused_connection(url: Any, original: Any, config: Config) -> tuple[sa.Conn
         try:
             name = migration_application_name(config).replace("'", "''")  # RESET ALL keeps standard strings
             reset = "RESET ALL; SELECT pg_advisory_unlock_all(); DISCARD TEMP; " if facts.get("used") else ""
-            facts["used"] = True  # a session a target used: the next one starts by resetting it
             conn.exec_driver_sql(f"{reset}SET application_name TO '{name}'")
-            conn.commit()
+            if not facts.get("used"):  # a new session: committed before the lock mode is chosen on it
+                conn.commit()  # (later ones commit with the lock taken in the same transaction)
+            facts["used"] = True  # a session a target used: the next one starts by resetting it
             return conn, facts
         except sa.exc.DBAPIError as exc:
             conn.close()
