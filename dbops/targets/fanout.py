@@ -10,6 +10,7 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from dbops.errors import CheckFailed, DbopsError
@@ -80,6 +81,32 @@ def run_target(verb: str, fn: Callable[..., Any], ref: TargetRef, kwargs: dict[s
                         sql=sql, items=tuple(items) if items is not None else None, warnings=warnings)
 
 
+def _died(verb: str, ref: TargetRef, began: float) -> TargetResult:
+    """A target whose worker process died under it: failed, and where it stands read from its version
+    table now (a statement the dead worker sent may have committed; the report says what is there)."""
+    observed: tuple[str, ...] | None = None
+    where = ""
+    if verb in ("upgrade", "downgrade"):
+        try:
+            from dbops.bridge.project import database_heads
+            from dbops.db.engine import run_with_connection
+            from dbops.db.url import parse_url
+
+            config = ref.config
+            observed = run_with_connection(parse_url(config.url), lambda c: database_heads(c, config),
+                                           connect_timeout=config.connect_timeout)
+            where = f" Its version table now says {', '.join(observed) or 'base'}."
+        except Exception as exc:  # noqa: BLE001  the death is what must be reported
+            where = f" Its version table could not be read afterwards ({redact(str(exc).splitlines()[0])})."
+    return TargetResult(
+        target=ref.name, outcome="failed", to_revisions=observed,
+        duration_ms=round((time.perf_counter() - began) * 1000, 1),
+        error="The worker process running it died (killed, out of memory, or a crash in a driver or in the "
+        "revision's code), or another worker's death stopped it." + where + " Re-run the same command: targets "
+        "already done are no-ops.",
+        summary="worker died")
+
+
 def fan_out(
     verb: str,
     fn: Callable[..., Any],
@@ -112,31 +139,46 @@ def fan_out(
     rest = [r for r in refs if r not in canaries]
     results: dict[str, TargetResult] = {}
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=max(1, parallel), mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=max(1, parallel), mp_context=ctx)
+    try:
         # canaries first: any failure there stops everything, even with --continue-on-error
         for batch, stop_on_failure in ((canaries, True), (rest, not continue_on_error)):
             if not batch:
                 continue
             queue = list(batch)
-            running: dict[Future[TargetResult], TargetRef] = {}
+            running: dict[Future[TargetResult], tuple[TargetRef, float]] = {}
             stopped = False
             while queue or running:
                 while queue and len(running) < parallel and not stopped:
                     ref = queue.pop(0)
-                    running[pool.submit(run_target, verb, fn, ref, kwargs)] = ref
+                    running[pool.submit(run_target, verb, fn, ref, kwargs)] = (ref, time.perf_counter())
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    running.pop(future)
-                    result = future.result()
-                    results[result.target] = result
-                    if progress is not None:
-                        progress(result, finished + len(results), total or len(refs))
-                    if result.outcome == "failed" and stop_on_failure:
-                        stopped = True  # let running targets finish, start no new one
+                broken = False
+                while done:
+                    for future in done:
+                        ref, began = running.pop(future)
+                        try:
+                            result = future.result()
+                        except BrokenProcessPool:  # a worker died (killed, out of memory, a crash in a driver)
+                            broken = True
+                            result = _died(verb, ref, began)
+                        results[result.target] = result
+                        if progress is not None:
+                            progress(result, finished + len(results), total or len(refs))
+                        if result.outcome == "failed" and stop_on_failure:
+                            stopped = True  # let running targets finish, start no new one
+                    # the pool dies with a worker: settle its other in-flight targets (done, or stopped with
+                    # it), then go on with a new pool
+                    done = wait(running)[0] if broken and running else set()
+                if broken:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = ProcessPoolExecutor(max_workers=max(1, parallel), mp_context=ctx)
             if stopped or any(results[r.name].outcome == "failed" for r in canaries if r.name in results):
                 break
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     ordered = tuple(results.get(r.name) or TargetResult(target=r.name, outcome="skipped",
                                                            summary="not run: an earlier failure stopped the rollout")
                     for r in refs)

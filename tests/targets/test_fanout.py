@@ -353,3 +353,45 @@ def test_the_indexed_has_table_answers_as_sqlalchemys(pg_psycopg_url: str) -> No
     assert [x for x, _ in answers] == [y for _, y in answers], list(zip(cases, answers, strict=True))
     assert [x for x, _ in answers] == [True, True, False, True, True, True, False, False, False, False, True,
                                        False, False, False, True]
+
+
+DIES_ON_B = '''    import os
+    op.execute("CREATE TABLE t (id int)")
+    if op.get_bind().exec_driver_sql("SELECT current_schema()").scalar() == "tenant_b":
+        os._exit(7)  # the worker dies: a segfault in a driver, the OOM killer, kill -9'''
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("keep_going", [True, False])
+def test_a_worker_that_dies_is_replaced_and_its_target_reported(
+        invoke: Callable[..., Result], tmp_path: Path, keep_going: bool) -> None:
+    """A worker process that dies mid-target sinks neither the rollout nor the report: that target is
+    failed with where its version table stands, a new worker takes the next targets (with
+    --continue-on-error), and the exit code says a target failed."""
+    from tests.helpers import dbops_app
+
+    main = f"dbops_dies_{uuid.uuid4().hex[:6]}"
+    _admin(f'CREATE DATABASE "{main}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1/{main}"
+    tenants = ["tenant_a", "tenant_b", "tenant_c", "tenant_d"]
+    try:
+        execute(url, *(f"CREATE SCHEMA {t}" for t in tenants))
+        app = dbops_app(tmp_path, "app", [("d1", None, "dies on tenant_b", DIES_ON_B, "    pass")],
+                        toml=f'[groups.tenants]\nurl = "{url}"\nschemas_sql = "SELECT nspname FROM pg_namespace '
+                        "WHERE nspname LIKE 'tenant_%' ORDER BY 1\"\n")
+        args = ["upgrade", "--group", "tenants", "--parallel", "1", "--format", "json"]
+        result = invoke(*args, *(["--continue-on-error"] if keep_going else []), cwd=app)
+        assert result.exit_code == 1, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        rows = {t["target"]: t for t in json.loads(result.stdout)["targets"]}
+        assert rows["tenant_b"]["outcome"] == "failed" and rows["tenant_b"]["summary"] == "worker died"
+        assert "worker process running it died" in rows["tenant_b"]["error"]
+        assert "version table now says base" in rows["tenant_b"]["error"]  # its transaction died with it
+        assert rows["tenant_a"]["outcome"] == "ok"
+        after = ["ok", "ok"] if keep_going else ["skipped", "skipped"]
+        assert [rows[t]["outcome"] for t in ("tenant_c", "tenant_d")] == after
+        versions = execute(url, *(f"SELECT count(*) FROM pg_tables WHERE schemaname = '{t}' AND tablename = 't'"
+                                  for t in tenants))
+        assert [v[0][0] for v in versions] == [1, 0, 1 if keep_going else 0, 1 if keep_going else 0]
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{main}" WITH (FORCE)')
