@@ -45,4 +45,25 @@ cli.add_command(_squash)
 
 
 def main() -> None:
-    cli(prog_name="dbops")
+    """Run the CLI, then leave without tearing the interpreter down: after check-drift on a 1,000-table
+    app the objects' deallocation at shutdown took ~0.45 s (a third of the command). Everything a normal
+    exit does for dbops still happens first: the exit handlers (the file-facts cache, logging) and the
+    flush of stdout/stderr."""
+    import atexit
+    import os
+    import sys
+
+    code: int = 0
+    try:
+        cli(prog_name="dbops")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (dbops ... | head): nothing more can be said there
+            pass
+    os._exit(code)

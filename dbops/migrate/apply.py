@@ -213,8 +213,8 @@ def env_filters(config: Config) -> tuple[Any, Any]:
     """The (include_object, include_name) hooks the project's env.py passes to context.configure(),
     read by running it as `dbops current` does (nothing is migrated). (None, None) when it passes none,
     or cannot run here (check-drift then compares without them, as it always did)."""
-    if _bare_dbops_env(config):
-        return None, None  # dbops's env.py, calling run_migrations() with nothing: no hooks to read
+    if _bare_dbops_env(config) or _names_no_hooks(config):
+        return None, None  # no hooks to read: running env.py (a connection, Alembic) would only say so
     acfg, script = _prepare(config)
     as_alembic_cli(acfg, "check")
     from dbops.migrate.environment import Run, run_env
@@ -224,6 +224,27 @@ def env_filters(config: Config) -> tuple[Any, Any]:
     except DbopsError as exc:  # e.g. an env.py that connects elsewhere: its hooks were read before that
         run = exc.run or Run()
     return run.filters
+
+
+def _names_no_hooks(config: Config) -> bool:
+    """env.py (read as text) never names include_object / include_name and unpacks no keyword arguments
+    into a call (``configure(**options)`` could carry them): it passes no hooks."""
+    import ast
+    from pathlib import Path
+
+    try:
+        tree = ast.parse((Path(config.script_location) / "env.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return False
+    hooks = {"include_object", "include_name"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in hooks or isinstance(node, ast.Attribute) and node.attr in hooks:
+            return False
+        if isinstance(node, ast.keyword) and (node.arg is None or node.arg in hooks):
+            return False
+        if isinstance(node, ast.Constant) and node.value in hooks:
+            return False
+    return True
 
 
 def _bare_dbops_env(config: Config) -> bool:
