@@ -7,8 +7,8 @@ defaults, 2 unique constraints, 3 indexes and 1 foreign key. Reports, as ratios:
 1. compare step, in-process: dbops (batched reflection + normalise + compare) vs Alembic
    ``compare_metadata`` on the same MetaData and database (median of 3 interleaved runs);
    with the number of SQL statements each sends.            goal: >= 10x faster at N=1000
+2. whole process: ``dbops check-drift --against database`` vs ``alembic check``
    (stock env.py with the same MetaData).                   goal: <= 0.5x; <= 0.2x at N=1000
-   (stock env.py with the same MetaData).                   goal: <= 0.5x
 3. the same verdict: both clean on the clean schema, and both see the injected drift
    (a column added, a type changed, an index dropped, a default changed).
 
