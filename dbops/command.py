@@ -168,10 +168,13 @@ def check_drift(
     locate: bool = True,
     cache: bool = True,
     record: bool = False,
+    suggest: bool = True,
     notify: str | None = None,
 ) -> DriftReport:
     """Models vs migrations (replayed into a scratch database) vs the live database. ``locate``: find
     each item's model file and line (reading the models' source; the table output does not show them).
+    ``suggest``: render the Alembic code a revision would need (``upgrade_code``; the table output does
+    not show it either, and rendering imports Alembic's autogenerate).
     ``cache``: clone the replay from a cached template when the chain allows it (drift/cache.py).
     ``record``: store the outcome in dbops_drift_runs on the database (see :func:`drift_log`);
     ``notify``: a webhook URL posted to when the differences changed since the last recorded run.
@@ -182,7 +185,8 @@ def check_drift(
     from dbops.drift.check import check_drift as run
 
     def check() -> DriftReport:
-        return run(config, against=against, ignore=ignore, scratch_url=scratch_url, locate=locate, cache=cache)
+        return run(config, against=against, ignore=ignore, scratch_url=scratch_url, locate=locate, cache=cache,
+                   suggest=suggest)
 
     if not (record or notify):
         return check()

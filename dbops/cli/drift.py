@@ -63,6 +63,7 @@ def check_drift(opts: CommonOptions, against: str | None, ignore: tuple[str, ...
     # the models' file and line: for annotations (github) and JSON consumers; the table does not show them
     kwargs: dict[str, Any] = {"against": against, "ignore": ignore, "scratch_url": scratch_url,
                               "locate": opts.fmt not in ("table", "prometheus"), "cache": not no_cache,
+                              "suggest": opts.fmt not in ("table", "prometheus"),
                               "record": record, "notify": notify}
     if fanout:
         execute_fanout(opts, "check-drift", fanout, **kwargs)

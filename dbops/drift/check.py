@@ -181,15 +181,16 @@ def check_drift(
     scratch_url: str | None = None,
     locate: bool = True,
     cache: bool = True,
+    suggest: bool = True,
 ) -> DriftReport:
     with gc_paused():
         return _check_drift(config, against=against, ignore=ignore, scratch_url=scratch_url, locate=locate,
-                            cache=cache)
+                            cache=cache, suggest=suggest)
 
 
 def _check_drift(
     config: Config, *, against: str | None, ignore: tuple[str, ...], scratch_url: str | None, locate: bool = True,
-    cache: bool = True,
+    cache: bool = True, suggest: bool = True,
 ) -> DriftReport:
     started = time.perf_counter()
     from dbops.drift.kinds import KINDS, unknown_kind
@@ -336,7 +337,8 @@ def _check_drift(
         replay_cache=replay_cache,
         items=items,
         ignored=tuple(_item(v, located) for v in ignored),
-        upgrade_code=upgrade_code([v for v in kept if v.verdict in ("missing_migration", "drift")], metadata),
+        upgrade_code=upgrade_code([v for v in kept if v.verdict in ("missing_migration", "drift")], metadata)
+        if suggest else None,
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
     )
     if not report.clean:
