@@ -11,6 +11,8 @@ defaults, 2 unique constraints, 3 indexes and 1 foreign key. Reports, as ratios:
    (stock env.py with the same MetaData).                   goal: <= 0.5x; <= 0.2x at N=1000
 3. the same verdict: both clean on the clean schema, and both see the injected drift
    (a column added, a type changed, an index dropped, a default changed).
+4. the cached replay of ``--against migrations`` on a 200-revision chain (bench_replay_cache.py):
+   a run cloned from the cache vs a full replay.             goal: <= 0.3x
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres). Usage:
     python scripts/bench_check_drift.py [--sizes 200 1000] [--url postgresql+psycopg://postgres@127.0.0.1/postgres]
@@ -218,9 +220,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000])
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--replay-revisions", type=int, default=200,
+                        help="also the cached replay of a chain this long (bench_replay_cache.py; 0: skip)")
     args = parser.parse_args()
     for n in args.sizes:
         run(n, args.url)
+    if args.replay_revisions:
+        import bench_replay_cache
+
+        print("\ncached replay (--against migrations):")
+        bench_replay_cache.run(args.replay_revisions, runs=3)
     return 0
 
 

@@ -92,12 +92,18 @@ def main() -> None:
     parser.add_argument("--revisions", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    run(args.revisions, args.runs)
+
+
+def run(revisions: int, runs: int) -> None:
+    """Print the first run, the full replay, the cloned replay and their ratio (bench_check_drift calls
+    it too, so one run reports every check-drift speed goal)."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = build(Path(tmp), args.revisions)
+        app = build(Path(tmp), revisions)
         first, how = timed(app)
-        print(f"{args.revisions} revisions; first run (writes the cache): {first:.2f} s ({how})")
+        print(f"{revisions} revisions; first run (writes the cache): {first:.2f} s ({how})")
         full, cached = [], []
-        for _ in range(args.runs):
+        for _ in range(runs):
             full.append(timed(app, "--no-cache")[0])
             elapsed, how = timed(app)
             cached.append(elapsed)
