@@ -227,8 +227,9 @@ def env_filters(config: Config) -> tuple[Any, Any]:
 
 
 def _names_no_hooks(config: Config) -> bool:
-    """env.py (read as text) never names include_object / include_name and unpacks no keyword arguments
-    into a call (``configure(**options)`` could carry them): it passes no hooks."""
+    """env.py (read as text) calls ``configure()`` itself, never names include_object / include_name and
+    unpacks no keyword arguments into a call (``configure(**options)`` could carry them): it passes no
+    hooks. An env.py that hands the work to a function of its own package (which may pass hooks) is run."""
     import ast
     from pathlib import Path
 
@@ -237,6 +238,9 @@ def _names_no_hooks(config: Config) -> bool:
     except (OSError, SyntaxError, ValueError):
         return False
     hooks = {"include_object", "include_name"}
+    if not any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "configure"
+               for node in ast.walk(tree)):
+        return False
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in hooks or isinstance(node, ast.Attribute) and node.attr in hooks:
             return False
