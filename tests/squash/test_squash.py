@@ -288,3 +288,39 @@ def test_squash_runs_each_env_style_or_says_why_not(tmp_path: Path, invoke: Call
         assert _files(app / "migrations" / "versions") == before
     for name in (dbs["given"], dbs["decoy"]):
         assert user_tables(name) == [], name
+
+
+MARIADB_CHAIN = [
+    ("m1", None, "tables", "    op.create_table('accounts', sa.Column('id', sa.Integer, primary_key=True),\n"
+     "                    sa.Column('email', sa.String(200), nullable=False, unique=True),\n"
+     "                    sa.Column('balance', sa.Numeric(10, 2), server_default='0'))\n"
+     "    op.create_table('moves', sa.Column('id', sa.Integer, primary_key=True),\n"
+     "                    sa.Column('account_id', sa.Integer, sa.ForeignKey('accounts.id', ondelete='CASCADE')),\n"
+     "                    sa.Column('amount', sa.Numeric(10, 2), nullable=False))", "    pass"),
+    ("m2", "m1", "views", "    op.execute('CREATE VIEW rich AS SELECT id, email FROM accounts WHERE balance > 100')\n"
+     "    op.execute('CREATE VIEW rich_emails AS SELECT email FROM rich')", "    pass"),
+    ("m3", "m2", "routines and a trigger",
+     "    op.execute('CREATE FUNCTION cents(x DECIMAL(10,2)) RETURNS INT DETERMINISTIC RETURN x * 100')\n"
+     "    op.execute('CREATE PROCEDURE reset_all() UPDATE accounts SET balance = 0')\n"
+     "    op.execute('CREATE TRIGGER moves_apply AFTER INSERT ON moves FOR EACH ROW "
+     "UPDATE accounts SET balance = balance + NEW.amount WHERE id = NEW.account_id')", "    pass"),
+    ("m4", "m3", "check and index",
+     "    op.execute('ALTER TABLE moves ADD CONSTRAINT ck_moves_amount CHECK (amount <> 0)')\n"
+     "    op.create_index('ix_moves_amount', 'moves', ['amount'])", "    pass"),
+]
+
+
+@pytest.mark.mariadb
+def test_mariadb_views_routines_and_triggers_squash(tmp_path: Path, invoke: Callable[..., Result],
+                                                     mariadb_url: str) -> None:
+    app = dbops_app(tmp_path, "app", MARIADB_CHAIN)
+    result = invoke("squash", "--format", "json", "--database-url", mariadb_url, cwd=app)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    (proof,) = json.loads(result.stdout)["proofs"]
+    assert proof["dialect"] == "mysql" and proof["downgrade_proven"]
+    assert proof["objects"] == {"function": 2, "table": 2, "trigger": 1, "view": 2}
+    up = invoke("upgrade", "--database-url", mariadb_url, cwd=app)
+    assert up.exit_code == 0, up.stderr
+    execute(mariadb_url, "INSERT INTO accounts (id, email) VALUES (1, 'a@x')",
+            "INSERT INTO moves (account_id, amount) VALUES (1, 150)")
+    assert execute(mariadb_url, "SELECT email FROM rich_emails", "SELECT cents(1.5)")[0:2] == [[("a@x",)], [(150,)]]
