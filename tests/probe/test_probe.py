@@ -157,8 +157,17 @@ def test_watch_refreshes_with_rates(pg_psycopg_url: str) -> None:
     exe = str(Path(sys.executable).with_name("dbops"))
     proc = subprocess.Popen([exe, "probe", "--watch", "0.5", "--database-url", pg_psycopg_url], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)
+    assert proc.stdout is not None
+    first = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # a loaded machine may take seconds to start it: wait for its first sample
+        line = proc.stdout.readline()
+        first.append(line)
+        if "OK: " in line or not line:
+            break
+    time.sleep(1.5)  # then at least one refresh (every 0.5 s)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
+    rest, err = proc.communicate(timeout=20)
+    out = "".join(first) + rest
     assert proc.returncode == 0, err
     assert out.count("OK: ") >= 2 and "commits/s" in out and "Traceback" not in err
