@@ -153,6 +153,21 @@ def stop_pgbouncer(proc: Any, directory: str) -> None:
 
 DBOPS_ENV_PY = "from dbops.alembic_env import run_migrations\nrun_migrations()\n"
 
+# A stock env.py's online half (what `alembic init -t generic` writes, trimmed): `config` and
+# `target_metadata` are defined by the text put before it.
+STOCK_ENV_ONLINE = '''
+def run_migrations_online():
+    connectable = engine_from_config(config.get_section(config.config_ini_section), prefix="sqlalchemy.",
+                                     poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations_online()
+'''
+
 
 def dbops_app(root: Path, name: str, revisions: list[tuple[str, str | None, str, str, str]],
               toml: str = "") -> Path:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from click.testing import Result
 
-from tests.helpers import REVISION_TEMPLATE
+from tests.helpers import REVISION_TEMPLATE, STOCK_ENV_ONLINE
 
-ENV = '''from alembic import context
+ENV = """from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import {pkg}.models  # noqa: F401
@@ -25,18 +25,7 @@ from {pkg}.base import metadata
 config = context.config
 target_metadata = metadata
 
-
-def run_migrations_online():
-    connectable = engine_from_config(config.get_section(config.config_ini_section), prefix="sqlalchemy.",
-                                     poolclass=pool.NullPool)
-    with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata)
-        with context.begin_transaction():
-            context.run_migrations()
-
-
-run_migrations_online()
-'''
+""" + STOCK_ENV_ONLINE
 
 INI = '''[alembic]
 script_location = migrations

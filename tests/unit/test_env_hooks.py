@@ -8,21 +8,13 @@ from pathlib import Path
 import pytest
 
 from dbops.migrate.apply import _names_no_hooks
-from tests.helpers import config_for
+from tests.helpers import STOCK_ENV_ONLINE, config_for
 
 STOCK = """from alembic import context
 from sqlalchemy import engine_from_config, pool
 config = context.config
 target_metadata = None
-def run_migrations_online():
-    connectable = engine_from_config(config.get_section(config.config_ini_section), prefix="sqlalchemy.",
-                                     poolclass=pool.NullPool)
-    with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata)
-        with context.begin_transaction():
-            context.run_migrations()
-run_migrations_online()
-"""
+""" + STOCK_ENV_ONLINE
 
 
 @pytest.mark.parametrize("env, skipped", [
