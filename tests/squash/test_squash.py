@@ -266,6 +266,7 @@ ZOO_OUTCOMES = {  # what squash does with each env.py of the zoo (tests/integrat
 }
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.name)
 def test_squash_runs_each_env_style_or_says_why_not(tmp_path: Path, invoke: Callable[..., Result],
                                                    dbs: dict[str, str], style: Style) -> None:  # noqa: F811
