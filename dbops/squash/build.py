@@ -154,16 +154,19 @@ def _row_counts(conn: Connection, fp: fingerprint.Fingerprint) -> dict[str, int]
 
 def _read(url: URL, config: Config, *, render: bool) -> _Built:
     skip = _skip(config)
+    # the version table's own schema is the environment's (env.py or the bootstrap makes it before any
+    # revision can run): the baseline neither creates nor drops it
+    schemas = frozenset({config.version_table_schema} if config.version_table_schema else ())
 
     def read(conn: Connection) -> _Built:
         schema = _default_schema(conn)
-        fp = fingerprint.read(conn, schema, skip)
+        fp = fingerprint.read(conn, schema, skip, schemas)
         built = _Built(fp, _row_counts(conn, fp), conn.dialect.name)
         if render:
             from dbops.squash import other, postgresql
 
             if conn.dialect.name == "postgresql":
-                built.up, built.down = postgresql.render(conn, schema or "public", skip)
+                built.up, built.down = postgresql.render(conn, schema or "public", skip, schemas)
             elif conn.dialect.name == "sqlite":
                 built.up, built.down = other.sqlite(conn, skip)
             else:

@@ -20,7 +20,7 @@ Fingerprint = dict[str, tuple[tuple[str, Any], ...]]  # object key -> (attribute
 _PG: dict[str, str] = {  # the first column is the object's key; ATTRIBUTES names the rest
     "schema": f"""
         SELECT n.nspname, obj_description(n.oid, 'pg_namespace'), n.nspacl::text
-        FROM pg_namespace n WHERE {USER_NS}""",
+        FROM pg_namespace n WHERE {USER_NS} AND NOT (n.nspname = ANY(:skip_schemas))""",
     "extension": """
         SELECT e.extname, n.nspname, e.extversion, e.extrelocatable
         FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace""",
@@ -163,10 +163,14 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, (str, int, bool)) else str(value)
 
 
-def postgresql(conn: Connection, default_schema: str, skip_tables: set[str]) -> Fingerprint:
+def postgresql(conn: Connection, default_schema: str, skip_tables: set[str],
+               skip_schemas: frozenset[str] = frozenset()) -> Fingerprint:
+    """``skip_schemas``: schemas the environment provides (the version table's; env.py or the bootstrap
+    create it before any revision), left out as schemas (what is in them is still compared)."""
     try:
         conn.execute(text("SELECT set_config('search_path', :s, true)"), {"s": f'"{default_schema}"'})
-        return _collect(conn, _PG, ATTRIBUTES["postgresql"], skip=sorted(skip_tables))
+        return _collect(conn, _PG, ATTRIBUTES["postgresql"], skip=sorted(skip_tables),
+                        skip_schemas=sorted(skip_schemas))
     finally:
         conn.rollback()
 
@@ -276,10 +280,11 @@ def mysql(conn: Connection, skip_tables: set[str]) -> Fingerprint:
                      for a, v in value) for k, value in out.items() if k not in skipped}
 
 
-def read(conn: Connection, default_schema: str | None, skip_tables: set[str]) -> Fingerprint:
+def read(conn: Connection, default_schema: str | None, skip_tables: set[str],
+         skip_schemas: frozenset[str] = frozenset()) -> Fingerprint:
     name = conn.dialect.name
     if name == "postgresql":
-        return postgresql(conn, default_schema or "public", skip_tables)
+        return postgresql(conn, default_schema or "public", skip_tables, skip_schemas)
     if name == "sqlite":
         return sqlite(conn, skip_tables)
     return mysql(conn, skip_tables)

@@ -59,11 +59,13 @@ class _Relation:
 class Reader:
     """One read of the catalog, on one connection (inside a transaction the caller rolls back)."""
 
-    def __init__(self, conn: Connection, default_schema: str, skip_tables: set[str]) -> None:
+    def __init__(self, conn: Connection, default_schema: str, skip_tables: set[str],
+                 skip_schemas: frozenset[str] = frozenset()) -> None:
         self.conn = conn
         conn.execute(text("SELECT set_config('search_path', :s, true)"), {"s": f'"{default_schema}"'})
         self.default_schema = default_schema
         self.skip = sorted(skip_tables)
+        self.skip_schemas = sorted(skip_schemas)
         self.up: list[Statement] = []
         self.down: list[Statement] = []
         self.comments: list[Statement] = []
@@ -126,7 +128,8 @@ class Reader:
         for oid, name, raw, comment in _rows(self.conn, f"""
                 SELECT n.oid, quote_ident(n.nspname), n.nspname, obj_description(n.oid, 'pg_namespace')
                 FROM pg_namespace n WHERE {USER_NS} AND n.nspname NOT IN ('public', current_schema())
-                AND {not_extension_member('pg_namespace', 'n.oid')} ORDER BY n.oid"""):
+                AND NOT (n.nspname = ANY(:skip)) AND {not_extension_member('pg_namespace', 'n.oid')}
+                ORDER BY n.oid""", skip=self.skip_schemas):
             self.add("schema", raw, f"CREATE SCHEMA IF NOT EXISTS {name}", f"DROP SCHEMA IF EXISTS {name}")
             self.comment(f"SCHEMA {name}", comment)
             self.acl(f"SCHEMA {name}", "SELECT nspacl FROM pg_namespace WHERE oid = :oid", oid)
@@ -442,9 +445,11 @@ def _sequence_options(start: int, inc: int, low: int, high: int, cache: int, cyc
             f"{' CYCLE' if cycle else ' NO CYCLE'}")
 
 
-def render(conn: Connection, default_schema: str, skip_tables: set[str]) -> tuple[list[Statement], list[Statement]]:
-    """(upgrade statements, downgrade statements) rebuilding / removing the schema ``conn`` reaches."""
+def render(conn: Connection, default_schema: str, skip_tables: set[str],
+           skip_schemas: frozenset[str] = frozenset()) -> tuple[list[Statement], list[Statement]]:
+    """(upgrade statements, downgrade statements) rebuilding / removing the schema ``conn`` reaches;
+    ``skip_schemas``: schemas the environment provides (the version table's), neither created nor dropped."""
     try:
-        return Reader(conn, default_schema, skip_tables).read()
+        return Reader(conn, default_schema, skip_tables, skip_schemas).read()
     finally:
         conn.rollback()

@@ -325,3 +325,24 @@ def test_mariadb_views_routines_and_triggers_squash(tmp_path: Path, invoke: Call
     execute(mariadb_url, "INSERT INTO accounts (id, email) VALUES (1, 'a@x')",
             "INSERT INTO moves (account_id, amount) VALUES (1, 150)")
     assert execute(mariadb_url, "SELECT email FROM rich_emails", "SELECT cents(1.5)")[0:2] == [[("a@x",)], [(150,)]]
+
+
+@pytest.mark.postgres
+def test_the_version_tables_own_schema_is_left_to_the_environment(tmp_path: Path, invoke: Callable[..., Result],
+                                                                  pg_psycopg_url: str) -> None:
+    """version_table_schema = "meta", created by the project's bootstrap before any revision: the
+    baseline neither creates nor drops it (dropping it would fail: alembic_version lives there), and
+    everything else is proved as usual."""
+    import uuid
+
+    boot = f"boot_{uuid.uuid4().hex[:6]}"
+    app = dbops_app(tmp_path, "app", SMALL, toml=f'version_table_schema = "meta"\nbootstrap = "{boot}:make"\n')
+    (app / f"{boot}.py").write_text('def make(conn):\n    conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS meta")\n')
+    result = invoke("squash", "--format", "json", "--database-url", pg_psycopg_url, cwd=app)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    (proof,) = json.loads(result.stdout)["proofs"]
+    assert proof["downgrade_proven"] and "schema" not in proof["objects"]
+    assert "meta" not in (app / "migrations" / "versions" / "b3.py").read_text()
+    up = invoke("upgrade", "--database-url", pg_psycopg_url, cwd=app)
+    assert up.exit_code == 0, up.stderr
+    assert execute(pg_psycopg_url, "SELECT version_num FROM meta.alembic_version")[0] == [("b3",)]
