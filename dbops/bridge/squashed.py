@@ -36,10 +36,12 @@ class Archive:
     dialects: tuple[str, ...]
     revisions: tuple[SquashedRevision, ...]
     files_kept: bool
+    bootstrap: str | None = None  # the bootstrap the old chain needed before its first revision
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "baseline": self.baseline, "baseline_checksum": self.baseline_checksum,
                 "squashed_at": self.squashed_at, "dialects": list(self.dialects), "files_kept": self.files_kept,
+                "bootstrap": self.bootstrap,
                 "revisions": [{"revision": r.revision, "down_revisions": list(r.down_revisions),
                                "message": r.message, "file": r.file, "checksum": r.checksum}
                               for r in self.revisions]}
@@ -54,7 +56,7 @@ def read(path: Path) -> Archive | None:
         data = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         return Archive(directory=path, baseline=data["baseline"], baseline_checksum=data.get("baseline_checksum"),
                        squashed_at=data.get("squashed_at", ""), dialects=tuple(data.get("dialects") or ()),
-                       files_kept=bool(data.get("files_kept", True)),
+                       files_kept=bool(data.get("files_kept", True)), bootstrap=data.get("bootstrap"),
                        revisions=tuple(SquashedRevision(r["revision"], tuple(r.get("down_revisions") or ()),
                                                         r.get("message"), r.get("file", ""), r.get("checksum"))
                                        for r in data.get("revisions", ())))

@@ -189,6 +189,9 @@ def _squash(r: SquashReport, console: Out) -> None:
                 console.line(f"    {diff}")
         for row in p.row_differences:
             console.line(f"{on}rows differ: {row}")
+        if p.equivalent:
+            console.line(f"{on}{len(p.equivalent)} CHECK(s) spelled differently by the server's deparser, the same "
+                         f"expression once re-parsed: {', '.join(k.removeprefix('constraint ') for k in p.equivalent)}")
     for d in r.data_revisions:
         kept = "kept in the baseline (--keep-data)" if d.kept else "NOT carried: rows it wrote are not in the baseline"
         console.line(f"  data: {d.revision} ({d.file}) {kept}")
@@ -198,3 +201,5 @@ def _squash(r: SquashReport, console: Out) -> None:
         console.line(f"  database {db.database} at {_revs(db.revisions)}: {db.status}, {db.action}")
     if r.written:
         console.line(f"  wrote {r.baseline_file}; squashed files and squash.json in {r.archive}")
+    for note in r.notes:
+        console.line(f"  note: {note}")

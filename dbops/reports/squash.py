@@ -38,6 +38,9 @@ class SquashProof(Report):
     differences: tuple[str, ...]  # chain's database vs baseline's database (empty when proven)
     downgrade_proven: bool  # the baseline's downgrade() left the schema as it found it
     row_differences: tuple[str, ...]  # tables whose row counts differ between the two databases
+    # CHECKs spelled differently only because the server's deparser is not idempotent (x IN (...) on a
+    # varchar column), proved the same expression by giving the chain's definition to the server again
+    equivalent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,3 +57,4 @@ class SquashReport(Report):
     databases: tuple[SquashDatabase, ...]
     written: bool
     duration_ms: float
+    notes: tuple[str, ...] = ()  # what the user should do besides committing the files

@@ -115,11 +115,14 @@ def _replay(config: Config, url: URL, revision: str, version_dir: Path | None, w
             "<the app's URL> (plain alembic keeps working: alembic.ini's URL is then used as before).",
         ) from exc
     except MigrationFailed as exc:
+        hint = ("The chain must build from an empty database (dbops check-drift --against migrations tries the "
+                "same); fix the revision, then squash again." if "baseline" not in what else
+                "A baseline that does not build is never written. With --keep-data, the data steps dbops copied "
+                "may need more of that revision's upgrade() than it could separate from its DDL (a helper that "
+                "does both): squash without --keep-data and add those rows in a new revision by hand.")
         raise ScratchFailed(
             f"dbops squash replays {what} into a scratch database it creates, and that failed, so nothing was "
-            f"written: {exc.message.split(' The version table ')[0]}",
-            hint="The chain must build from an empty database (dbops check-drift --against migrations tries the "
-            "same); fix the revision, then squash again.",
+            f"written: {exc.message.split(' The version table ')[0]}", hint=hint,
         ) from exc
 
 
@@ -176,13 +179,43 @@ def _read(url: URL, config: Config, *, render: bool) -> _Built:
     return run_with_connection(url, read, connect_timeout=config.connect_timeout, application_name="dbops-squash")
 
 
+def _bootstrap_makes_tables(config: Config, server: URL | None) -> bool:
+    """Whether the configured bootstrap creates tables (mlflow's initial tables, made with create_all before
+    its first revision): those are part of the schema the baseline renders, so the baseline replaces the
+    bootstrap. One that makes only schemas, extensions or roles is the environment's and keeps running."""
+    if not config.bootstrap:
+        return False
+    from dbops.bridge.project import import_attr
+
+    fn = import_attr(config.bootstrap, config.root, "bootstrap", "app.db:bootstrap")
+
+    def run(conn: Connection) -> None:
+        fn(conn)
+        if conn.in_transaction():
+            conn.commit()
+
+    with scratch_database(server, connect_timeout=config.connect_timeout, purpose=PURPOSE) as url:
+        run_with_connection(url, run, connect_timeout=config.connect_timeout, application_name="dbops-squash")
+        made = _read(url, config, render=False).fingerprint
+    return any(key.startswith(("relation ", "table ")) for key in made)
+
+
 def _prove(config: Config, server: URL | None, revision: str, chain: _Built, baseline_dir: Path | None,
-           what: str) -> SquashProof:
+           what: str, absorbed: bool = False) -> SquashProof:
+    if absorbed:  # the baseline holds the tables the bootstrap made before the chain's first revision
+        config = replace(config, bootstrap=None)
     with scratch_database(server, connect_timeout=config.connect_timeout, purpose=PURPOSE) as b_url:
         empty = _read(b_url, config, render=False).fingerprint
         _replay(config, b_url, revision, baseline_dir, what)
         built = _read(b_url, config, render=False)
         differences = fingerprint.differences(chain.fingerprint, built.fingerprint)
+        equivalent: set[str] = set()
+        if differences and chain.dialect == "postgresql":
+            equivalent = run_with_connection(
+                b_url, lambda conn: fingerprint.round_trip_equal(conn, chain.fingerprint, built.fingerprint,
+                                                                 _default_schema(conn)),
+                connect_timeout=config.connect_timeout, application_name="dbops-squash")
+            differences = fingerprint.differences(chain.fingerprint, built.fingerprint, same=equivalent)
         downgraded = False
         if not differences:
             _replay(config, b_url, "base", baseline_dir, f"{what}'s downgrade", downgrade=True)
@@ -194,7 +227,8 @@ def _prove(config: Config, server: URL | None, revision: str, chain: _Built, bas
             for t in sorted(chain.rows) if chain.rows[t] != built.rows.get(t, chain.rows[t])]
     return SquashProof(dialect=chain.dialect, server=_where(server), objects=summary(chain.up or []),
                        fingerprint_entries=len(chain.fingerprint), proven=not differences,
-                       differences=tuple(differences), downgrade_proven=downgraded, row_differences=tuple(rows))
+                       differences=tuple(differences), downgrade_proven=downgraded, row_differences=tuple(rows),
+                       equivalent=tuple(sorted(equivalent)))
 
 
 def _range(script: Any, revision: str) -> list[Any]:
@@ -315,6 +349,7 @@ def squash(config: Config, up_to: str | None = None, *, message: str | None = No
     if (archive_dir / "squash.json").exists():
         raise ConfigError(f"{archive_dir} already holds a squash archive.", hint="Choose another: --archive DIR")
     servers = _servers(config, scratch_url, also_on)
+    absorbed = _bootstrap_makes_tables(config, servers[0])
 
     data_revisions, kept = _data(squashed, set(keep_data), config.root)
     chains: list[tuple[URL | None, _Built]] = []
@@ -335,21 +370,31 @@ def squash(config: Config, up_to: str | None = None, *, message: str | None = No
         squashed=[r.revision for r in squashed], archive=archive_label, kept_data=kept, created=created)
     with tempfile.TemporaryDirectory(prefix="dbops_squash_") as tmp:
         (Path(tmp) / baseline_path.name).write_text(source, encoding="utf-8")
-        proofs = tuple(_prove(config, server, revision, chain, Path(tmp), "the rendered baseline")
+        proofs = tuple(_prove(config, server, revision, chain, Path(tmp), "the rendered baseline", absorbed)
                        for server, chain in chains)
     report = SquashReport(
         command="squash", mode="dry_run" if dry_run else "squash", revision=revision,
         squashed=tuple(r.revision for r in squashed), baseline_file=str(baseline_path),
         archive=None if dry_run else str(archive_dir), proofs=proofs, proven=all(p.proven for p in proofs),
         data_revisions=tuple(data_revisions), databases=_databases(config, script, ids, revision), written=False,
-        duration_ms=round((time.perf_counter() - started) * 1000, 1))
+        duration_ms=round((time.perf_counter() - started) * 1000, 1), notes=_notes(config) if absorbed else ())
     if not report.proven:
         raise SquashUnproven(_unproven(proofs), hint="Nothing was written. Keep the chain, or tell the team what "
                              "dbops cannot render (docs/squash.md lists what it covers).", report=report)
     if dry_run:
         return report
-    _write(squashed, target, archive_dir, source, delete, tuple(p.dialect for p in proofs), created)
+    _write(squashed, target, archive_dir, source, delete, tuple(p.dialect for p in proofs), created,
+           config.bootstrap if absorbed else None)
     return replace(report, written=True, duration_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def _notes(config: Config) -> tuple[str, ...]:
+    if not config.bootstrap:
+        return ()
+    return (f"The chain relied on bootstrap = {config.bootstrap!r} before its first revision; the baseline holds "
+            "what it made and was proved without it. Remove the bootstrap setting (or keep in it only what is "
+            "not schema, made idempotently), or a new database would get it twice; squash.json records it for "
+            "dbops squash --check, which replays the old chain with it.",)
 
 
 def _unproven(proofs: tuple[SquashProof, ...]) -> str:
@@ -362,7 +407,7 @@ def _unproven(proofs: tuple[SquashProof, ...]) -> str:
 
 
 def _write(squashed: list[Any], target: Any, archive_dir: Path, source: str, delete: bool,
-           dialects: tuple[str, ...], created: str) -> None:
+           dialects: tuple[str, ...], created: str, bootstrap: str | None) -> None:
     """Archive first (copies and squash.json), then replace REV's file, then remove the originals: an
     interruption leaves either the old chain untouched or the baseline with its archive complete."""
     from dbops.safety.checksum import file_checksum
@@ -375,7 +420,7 @@ def _write(squashed: list[Any], target: Any, archive_dir: Path, source: str, del
             for rev in squashed:
                 shutil.copy2(rev.path, archive_dir / Path(rev.path).name)
         Archive(archive_dir, target.revision, file_checksum(target.path), created, dialects, entries,
-                files_kept=not delete).write()
+                files_kept=not delete, bootstrap=bootstrap).write()
     except OSError:
         shutil.rmtree(archive_dir, ignore_errors=True)
         raise
@@ -402,6 +447,7 @@ def check(config: Config, *, old_chain: str | None = None, scratch_url: str | No
                                 hint="Use the archive of each squash (dbops squash --check without --old-chain).")
         revision = roots[0]
         squashed_ids: tuple[str, ...] = ()
+        old_config = config
     else:
         found = archives(config.script_location)
         if not found:
@@ -414,15 +460,17 @@ def check(config: Config, *, old_chain: str | None = None, scratch_url: str | No
                               "cannot be replayed.", hint="Check out the old files and pass --old-chain DIR.")
         chain_dir, revision = last.directory, last.baseline
         squashed_ids = tuple(r.revision for r in last.revisions)
+        old_config = replace(config, bootstrap=config.bootstrap or last.bootstrap)
     if not chain_dir.is_dir():
         raise ConfigError(f"{chain_dir} is not a directory.", hint="Pass the directory of the old revision files.")
     target = _resolve(script, revision)
+    absorbed = old_config.bootstrap is not None and _bootstrap_makes_tables(old_config, _server(config, scratch_url))
     proofs = []
     for server in _servers(config, scratch_url, also_on):
         with scratch_database(server, connect_timeout=config.connect_timeout, purpose=PURPOSE) as a_url:
-            _replay(config, a_url, revision, chain_dir, "the old chain")
+            _replay(old_config, a_url, revision, chain_dir, "the old chain")
             chain = _read(a_url, config, render=False)
-        proofs.append(_prove(config, server, revision, chain, None, "the baseline"))
+        proofs.append(_prove(config, server, revision, chain, None, "the baseline", absorbed))
     report = SquashReport(
         command="squash", mode="check", revision=revision, squashed=squashed_ids, baseline_file=str(target.path),
         archive=str(chain_dir), proofs=tuple(proofs), proven=all(p.proven for p in proofs), data_revisions=(),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 _DML = ("insert", "update", "delete", "merge", "copy", "with", "upsert", "replace")
 _LEAVE_OUT = {"revision", "down_revision", "branch_labels", "depends_on"}
+_HARMLESS_OPS = ("get_bind", "get_context", "f", "inline_literal")  # op.* calls that change nothing
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def kept_function(path: str | Path, revision: str, steps: list[DataStep]) -> str
                 metadata = ast.Call(ast.Attribute(ast.Name("sa", ast.Load()), "MetaData", ast.Load()), [], [])
                 value.args.insert(1, metadata)
                 kept.append(ast.unparse(stmt))
-            elif not any(_op_call(n) for n in ast.walk(stmt) if isinstance(n, ast.Call)):
+            elif not any(_op_call(n) not in (None, *_HARMLESS_OPS) for n in ast.walk(stmt) if isinstance(n, ast.Call)):
                 kept.append(textwrap.dedent(ast.get_source_segment(source, stmt, padded=True) or ""))
     imports = [] if any(c.strip() == "import sqlalchemy as sa" for c in module_code) else ["import sqlalchemy as sa"]
     body = "\n".join([*imports, *module_code, *kept])

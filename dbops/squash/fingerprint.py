@@ -290,13 +290,14 @@ def read(conn: Connection, default_schema: str | None, skip_tables: set[str],
     return mysql(conn, skip_tables)
 
 
-def differences(chain: Fingerprint, baseline: Fingerprint) -> list[str]:
+def differences(chain: Fingerprint, baseline: Fingerprint, *,
+                same: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """Each difference in one line: what the chain's database has that the baseline's lacks, the
-    reverse, and what both have with other attributes."""
+    reverse, and what both have with other attributes. ``same``: keys proved equal another way."""
     out = []
     for key in sorted(chain.keys() | baseline.keys()):
         a, b = chain.get(key), baseline.get(key)
-        if a == b:
+        if a == b or key in same:
             continue
         if b is None:
             out.append(f"{key}: built by the chain, missing from the baseline's database")
@@ -308,3 +309,44 @@ def differences(chain: Fingerprint, baseline: Fingerprint) -> list[str]:
                        for attr in dict.fromkeys([*was, *now]) if was.get(attr) != now.get(attr)]
             out.append(f"{key}: {'; '.join(changed)}")
     return out
+
+
+_CHECK_AGAIN = text("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = 'pg_temp.dbops_round_trip'::regclass AND conname = 'dbops_round_trip'")
+
+
+def round_trip_equal(conn: Connection, chain: Fingerprint, baseline: Fingerprint,
+                     default_schema: str | None) -> set[str]:
+    """The CHECK constraints whose definitions differ only because PostgreSQL's deparser is not
+    idempotent: ``x IN ('a', 'b')`` on a varchar column is stored as ``x = ANY ((ARRAY[...])::text[])``,
+    and that text parses back to ``x = ANY (ARRAY[(...)::text, ...])``. For each, the chain's definition
+    is given to the server once more (on a temporary copy of the table, rolled back); when it comes back
+    as the baseline's, the two are the same expression. Returns their keys (PostgreSQL only)."""
+    if conn.dialect.name != "postgresql":
+        return set()
+    same: set[str] = set()
+    for key in sorted(chain.keys() & baseline.keys()):
+        if not key.startswith("constraint "):
+            continue
+        a, b = dict(chain[key]), dict(baseline[key])
+        if a.get("kind") != "c" or b.get("kind") != "c" or a == b:
+            continue
+        if {k for k in a if a[k] != b.get(k)} != {"definition"}:
+            continue
+        schema, _, rest = key.removeprefix("constraint ").partition(".")
+        table = rest.rpartition(".")[0]
+        prep = conn.dialect.identifier_preparer
+        try:  # in a transaction rolled back: the temporary copy goes with it
+            conn.execute(text("SELECT set_config('search_path', :s, true)"),
+                         {"s": prep.quote(default_schema or "public")})
+            conn.execute(text(f"CREATE TEMP TABLE dbops_round_trip (LIKE {prep.quote(schema)}.{prep.quote(table)})"))
+            conn.execute(text(f"ALTER TABLE pg_temp.dbops_round_trip ADD CONSTRAINT dbops_round_trip "
+                              f"{a['definition']}"))
+            again = conn.execute(_CHECK_AGAIN).scalar()
+        except Exception:  # noqa: BLE001  not comparable this way: the difference stands
+            again = None
+        finally:
+            conn.rollback()
+        if again == b["definition"]:
+            same.add(key)
+    return same

@@ -346,3 +346,70 @@ def test_the_version_tables_own_schema_is_left_to_the_environment(tmp_path: Path
     up = invoke("upgrade", "--database-url", pg_psycopg_url, cwd=app)
     assert up.exit_code == 0, up.stderr
     assert execute(pg_psycopg_url, "SELECT version_num FROM meta.alembic_version")[0] == [("b3",)]
+
+
+IN_LIST_CHAIN = [
+    ("k1", None, "varchar with an IN check",
+     "    op.create_table('runs', sa.Column('id', sa.Integer, primary_key=True),\n"
+     "                    sa.Column('status', sa.String(20)),\n"
+     "                    sa.CheckConstraint(\"status IN ('RUNNING', 'FAILED')\", name='runs_status_check'))",
+     "    pass"),
+    ("k2", "k1", "later", "    op.add_column('runs', sa.Column('note', sa.Text))", "    pass"),
+]
+
+
+@pytest.mark.postgres
+def test_a_check_the_servers_deparser_spells_differently_is_proved_by_a_round_trip(
+        tmp_path: Path, invoke: Callable[..., Result], pg_psycopg_url: str) -> None:
+    """mlflow's chain: `status IN ('a', 'b')` on a varchar column is stored as `= ANY ((ARRAY[...])::text[])`,
+    which parses back to another tree (`ARRAY[(...)::text, ...]`). The proof gives the chain's definition
+    to the server again and accepts them as the same expression, saying so; a CHECK really changed by hand
+    in the baseline is still caught."""
+    app = dbops_app(tmp_path, "app", IN_LIST_CHAIN)
+    result = invoke("squash", "--format", "json", "--database-url", pg_psycopg_url, cwd=app)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    (proof,) = json.loads(result.stdout)["proofs"]
+    assert proof["equivalent"] == ["constraint public.runs.runs_status_check"] and proof["differences"] == []
+    baseline = app / "migrations" / "versions" / "k2.py"
+    text = baseline.read_text()
+    assert "'FAILED'" in text
+    baseline.write_text(text.replace("'FAILED'", "'KILLED'"))
+    broken = invoke("squash", "--check", "--format", "json", "--database-url", pg_psycopg_url, cwd=app)
+    assert broken.exit_code == 3, broken.stdout + broken.stderr
+    (proof,) = json.loads(broken.stdout)["proofs"]
+    assert [d.split(":")[0] for d in proof["differences"]] == ["constraint public.runs.runs_status_check"]
+
+
+ON_BOOTSTRAP = [
+    ("t1", None, "alter what the bootstrap made", "    op.add_column('accounts', sa.Column('email', sa.Text))",
+     "    pass"),
+    ("t2", "t1", "index", "    op.create_index('ix_accounts_email', 'accounts', ['email'])", "    pass"),
+]
+
+
+@pytest.mark.postgres
+def test_a_chain_built_on_a_bootstrap_that_makes_tables(tmp_path: Path, invoke: Callable[..., Result],
+                                                       pg_psycopg_url: str) -> None:
+    """mlflow's shape: its initial tables come from create_all before the first revision. The baseline
+    holds them and is proved without the bootstrap; the report says to remove the setting, squash.json
+    keeps it, and --check (after removing it) replays the old chain with it."""
+    import uuid
+
+    boot = f"boot_{uuid.uuid4().hex[:6]}"
+    app = dbops_app(tmp_path, "app", ON_BOOTSTRAP, toml=f'bootstrap = "{boot}:make"\n')
+    (app / f"{boot}.py").write_text("def make(conn):\n"
+                                    '    conn.exec_driver_sql("CREATE TABLE accounts (id int PRIMARY KEY)")\n')
+    result = invoke("squash", "--format", "json", "--database-url", pg_psycopg_url, cwd=app)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["proven"] and "bootstrap" in report["notes"][0]
+    assert "CREATE TABLE accounts" in (app / "migrations" / "versions" / "t2.py").read_text()
+    manifest = json.loads((app / "migrations" / "squashed" / "t2" / "squash.json").read_text())
+    assert manifest["bootstrap"] == f"{boot}:make"
+    (app / "dbops.toml").write_text((app / "dbops.toml").read_text().replace(f'bootstrap = "{boot}:make"\n', ""))
+    check = invoke("squash", "--check", "--database-url", pg_psycopg_url, cwd=app)
+    assert check.exit_code == 0, check.stdout + check.stderr
+    up = invoke("upgrade", "--database-url", pg_psycopg_url, cwd=app)  # the baseline alone builds it
+    assert up.exit_code == 0, up.stderr
+    assert execute(pg_psycopg_url, "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_accounts_email'")[0] \
+        == [(1,)]
