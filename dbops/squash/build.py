@@ -75,7 +75,9 @@ def _servers(config: Config, scratch_url: str | None, also_on: tuple[str, ...]) 
 
 
 def _dialect_name(server: URL | None) -> str:
-    return "sqlite" if server is None else str(server.get_dialect().name)
+    """The kind of database (MySQL and MariaDB are one kind: the same DDL)."""
+    name = "sqlite" if server is None else str(server.get_dialect().name)
+    return "mysql" if name == "mariadb" else name
 
 
 def _where(server: URL | None) -> str:

@@ -27,7 +27,9 @@ def summary(statements: list[Statement]) -> dict[str, int]:
 def _dispatch(verb: str, dialects: list[str]) -> str:
     lines = [f"def {verb}() -> None:", "    dialect = op.get_context().dialect"]
     for i, name in enumerate(dialects):
-        lines.append(f"    {'if' if i == 0 else 'elif'} dialect.name == \"{name}\":")
+        # MySQL and MariaDB: one DDL, whichever of the two names the project's URL uses
+        test = 'in ("mysql", "mariadb")' if name in ("mysql", "mariadb") else f'== "{name}"'
+        lines.append(f"    {'if' if i == 0 else 'elif'} dialect.name {test}:")
         lines.append(f"        _{verb}_{name}()")
     lines += ["    else:", "        _not_squashed_for(dialect.name)"]
     return "\n".join(lines) + "\n"

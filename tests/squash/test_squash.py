@@ -413,3 +413,16 @@ def test_a_chain_built_on_a_bootstrap_that_makes_tables(tmp_path: Path, invoke: 
     assert up.exit_code == 0, up.stderr
     assert execute(pg_psycopg_url, "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_accounts_email'")[0] \
         == [(1,)]
+
+
+@pytest.mark.mariadb
+def test_a_mysql_baseline_builds_through_a_mariadb_url_too(tmp_path: Path, invoke: Callable[..., Result],
+                                                          mariadb_url: str) -> None:
+    """SQLAlchemy names the dialect after the URL (mysql+pymysql or mariadb+pymysql); the server and the
+    DDL are the same, so a baseline squashed through one builds through the other."""
+    app = _reference_app(tmp_path)
+    _squash_reference_app(app, invoke, "--database-url", mariadb_url)
+    other = mariadb_url.replace("mysql+pymysql://", "mariadb+pymysql://")
+    up = invoke("upgrade", "--database-url", other, cwd=app)
+    assert up.exit_code == 0, up.stdout + up.stderr
+    assert execute(mariadb_url, "SELECT version_num FROM alembic_version")[0] == [("0002",)]
