@@ -35,8 +35,8 @@ from dbops.db.url import parse_url
 from dbops.errors import ConfigError, DbopsError, RevisionError, ScratchFailed, SquashUnproven
 from dbops.reports import SquashDatabase, SquashDataRevision, SquashProof, SquashReport
 from dbops.squash import fingerprint
+from dbops.squash.catalog import Statement
 from dbops.squash.data import data_steps, kept_function
-from dbops.squash.postgresql import Statement
 from dbops.squash.render import baseline_module, summary
 
 PURPOSE = "dbops squash replays the chain and the baseline into temporary databases it creates"

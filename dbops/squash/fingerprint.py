@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from dbops.squash.postgresql import USER_NS, not_extension_member
+from dbops.squash.catalog import USER_NS, not_extension_member
 
 Fingerprint = dict[str, tuple[tuple[str, Any], ...]]  # object key -> (attribute, value) pairs
 

@@ -13,7 +13,7 @@ import re
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from dbops.squash.postgresql import Statement
+from dbops.squash.catalog import Statement
 
 _ORDER = {"table": 0, "index": 1, "view": 2, "trigger": 3}
 

@@ -15,38 +15,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import String, text
 from sqlalchemy.engine import Connection
 
-
-@dataclass(frozen=True)
-class Statement:
-    kind: str  # schema, extension, type, function, sequence, table, constraint, index, foreign_key, view, ...
-    name: str
-    sql: str
-
-
-USER_NS = ("n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' "
-           "AND n.nspname NOT LIKE 'pg\\_temp\\_%'")
-
-
-def not_extension_member(catalog: str, oid: str) -> str:
-    return (f"NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass AND e.objid = {oid} "
-            "AND e.deptype = 'e')")
-
-
-def qualified(ns: str, name: str) -> str:
-    """SQL: the object's name, schema-qualified unless it lives in the current schema."""
-    return (f"CASE WHEN {ns} = current_schema() THEN quote_ident({name}) "
-            f"ELSE quote_ident({ns}) || '.' || quote_ident({name}) END")
+from dbops.squash.catalog import USER_NS, Statement, not_extension_member, qualified
 
 
 def _rows(conn: Connection, sql: str, **params: Any) -> list[Any]:
     return list(conn.execute(text(sql), params))
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass
@@ -62,8 +38,9 @@ class Reader:
     def __init__(self, conn: Connection, default_schema: str, skip_tables: set[str],
                  skip_schemas: frozenset[str] = frozenset()) -> None:
         self.conn = conn
-        conn.execute(text("SELECT set_config('search_path', :s, true)"), {"s": f'"{default_schema}"'})
-        self.default_schema = default_schema
+        self.quoted_schema = conn.dialect.identifier_preparer.quote(default_schema)  # as the deparsers quote it
+        self.literal = String().literal_processor(conn.dialect)  # type: ignore[no-untyped-call]  # its own literals
+        conn.execute(text("SELECT set_config('search_path', :s, true)"), {"s": self.quoted_schema})
         self.skip = sorted(skip_tables)
         self.skip_schemas = sorted(skip_schemas)
         self.up: list[Statement] = []
@@ -75,11 +52,9 @@ class Reader:
         """``sql`` without the current schema's qualification after the first of ``markers`` found
         (pg_get_indexdef, pg_get_triggerdef and pg_get_functiondef always qualify), so the baseline builds
         in whatever schema the migrations run in, as the chain did."""
-        own = '"' + self.default_schema.replace('"', '""') + '"' if not self.default_schema.isidentifier() \
-            or self.default_schema.lower() != self.default_schema else self.default_schema
         for marker in markers:
-            if f"{marker}{own}." in sql:
-                return sql.replace(f"{marker}{own}.", marker, 1)
+            if f"{marker}{self.quoted_schema}." in sql:
+                return sql.replace(f"{marker}{self.quoted_schema}.", marker, 1)
         return sql
 
     def add(self, kind: str, name: str, sql: str, drop: str | None = None) -> None:
@@ -89,7 +64,7 @@ class Reader:
 
     def comment(self, on: str, value: str | None) -> None:
         if value is not None:
-            self.comments.append(Statement("comment", on, f"COMMENT ON {on} IS {_literal(value)}"))
+            self.comments.append(Statement("comment", on, f"COMMENT ON {on} IS {self.literal(value)}"))
 
     def acl(self, on: str, acl_sql: str, oid: int) -> None:
         """GRANTs reproducing a non-default ACL (``acl_sql`` yields the aclitem[] of object ``oid``)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from dbops.squash.postgresql import Statement
+from dbops.squash.catalog import Statement
 
 
 def _literal(sql: str) -> str:
