@@ -291,16 +291,19 @@ def load_scripts(config: Config) -> Any:
     return script_directory(alembic_config(config, env_settings(config, with_metadata=False)))
 
 
+def find_revision(script: Any, rev: str) -> Any | None:
+    """The chain's Script for ``rev``; None when it has no such revision (Alembic raises for an unknown
+    or ambiguous id)."""
+    try:
+        return script.get_revision(rev)
+    except Exception:  # noqa: BLE001  Alembic's ResolutionError / KeyError for an unknown id
+        return None
+
+
 def require_known(script: Any, heads: tuple[str, ...], config: Config, *, purge_hint: bool = False) -> None:
     # purge_hint: a verb that would have run something (upgrade, downgrade, stamp) says nothing was
     """Refuse, in one paragraph, a database whose version table names revisions that have no file here."""
-    unknown = []
-    for head in heads:
-        try:
-            if script.get_revision(head) is None:
-                unknown.append(head)
-        except Exception:  # noqa: BLE001  Alembic's ResolutionError / KeyError for an unknown id
-            unknown.append(head)
+    unknown = [head for head in heads if find_revision(script, head) is None]
     if unknown:
         from dbops.bridge.squashed import archives
 

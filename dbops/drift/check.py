@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.engine import URL, Connection
 
 from dbops.bridge.env_settings import not_app_tables
-from dbops.bridge.project import database_heads, import_metadata, load_scripts
+from dbops.bridge.project import database_heads, find_revision, import_metadata, load_scripts
 from dbops.config import Config
 from dbops.db.engine import run_with_connection
 from dbops.db.scratch import scratch_database
@@ -109,7 +109,7 @@ def _read(url: URL, config: Config, schemas: tuple[str | None, ...], *, with_hea
 
 def _env_filters(config: Config, url: Any) -> tuple[Any, Any]:
     """The app's include_object / include_name, read from its env.py run against ``url``."""
-    from dbops.migrate.apply import env_filters
+    from dbops.migrate.replay import env_filters
 
     return env_filters(config.with_url(url.render_as_string(hide_password=False), "scratch"))
 
@@ -121,15 +121,11 @@ def _what_failed(message: str) -> str:
 
 
 def _replay(config: Config, url: URL, revision: str) -> None:
-    from dbops.migrate import apply
-
-    # a tenant's revisions replay into the scratch database's default schema
-    scratch = replace(config.with_url(url.render_as_string(hide_password=False), "scratch"), tenant_schema=None,
-                      version_table_schema=None if config.tenant_schema else config.version_table_schema)
     from dbops.errors import MigrationFailed, ScratchFailed, WrongDatabase
+    from dbops.migrate.replay import replay
 
     try:
-        report = apply.upgrade(scratch, revision)
+        own = replay(config, url, revision)
     except MigrationFailed as exc:
         raise ScratchFailed(
             "check-drift replays the migrations into a scratch database it creates, and the replay failed there, "
@@ -146,7 +142,6 @@ def _replay(config: Config, url: URL, revision: str) -> None:
             "<the app's URL>; meanwhile compare the models with the live database only: "
             "dbops check-drift --against database (works while it is at head).",
         ) from exc
-    own = sorted({step.schema for step in report.steps if step.schema and step.schema != scratch.version_table_schema})
     if own:  # env.py migrates schemas of its own choosing (a tenant loop): which one would be compared?
         from dbops.errors import ConfigError
 
@@ -224,7 +219,8 @@ def _check_drift(
                  metadata=metadata, entities=entities) if live_url is not None else None
     behind = live is not None and set(live.heads) != set(head_ids)
     if live is not None and live.heads:
-        unknown = [h for h in live.heads if not (h in graph.revisions if graph is not None else _known(script, h))]
+        unknown = [h for h in live.heads
+                   if not (h in graph.revisions if graph is not None else find_revision(script, h) is not None)]
         if unknown:
             raise RevisionError(
                 f"The live database is at revision {', '.join(unknown)}, which is not among the revision "
@@ -385,13 +381,6 @@ def _read_cache_in_place(config: Config, cache_url: URL, schemas: tuple[str | No
         logging.getLogger("dbops.drift").debug("replay cache not readable in place: %s", exc)
         return None
     return scratch, hooks
-
-
-def _known(script: Any, rev: str) -> bool:
-    try:
-        return script.get_revision(rev) is not None
-    except Exception:
-        return False
 
 
 def _item(v: Verdict, located: dict[tuple[str | None, str, str | None], tuple[str, int]]) -> DriftItem:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dbops.bridge.env_settings import ATTRIBUTE
 from dbops.bridge.project import alembic_config, as_alembic_cli, env_settings, script_directory
 from dbops.config import Config
-from dbops.errors import MULTIPLE_HEADS_HINT, DbopsError, MigrationFailed, RevisionError
+from dbops.errors import MULTIPLE_HEADS_HINT, MigrationFailed, RevisionError
 from dbops.migrate.preflight import edited_warnings, preflight, refuse_if_strict
 from dbops.reports import MigrationReport
 
@@ -207,76 +207,6 @@ def stamp(config: Config, revision: str, *, purge: bool = False, safety: Safety 
     targets = tuple(r for r in revision.split(",") if r)
     return _guarded("stamp", config, revision, acfg, script, lambda h: script._stamp_revs(targets, h),
                     safety or Safety.from_config(config), destination_rev=targets, purge=purge)
-
-
-def env_filters(config: Config) -> tuple[Any, Any]:
-    """The (include_object, include_name) hooks the project's env.py passes to context.configure(),
-    read by running it as `dbops current` does (nothing is migrated). (None, None) when it passes none,
-    or cannot run here (check-drift then compares without them, as it always did)."""
-    if _bare_dbops_env(config) or _names_no_hooks(config):
-        return None, None  # no hooks to read: running env.py (a connection, Alembic) would only say so
-    acfg, script = _prepare(config)
-    as_alembic_cli(acfg, "check")
-    from dbops.migrate.environment import Run, run_env
-
-    try:
-        run = run_env(acfg, script, lambda heads: [], dont_mutate=True)
-    except DbopsError as exc:  # e.g. an env.py that connects elsewhere: its hooks were read before that
-        run = exc.run or Run()
-    return run.filters
-
-
-def _names_no_hooks(config: Config) -> bool:
-    """env.py (read as text) calls ``configure()`` itself, never names include_object / include_name and
-    unpacks no keyword arguments into a call (``configure(**options)`` could carry them): it passes no
-    hooks. An env.py that hands the work to a function of its own package (which may pass hooks) is run."""
-    import ast
-    from pathlib import Path
-
-    try:
-        tree = ast.parse((Path(config.script_location) / "env.py").read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
-        return False
-    hooks = {"include_object", "include_name"}
-    if not any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "configure"
-               for node in ast.walk(tree)):
-        return False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id in hooks or isinstance(node, ast.Attribute) and node.attr in hooks:
-            return False
-        if isinstance(node, ast.keyword) and (node.arg is None or node.arg in hooks):
-            return False
-        if isinstance(node, ast.Constant) and node.value in hooks:
-            return False
-    return True
-
-
-def _bare_dbops_env(config: Config) -> bool:
-    """env.py is imports, a docstring and ``run_migrations()`` with no argument (read as text): it passes
-    the app's hooks nowhere, so running it would only say so."""
-    import ast
-    from pathlib import Path
-
-    try:
-        tree = ast.parse((Path(config.script_location) / "env.py").read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
-        return False
-    calls = 0
-    for node in tree.body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            if isinstance(node, ast.ImportFrom) and node.module != "dbops.alembic_env" and \
-                    any(alias.name == "run_migrations" for alias in node.names):
-                return False
-            continue
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            continue
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and \
-                isinstance(node.value.func, ast.Name) and node.value.func.id == "run_migrations" and \
-                not node.value.args and not node.value.keywords:
-            calls += 1
-            continue
-        return False
-    return calls == 1
 
 
 def read_heads(acfg: Any, script: Any) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dbops.bridge.project import database_heads, load_scripts
+from dbops.bridge.project import database_heads, find_revision, load_scripts
 from dbops.config import Config
 from dbops.db.engine import run_with_connection
 from dbops.db.url import parse_url
@@ -50,12 +50,12 @@ def verify(config: Config, *, baseline: bool = False) -> VerifyReport:
         try:
             applied = [s.revision for s in script.iterate_revisions(current, "base")]
         except Exception:
-            applied = [r for r in current if _exists(script, r)]
+            applied = [r for r in current if find_revision(script, r) is not None]
     from dbops.bridge.squashed import replaced_checksums
 
     squashed = replaced_checksums(config.script_location)
     for rev in dict.fromkeys([*applied, *(r for r in current if r not in applied)]):
-        script_rev = _get(script, rev)
+        script_rev = find_revision(script, rev)
         was = recorded.get(rev)
         now = checksum_like(was, script_rev.path) if script_rev is not None else None
         if script_rev is None:
@@ -128,7 +128,7 @@ def _baseline(config: Config, script: Any) -> None:
         try:
             applied = [s for s in script.iterate_revisions(current, "base")] if current else []
         except Exception:
-            applied = [s for s in (_get(script, r) for r in current) if s is not None]
+            applied = [s for s in (find_revision(script, r) for r in current) if s is not None]
         rows = [{"run_id": "baseline", "command": "baseline", "revision": s.revision, "direction": "upgrade",
                  "from_revisions": None, "to_revisions": ",".join(current), "started_at": now(),
                  "duration_ms": None, "outcome": "baseline", "checksum": file_checksum(s.path)}
@@ -137,12 +137,3 @@ def _baseline(config: Config, script: Any) -> None:
         guard.record(rows)
 
 
-def _get(script: Any, rev: str) -> Any:
-    try:
-        return script.get_revision(rev)
-    except Exception:
-        return None
-
-
-def _exists(script: Any, rev: str) -> bool:
-    return _get(script, rev) is not None

@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
 from dbops.bridge.env_settings import not_app_tables
-from dbops.bridge.project import database_heads, load_scripts
+from dbops.bridge.project import database_heads, find_revision, load_scripts
 from dbops.bridge.squashed import Archive, SquashedRevision, archives, default_root
 from dbops.config import Config
 from dbops.db.engine import run_with_connection
@@ -89,26 +89,17 @@ def _where(server: URL | None) -> str:
 def _replay(config: Config, url: URL, revision: str, version_dir: Path | None, what: str,
             downgrade: bool = False) -> None:
     from dbops.errors import MigrationFailed, WrongDatabase
-    from dbops.migrate import apply
+    from dbops.migrate.replay import replay
 
-    scratch = replace(config.with_url(url.render_as_string(hide_password=False), "scratch"), tenant_schema=None,
-                      version_table_schema=None if config.tenant_schema else config.version_table_schema)
-    if version_dir is not None:
-        scratch = replace(scratch, version_locations=(str(version_dir),))
     try:
-        if downgrade:
-            apply.downgrade(scratch, "base")
-        else:
-            report = apply.upgrade(scratch, revision)
-            own = sorted({step.schema for step in report.steps
-                          if step.schema and step.schema != scratch.version_table_schema})
-            if own:  # a tenant loop: the baseline would name those schemas literally
-                raise ConfigError(
-                    f"The project's env.py migrated schemas of its own choosing ({', '.join(own)}) when dbops "
-                    "squash replayed the chain, so a baseline rendered from them would name those schemas "
-                    "literally and build them for every tenant; nothing was written.",
-                    hint="Squash a chain whose objects live in the schema env.py is given (the core chain), or "
-                    "declare the tenants as a dbops group and use dbops's env.")
+        own = replay(config, url, revision, version_dir=version_dir, downgrade=downgrade)
+        if own:  # a tenant loop: the baseline would name those schemas literally
+            raise ConfigError(
+                f"The project's env.py migrated schemas of its own choosing ({', '.join(own)}) when dbops "
+                "squash replayed the chain, so a baseline rendered from them would name those schemas "
+                "literally and build them for every tenant; nothing was written.",
+                hint="Squash a chain whose objects live in the schema env.py is given (the core chain), or "
+                "declare the tenants as a dbops group and use dbops's env.")
     except WrongDatabase as exc:
         raise WrongDatabase(
             f"dbops squash replays {what} into a scratch database it creates, and the project's env.py connected "
@@ -265,17 +256,10 @@ def _databases(config: Config, script: Any, squashed: set[str], revision: str) -
         return (SquashDatabase(config.masked_url, heads, "behind",
                                f"upgrade it to {revision} with the old chain first (dbops upgrade {revision} on the "
                                "code before the squash); after the squash its revision has no file here"),)
-    known = all(_known(script, h) for h in heads)
+    known = all(find_revision(script, h) is not None for h in heads)
     return (SquashDatabase(config.masked_url, heads, "continues" if known else "unknown",
                            "nothing to do: it continues from the baseline" if known else
                            "its revision is not in this chain (another branch or a newer release)"),)
-
-
-def _known(script: Any, rev: str) -> bool:
-    try:
-        return script.get_revision(rev) is not None
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def _shown(path: str, root: Path) -> str:

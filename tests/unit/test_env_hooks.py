@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dbops.migrate.apply import _names_no_hooks
+from dbops.migrate.replay import passes_no_hooks
 from tests.helpers import STOCK_ENV_ONLINE, config_for
 
 STOCK = """from alembic import context
@@ -33,4 +33,4 @@ def test_hooks_are_read_from_env_py_only_when_it_may_pass_some(tmp_path: Path, e
     (tmp_path / "migrations" / "env.py").write_text(env)
     (tmp_path / "dbops.toml").write_text('script_location = "migrations"\n')
     config = config_for("sqlite:///x.db", cwd=tmp_path)
-    assert _names_no_hooks(config) is skipped
+    assert passes_no_hooks(config) is skipped
