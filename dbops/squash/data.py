@@ -14,7 +14,11 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-_DML = ("insert", "update", "delete", "merge", "copy", "with", "upsert", "replace")
+from dbops.lint.sql import statements
+
+# the statements that write rows, by PostgreSQL's parse-tree names -> what the report says
+_DML = {"InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "MergeStmt": "MERGE",
+        "CopyStmt": "COPY", "REPLACE": "REPLACE"}
 _LEAVE_OUT = {"revision", "down_revision", "branch_labels", "depends_on"}
 _HARMLESS_OPS = ("get_bind", "get_context", "f", "inline_literal")  # op.* calls that change nothing
 
@@ -26,20 +30,18 @@ class DataStep:
     source: str  # the top-level statement of upgrade() holding it
 
 
-_CONSTANTS: dict[str, str] = {}  # the module-level string constants of the revision being read
-
-
-def _string(node: ast.AST | None) -> str | None:
-    """The text of ``node`` as far as it is known: a string, a module constant, text("..."), "a" + b."""
+def _string(node: ast.AST | None, constants: dict[str, str]) -> str | None:
+    """The text of ``node`` as far as it is known: a string, a module constant (``constants``),
+    text("..."), "a" + b."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.Name):
-        return _CONSTANTS.get(node.id)
+        return constants.get(node.id)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left = _string(node.left)
-        return left + (_string(node.right) or "") if left is not None else None
+        left = _string(node.left, constants)
+        return left + (_string(node.right, constants) or "") if left is not None else None
     if isinstance(node, ast.Call) and node.args and _name(node.func) == "text":
-        return _string(node.args[0])
+        return _string(node.args[0], constants)
     return None
 
 
@@ -55,21 +57,21 @@ def _name(func: ast.AST) -> str:
     return func.id if isinstance(func, ast.Name) else ""
 
 
-def _is_dml_expression(node: ast.AST | None) -> str | None:
-    sql = _string(node)
-    if sql is not None:
-        words = sql.strip().split(None, 1)
-        return f"{words[0].upper()} ..." if words and words[0].lower() in _DML else None
+def _is_dml_expression(node: ast.AST | None, constants: dict[str, str]) -> str | None:
+    sql = _string(node, constants)
+    if sql is not None:  # read by lint's SQL reader (PostgreSQL's parser; the first word when it cannot parse)
+        kinds = [_DML.get(st.kind, st.kind if st.kind in _DML.values() else None) for st in statements(sql)]
+        return next((f"{kind} ..." for kind in kinds if kind), None)
     if isinstance(node, ast.Call):
         inner = _name(node.func)
         if inner in ("insert", "update", "delete"):
             return f"{inner}()"
         if isinstance(node.func, ast.Attribute) and inner in ("values", "where", "returning", "on_conflict_do_nothing"):
-            return _is_dml_expression(node.func.value)
+            return _is_dml_expression(node.func.value, constants)
     return None
 
 
-def _data_call(call: ast.Call) -> str | None:
+def _data_call(call: ast.Call, constants: dict[str, str]) -> str | None:
     name = _name(call.func)
     owner = call.func.value if isinstance(call.func, ast.Attribute) else None
     if name == "bulk_insert" and isinstance(owner, ast.Name) and owner.id == "op":
@@ -77,7 +79,7 @@ def _data_call(call: ast.Call) -> str | None:
     if name == "run_data_migration":
         return "run_data_migration"
     if name in ("execute", "exec_driver_sql") and call.args:
-        kind = _is_dml_expression(call.args[0])
+        kind = _is_dml_expression(call.args[0], constants)
         if kind:
             prefix = "op" if isinstance(owner, ast.Name) and owner.id == "op" else "connection"
             return f"{prefix}.execute({kind})"
@@ -94,8 +96,7 @@ def data_steps(path: str | Path) -> list[DataStep]:
     upgrade = _upgrade(tree)
     if upgrade is None:
         return []
-    _CONSTANTS.clear()
-    _CONSTANTS.update(_constants(tree))
+    constants = _constants(tree)
     helpers = {n.name: n for n in tree.body
                if isinstance(n, ast.FunctionDef) and n.name not in ("upgrade", "downgrade")}
     steps = []
@@ -103,9 +104,10 @@ def data_steps(path: str | Path) -> list[DataStep]:
         found = []
         for node in ast.walk(stmt):
             if isinstance(node, ast.Call):
-                what = _data_call(node)
+                what = _data_call(node, constants)
                 if what is None and _name(node.func) in helpers:  # a helper of the revision doing the inserts
-                    inner = [_data_call(n) for n in ast.walk(helpers[_name(node.func)]) if isinstance(n, ast.Call)]
+                    inner = [_data_call(n, constants) for n in ast.walk(helpers[_name(node.func)])
+                             if isinstance(n, ast.Call)]
                     what = next((f"{w} in {_name(node.func)}()" for w in inner if w), None)
                 if what:
                     found.append(what)
