@@ -8,11 +8,11 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
-from typing import Any
 
 from dbops.lint.operations import OpCall, op_calls
 from dbops.lint.registry import RULES, Context, Finding, column_kw, existing, rule, true_kw
-from dbops.lint.sql import Statement, statements
+from dbops.lint.sql import Statement
+from dbops.lint.sql import read as sql_read
 
 __all__ = ["RULES", "Context", "Finding", "lint_source", "FILE_RULES", "FILENAME_RULE", "revision_id",
            "revision_links"]
@@ -268,18 +268,16 @@ def lint_source(source: str, *, dialect: str | None = None) -> Iterator[Finding]
     lines = source.splitlines()
     calls = list(op_calls(source, ("upgrade",)))
     texts = {id(c): c.sql_text() for c in calls if c.name == "execute"}
+    read = {key: sql_read(text) for key, text in texts.items() if text is not None}  # parsed once
     created = frozenset(c.table for c in calls if c.name == "create_table" and c.table) | frozenset(
-        st.relation for t in texts.values() if t for st in statements(t)
+        st.relation for sql, _ in read.values() for st in sql
         if st.kind in ("CreateStmt", "CreateTableAsStmt") and st.relation)
     seen_timeout = False
     emptied: set[str] = set()
     for call in calls:
-        sql: tuple[Statement, ...] = ()
-        nodes: tuple[Any, ...] = ()
         text = texts.get(id(call))
-        if text is not None:
-            sql = tuple(statements(text))
-            nodes = _parse(text)
+        found, nodes = read.get(id(call), ([], ()))
+        sql: tuple[Statement, ...] = tuple(found)
         ctx = Context(created_tables=created, lock_timeout_set=seen_timeout, emptied_tables=frozenset(emptied),
                       sql=sql, nodes=nodes, raw=text, dialect=dialect)
         # what this statement leaves behind counts for the calls after it
@@ -291,17 +289,6 @@ def lint_source(source: str, *, dialect: str | None = None) -> Iterator[Finding]
             message = r.check(call, ctx)
             if message and not _silenced(lines, call, r.id):
                 yield Finding(r.id, r.title, r.rationale, call.line, message, r.severity)
-
-
-def _parse(sql: str) -> tuple[Any, ...]:
-    """PostgreSQL's parse tree of the statements (() when it is not PostgreSQL's syntax)."""
-    import pglast
-    from pglast.parser import ParseError
-
-    try:
-        return tuple(raw.stmt for raw in pglast.parse_sql(sql))
-    except ParseError:
-        return ()
 
 
 # Rules over the revision file itself rather than its operations (their check is in safety/audit.py).

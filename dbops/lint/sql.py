@@ -42,46 +42,51 @@ def _name(rangevar: object) -> str | None:
 
 
 def statements(sql: str) -> list[Statement]:
+    return read(sql)[0]
+
+
+def read(sql: str) -> tuple[list[Statement], tuple[Any, ...]]:
+    """(what each statement does, PostgreSQL's parse tree of each) from one parse; the tree is () and the
+    statements are read by their first keyword when it is not PostgreSQL's syntax."""
     try:
         import pglast
         from pglast.parser import ParseError
     except ImportError:  # pragma: no cover - pglast is a dependency; kept for a broken install
-        return _by_first_word(sql)
+        return _by_first_word(sql), ()
     try:
         parsed = pglast.parse_sql(sql)
     except ParseError:
-        return _by_first_word(sql)
-    out = []
-    for raw in parsed:
-        node: Any = raw.stmt
-        kind = type(node).__name__
-        if kind == "VariableSetStmt":
-            out.append(Statement(kind, False, sets_lock_timeout=getattr(node, "name", None) == "lock_timeout"))
-        elif kind == "DeleteStmt":
-            table = _name(node.relation)
-            out.append(Statement(kind, False, relation=table,
-                                 empties=(table,) if table and node.whereClause is None else ()))
-        elif kind == "TruncateStmt":
-            tables = tuple(t for t in (_name(r) for r in node.relations or ()) if t)
-            out.append(Statement(kind, True, relation=tables[0] if tables else None, empties=tables))
-        elif kind == "IndexStmt":
-            out.append(Statement(kind, True, concurrent=bool(node.concurrent), relation=_name(node.relation)))
-        elif kind == "ReindexStmt":
-            params = [getattr(p, "defname", "") for p in getattr(node, "params", None) or ()]
-            out.append(Statement(kind, True, concurrent="concurrently" in params))
-        elif kind == "VacuumStmt":  # a plain VACUUM / ANALYZE blocks neither reads nor writes; FULL rewrites
-            full = any(getattr(o, "defname", "") == "full" for o in getattr(node, "options", None) or ())
-            out.append(Statement(kind, full))
-        elif kind == "CreateStmt":  # a new table: the revision's later statements on it lock nothing in use
-            out.append(Statement(kind, False, relation=_name(node.relation)))
-        elif kind == "CreateTableAsStmt":  # a new table / materialized view; it only reads (ACCESS SHARE) the rest
-            out.append(Statement(kind, False, relation=_name(getattr(node.into, "rel", None))))
-        elif kind in LOCKING:
-            out.append(Statement(kind, True, concurrent=bool(getattr(node, "concurrent", False)),
-                                 relation=_name(getattr(node, "relation", None))))
-        else:
-            out.append(Statement(kind, False))
-    return out
+        return _by_first_word(sql), ()
+    nodes = tuple(raw.stmt for raw in parsed)
+    return [_classify(node) for node in nodes], nodes
+
+
+def _classify(node: Any) -> Statement:
+    kind = type(node).__name__
+    if kind == "VariableSetStmt":
+        return Statement(kind, False, sets_lock_timeout=getattr(node, "name", None) == "lock_timeout")
+    if kind == "DeleteStmt":
+        table = _name(node.relation)
+        return Statement(kind, False, relation=table, empties=(table,) if table and node.whereClause is None else ())
+    if kind == "TruncateStmt":
+        tables = tuple(t for t in (_name(r) for r in node.relations or ()) if t)
+        return Statement(kind, True, relation=tables[0] if tables else None, empties=tables)
+    if kind == "IndexStmt":
+        return Statement(kind, True, concurrent=bool(node.concurrent), relation=_name(node.relation))
+    if kind == "ReindexStmt":
+        params = [getattr(p, "defname", "") for p in getattr(node, "params", None) or ()]
+        return Statement(kind, True, concurrent="concurrently" in params)
+    if kind == "VacuumStmt":  # a plain VACUUM / ANALYZE blocks neither reads nor writes; FULL rewrites
+        full = any(getattr(o, "defname", "") == "full" for o in getattr(node, "options", None) or ())
+        return Statement(kind, full)
+    if kind == "CreateStmt":  # a new table: the revision's later statements on it lock nothing in use
+        return Statement(kind, False, relation=_name(node.relation))
+    if kind == "CreateTableAsStmt":  # a new table / materialized view; it only reads (ACCESS SHARE) the rest
+        return Statement(kind, False, relation=_name(getattr(node.into, "rel", None)))
+    if kind in LOCKING:
+        return Statement(kind, True, concurrent=bool(getattr(node, "concurrent", False)),
+                         relation=_name(getattr(node, "relation", None)))
+    return Statement(kind, False)
 
 
 def _by_first_word(sql: str) -> list[Statement]:
