@@ -104,9 +104,12 @@ def _skip(config: Config) -> set[str]:
     return not_app_tables(config.version_table)
 
 
-def _default_schema(conn: Connection) -> str | None:
-    return str(conn.execute(text("SELECT current_schema()")).scalar_one()) if conn.dialect.name == "postgresql" \
-        else None
+def _schema_of(conn: Connection) -> str | None:
+    """PostgreSQL's current schema (what the migrations ran in); None elsewhere (the fingerprint and the
+    renderers of SQLite and MariaDB read the connection's own database)."""
+    from dbops.drift.reflect import default_schema_of
+
+    return default_schema_of(conn) if conn.dialect.name == "postgresql" else None
 
 
 def _row_counts(conn: Connection, fp: fingerprint.Fingerprint) -> dict[str, int]:
@@ -136,7 +139,7 @@ def read(url: URL, config: Config, *, render: bool) -> Built:
     schemas = frozenset({config.version_table_schema} if config.version_table_schema else ())
 
     def take(conn: Connection) -> Built:
-        schema = _default_schema(conn)
+        schema = _schema_of(conn)
         fp = fingerprint.read(conn, schema, skip, schemas)
         built = Built(fp, _row_counts(conn, fp), conn.dialect.name)
         if render:
@@ -187,7 +190,7 @@ def prove(config: Config, server: URL | None, revision: str, chain: Built, basel
         if differences and chain.dialect == "postgresql":
             equivalent = run_with_connection(
                 b_url, lambda conn: fingerprint.round_trip_equal(conn, chain.fingerprint, built.fingerprint,
-                                                                 _default_schema(conn)),
+                                                                 _schema_of(conn)),
                 connect_timeout=config.connect_timeout, application_name="dbops-squash")
             differences = fingerprint.differences(chain.fingerprint, built.fingerprint, same=equivalent)
         downgraded = False

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -286,6 +287,26 @@ schemas_sql = "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant_%' OR
         _admin(f'DROP DATABASE IF EXISTS "{main}" WITH (FORCE)')
 
 
+@contextmanager
+def _tenant_app(tmp_path: Path, prefix: str, revision: tuple[str, str],
+                tenants: list[str]) -> Iterator[tuple[Path, str]]:
+    """(a project whose one revision is ``revision`` (id, upgrade body), its database's URL): a fresh
+    database with the ``tenants`` schemas as the group ``tenants``; dropped afterwards."""
+    from tests.helpers import dbops_app
+
+    main = f"{prefix}_{uuid.uuid4().hex[:6]}"
+    _admin(f'CREATE DATABASE "{main}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1/{main}"
+    try:
+        execute(url, *(f"CREATE SCHEMA {t}" for t in tenants))
+        rev, body = revision
+        yield dbops_app(tmp_path, "app", [(rev, None, rev, body, "    pass")],
+                        toml=f'[groups.tenants]\nurl = "{url}"\nschemas_sql = "SELECT nspname FROM pg_namespace '
+                        "WHERE nspname LIKE 'tenant_%' ORDER BY 1\"\n"), url
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{main}" WITH (FORCE)')
+
+
 SESSION_PROBE = '''    op.execute("CREATE TABLE seen AS SELECT current_setting('work_mem') AS work_mem, "
                "current_setting('application_name') AS app, pg_backend_pid() AS pid, "
                "(SELECT count(*) FROM pg_class WHERE relpersistence = 't') AS temp_tables, "
@@ -300,17 +321,8 @@ def test_a_worker_reuses_its_session_for_the_next_tenant_reset_to_a_fresh_one(
     """A worker keeps one server session for the tenants of one database (no reconnect per tenant), and
     each tenant's migration starts from a fresh session's state: what the previous tenant's revision
     set (a setting, a temporary table) is gone, its lock is released, its application_name is its own."""
-    from tests.helpers import dbops_app
-
-    main = f"dbops_reuse_{uuid.uuid4().hex[:6]}"
-    _admin(f'CREATE DATABASE "{main}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1/{main}"
     tenants = ["tenant_a", "tenant_b", "tenant_c"]
-    try:
-        execute(url, *(f"CREATE SCHEMA {t}" for t in tenants))
-        app = dbops_app(tmp_path, "app", [("p1", None, "probe the session", SESSION_PROBE, "    pass")],
-                        toml=f'[groups.tenants]\nurl = "{url}"\nschemas_sql = "SELECT nspname FROM pg_namespace '
-                        "WHERE nspname LIKE 'tenant_%' ORDER BY 1\"\n")
+    with _tenant_app(tmp_path, "dbops_reuse", ("p1", SESSION_PROBE), tenants) as (app, url):
         default = execute(url, "SELECT current_setting('work_mem')")[0][0][0]
         result = invoke("upgrade", "--group", "tenants", "--parallel", "1", cwd=app)
         assert result.exit_code == 0, result.stdout + result.stderr
@@ -320,8 +332,6 @@ def test_a_worker_reuses_its_session_for_the_next_tenant_reset_to_a_fresh_one(
         for tenant, (work_mem, app_name, _pid, temps, locks) in seen.items():
             assert (work_mem, app_name, temps) == (default, f"dbops-migration:{tenant}", 0), tenant
             assert locks == 1, tenant  # its own migration lock, nothing left from the tenant before
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{main}" WITH (FORCE)')
 
 
 def test_the_indexed_has_table_answers_as_sqlalchemys(pg_psycopg_url: str) -> None:
@@ -368,17 +378,8 @@ def test_a_worker_that_dies_is_replaced_and_its_target_reported(
     """A worker process that dies mid-target sinks neither the rollout nor the report: that target is
     failed with where its version table stands, a new worker takes the next targets (with
     --continue-on-error), and the exit code says a target failed."""
-    from tests.helpers import dbops_app
-
-    main = f"dbops_dies_{uuid.uuid4().hex[:6]}"
-    _admin(f'CREATE DATABASE "{main}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1/{main}"
     tenants = ["tenant_a", "tenant_b", "tenant_c", "tenant_d"]
-    try:
-        execute(url, *(f"CREATE SCHEMA {t}" for t in tenants))
-        app = dbops_app(tmp_path, "app", [("d1", None, "dies on tenant_b", DIES_ON_B, "    pass")],
-                        toml=f'[groups.tenants]\nurl = "{url}"\nschemas_sql = "SELECT nspname FROM pg_namespace '
-                        "WHERE nspname LIKE 'tenant_%' ORDER BY 1\"\n")
+    with _tenant_app(tmp_path, "dbops_dies", ("d1", DIES_ON_B), tenants) as (app, url):
         args = ["upgrade", "--group", "tenants", "--parallel", "1", "--format", "json"]
         result = invoke(*args, *(["--continue-on-error"] if keep_going else []), cwd=app)
         assert result.exit_code == 1, result.stdout + result.stderr
@@ -393,5 +394,3 @@ def test_a_worker_that_dies_is_replaced_and_its_target_reported(
         versions = execute(url, *(f"SELECT count(*) FROM pg_tables WHERE schemaname = '{t}' AND tablename = 't'"
                                   for t in tenants))
         assert [v[0][0] for v in versions] == [1, 0, 1 if keep_going else 0, 1 if keep_going else 0]
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{main}" WITH (FORCE)')
