@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL
 
 from dbops.bridge.project import database_heads, find_revision, load_scripts
 from dbops.bridge.squashed import Archive, SquashedRevision, archives, default_root
+from dbops.bridge.squashed import read as read_archive
 from dbops.config import Config
 from dbops.db.engine import run_with_connection
 from dbops.db.scratch import scratch_database
@@ -231,6 +232,13 @@ def _write(squashed: list[Any], target: Any, archive_dir: Path, source: str, del
     for rev in squashed:
         if Path(rev.path) != baseline:
             Path(rev.path).unlink()
+    # what the report will say was written, read back: the proved text, and the archive it names
+    kept = [archive_dir / Path(rev.path).name for rev in squashed] if not delete else []
+    if baseline.read_text(encoding="utf-8") != source or not all(p.is_file() for p in kept) \
+            or read_archive(archive_dir) is None:
+        raise DbopsError(f"After writing the squash, {baseline} or the archive {archive_dir} does not read back as "
+                         "written (another process changed them?), so the squash is not reported as done.",
+                         hint="Compare them with git status / git diff, restore from git, and squash again.")
 
 
 def check(config: Config, *, old_chain: str | None = None, scratch_url: str | None = None,
