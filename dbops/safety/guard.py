@@ -17,7 +17,6 @@ from dbops.db.connect_errors import translate_connect_error
 from dbops.db.engine import create_engine_for
 from dbops.db.lease import choose_mode, lease_lock
 from dbops.db.lock import migration_lock_name, named_lock, poll, session_lock_name
-from dbops.db.url import is_async as is_async_url
 from dbops.db.url import parse_url, sync_url
 from dbops.errors import LockHeld
 from dbops.faults import is_read_only
@@ -246,10 +245,6 @@ def _reused_connection(url: Any, original: Any, config: Config) -> tuple[sa.Conn
     raise AssertionError("unreachable")
 
 
-def _reusable(url: Any, shared: bool) -> bool:
-    return shared and url.get_backend_name() == "postgresql" and not is_async_url(url)
-
-
 @contextmanager
 def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = False) -> Iterator[Guard]:
     """``shared``: a transactional connection the migration itself may run on (fan-out: one
@@ -259,7 +254,7 @@ def migration_guard(config: Config, *, lock_wait: float = 60.0, shared: bool = F
     url = sync_url(original)
     engine: sa.Engine | None = None
     facts: dict[str, Any] = {}
-    if _reusable(url, shared):
+    if shared and url.get_backend_name() == "postgresql":  # (the guard's URL is always a sync one)
         conn, facts = _reused_connection(url, original, config)
     else:
         options: dict[str, Any] = {} if shared else {"isolation_level": "AUTOCOMMIT"}
