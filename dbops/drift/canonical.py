@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from dbops.drift.from_models import _name
+from dbops.drift.from_models import _final_name
 from dbops.drift.schema import CheckSpec, ColumnSpec, IndexSpec, SchemaSpec, TableSpec
 
 log = logging.getLogger("dbops.drift")
@@ -53,7 +53,7 @@ def canonicalize(conn: Connection, metadata: Any, spec: SchemaSpec, default_sche
     outer = conn.begin_nested() if conn.in_transaction() else conn.begin()
     try:
         made: dict[str, tuple[tuple[str | None, str], dict[str, Any], dict[str, Any]]] = {}
-        ddl: dict[str, list[str]] = {}
+        ddl: dict[str, list[tuple[str | None, str]]] = {}  # (index tag or None for the table, statement)
         canon = MetaData()
         n = 0
         for meta in metas:
@@ -68,14 +68,14 @@ def canonicalize(conn: Connection, metadata: Any, spec: SchemaSpec, default_sche
                     continue
                 copy, indexes, checks = copied
                 try:
-                    ddl[name] = [str(CreateTable(copy).compile(dialect=conn.dialect))] + [
-                        str(CreateIndex(index).compile(dialect=conn.dialect)) for index in copy.indexes]
+                    ddl[name] = [(None, str(CreateTable(copy).compile(dialect=conn.dialect)))] + [
+                        (index.name, str(CreateIndex(index).compile(dialect=conn.dialect))) for index in copy.indexes]
                 except SQLAlchemyError as exc:
                     log.debug("cannot render %s: %s", table.name, exc)
                     continue
                 made[name] = (key, indexes, checks)
-        _create(conn, ddl, made)
-        return _merge(conn, spec, made) if made else set()
+        refused = _create(conn, ddl, made)
+        return _merge(conn, spec, made, refused) if made else set()
     except (DBAPIError, SQLAlchemyError) as exc:  # e.g. a read-only standby: no temporary tables
         log.debug("canonical forms not available on this server: %s", exc)
         return set()
@@ -83,25 +83,32 @@ def canonicalize(conn: Connection, metadata: Any, spec: SchemaSpec, default_sche
         outer.rollback()
 
 
-def _create(conn: Connection, ddl: dict[str, list[str]], made: dict[str, Any]) -> None:
-    """Every table's DDL in one round trip; when the server refuses one of them, table by table, each
-    in a savepoint (the refused ones are left out of ``made``)."""
+def _create(conn: Connection, ddl: dict[str, list[tuple[str | None, str]]], made: dict[str, Any]) -> set[str]:
+    """Every table's DDL in one round trip; when the server refuses some of it, statement by statement,
+    each in a savepoint: a refused table is left out of ``made``, a refused index (a GIN index on a
+    varchar with no operator class, as Prefect's models declare) keeps the models' own form while the
+    rest of its table still gets the server's spelling. Returns the refused indexes' tags."""
     if not ddl:
-        return
+        return set()
     try:
         with conn.begin_nested():
-            conn.exec_driver_sql(";\n".join(stmt for stmts in ddl.values() for stmt in stmts))
-        return
+            conn.exec_driver_sql(";\n".join(stmt for stmts in ddl.values() for _, stmt in stmts))
+        return set()
     except DBAPIError:
         pass
+    refused: set[str] = set()
     for name, statements in ddl.items():
-        try:
-            with conn.begin_nested():
-                for statement in statements:
+        for tag, statement in statements:
+            try:
+                with conn.begin_nested():
                     conn.exec_driver_sql(statement)
-        except DBAPIError as exc:
-            log.debug("canonical form of %s not available: %s", made[name][0], exc)
-            del made[name]
+            except DBAPIError as exc:
+                log.debug("canonical form of %s (%s) not available: %s", made[name][0], tag or "table", exc)
+                if tag is None:
+                    del made[name]
+                    break
+                refused.add(tag)
+    return refused
 
 
 def _temporary_copy(table: Any, canon: MetaData, name: str, dialect: Any) -> Any:
@@ -125,8 +132,8 @@ def _temporary_copy(table: Any, canon: MetaData, name: str, dialect: Any) -> Any
         copy.primary_key.name = f"{name}_pkey"
     # the models' names, paired by what each object is (a naming convention renders the copy's names
     # from the copy's table name, so they cannot be taken from the copy)
-    index_names = _names(table.indexes, lambda i: _index_signature(i, dialect))
-    check_names = _names(_checks(table), lambda c: _check_signature(c, dialect))
+    index_names = _names(table.indexes, lambda i: _index_signature(i, dialect), dialect)
+    check_names = _names(_checks(table), lambda c: _check_signature(c, dialect), dialect)
     indexes: dict[str, Any] = {}
     for j, index in enumerate(sorted(copy.indexes, key=lambda i: str(i.name))):
         tag = f"{name}_i{j}"
@@ -146,10 +153,10 @@ def _checks(table: Any) -> list[Any]:
     return sorted((c for c in table.constraints if isinstance(c, CheckConstraint)), key=lambda c: str(c.name))
 
 
-def _names(items: Any, signature: Any) -> dict[Any, list[str | None]]:
+def _names(items: Any, signature: Any, dialect: Any) -> dict[Any, list[str | None]]:
     out: dict[Any, list[str | None]] = {}
     for item in sorted(items, key=lambda i: str(i.name)):
-        out.setdefault(signature(item), []).append(_name(item.name))
+        out.setdefault(signature(item), []).append(_final_name(item, dialect))
     return out
 
 
@@ -169,7 +176,7 @@ def _check_signature(constraint: Any, dialect: Any) -> str:
     return _compile(constraint.sqltext, dialect)
 
 
-def _merge(conn: Connection, spec: SchemaSpec, made: dict[str, Any]) -> set[tuple[str | None, str]]:
+def _merge(conn: Connection, spec: SchemaSpec, made: dict[str, Any], refused: set[str]) -> set[tuple[str | None, str]]:
     from dbops.drift.reflect import reflect_schema
 
     temp_schema = conn.execute(text("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()")).scalar()
@@ -179,12 +186,14 @@ def _merge(conn: Connection, spec: SchemaSpec, made: dict[str, Any]) -> set[tupl
         if name not in made:
             continue
         key, indexes, checks = made[name]
-        spec.tables[key] = _combined(spec.tables[key], canonical, indexes, checks)
+        kept = {indexes[tag] for tag in refused if tag in indexes}  # the models' own form of these
+        spec.tables[key] = _combined(spec.tables[key], canonical, indexes, checks, kept)
         done.add(key)
     return done
 
 
-def _combined(own: TableSpec, canonical: TableSpec, indexes: dict[str, Any], checks: dict[str, Any]) -> TableSpec:
+def _combined(own: TableSpec, canonical: TableSpec, indexes: dict[str, Any], checks: dict[str, Any],
+              kept: set[str | None]) -> TableSpec:
     """The models' table with the server's spelling of what the server rewrites; names, keys, foreign
     keys, uniques and comments stay the models' own."""
     columns = {}
@@ -195,7 +204,7 @@ def _combined(own: TableSpec, canonical: TableSpec, indexes: dict[str, Any], che
             continue
         columns[name] = ColumnSpec(name=name, type=server.type, nullable=column.nullable, default=server.default,
                                    comment=column.comment, autoincrement=column.autoincrement)
-    index_specs = []
+    index_specs = [index for index in own.indexes if index.name in kept]
     for index in canonical.indexes:
         index_specs.append(IndexSpec(indexes.get(index.name or ""), index.columns, index.unique, index.method,
                                      index.where, index.include))

@@ -200,7 +200,8 @@ def _match_named(
             if describe(item) == describe(same_name) and item.name != same_name.name:  # the name alone differs
                 yield Difference(kind, "changed", exp.schema, exp.name, label, item.name, same_name.name,
                                  f"{kind} {label} on {where} is named {same_name.name} here (same definition: "
-                                 f"{describe(item)}); revisions that drop or alter it by name will fail")
+                                 f"{describe(item)}); revisions that drop or alter it by name will fail",
+                                 "warning")  # the same behaviour: reported, does not fail the check
                 continue
             yield Difference(kind, "changed", exp.schema, exp.name, label, describe(item), describe(same_name),
                              f"{kind} {label} on {where}: {describe(same_name)}, expected {describe(item)}")
@@ -257,8 +258,13 @@ def _indexes(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
             text += f" WHERE {ix.where}"
         return text
 
-    yield from _match_named("index", exp, act, exp.indexes, act.indexes,
-                            lambda i: (i.columns, i.unique, i.method, i.where, i.include), describe)
+    def signature(ix: Any) -> tuple[Any, ...]:
+        return ix.columns, ix.unique, ix.method, ix.where, ix.include
+
+    # one name, one definition, declared twice (Prefect's artifact.key: index=True on the column and an
+    # Index under the naming convention's name): one index, as a database cannot hold two under one name
+    yield from _match_named("index", exp, act, _one_per(exp.indexes, lambda i: (i.name, signature(i)) if i.name
+                                                        else id(i)), act.indexes, signature, describe)
 
 
 @comparator("check")

@@ -77,19 +77,19 @@ def table_spec(table: Table, dialect: Any, default_schema: str | None) -> TableS
         if isinstance(constraint, SAUnique):
             columns = tuple(c.name for c in constraint.columns)
             if family == "mysql":  # MySQL has no UNIQUE constraint apart from its unique index
-                index_name = _name(constraint.name) or columns[0]
+                index_name = _final_name(constraint, dialect) or columns[0]
                 same = next((i for i in spec.indexes if i.unique and i.columns == columns), None)
                 if same is not None:  # declared twice (unique=True and a UniqueConstraint): one index
-                    if _name(constraint.name) is not None:
+                    if _final_name(constraint, dialect) is not None:
                         spec.indexes[spec.indexes.index(same)] = IndexSpec(index_name, columns, True)
                     continue
                 spec.indexes.append(IndexSpec(index_name, columns, True))
             else:
-                spec.uniques.append(UniqueSpec(_name(constraint.name), columns))
+                spec.uniques.append(UniqueSpec(_final_name(constraint, dialect), columns))
         elif isinstance(constraint, ForeignKeyConstraint):
             ref = constraint.referred_table
             spec.foreign_keys.append(ForeignKeySpec(
-                name=_name(constraint.name),
+                name=_final_name(constraint, dialect),
                 columns=tuple(constraint.column_keys),
                 ref_schema=None if ref.schema == default_schema else ref.schema,
                 ref_table=ref.name,
@@ -101,7 +101,7 @@ def table_spec(table: Table, dialect: Any, default_schema: str | None) -> TableS
             if getattr(constraint, "_type_bound", False):
                 continue  # CHECKs generated for non-native Boolean/Enum
             text = norm_sql(_compile(constraint.sqltext, dialect)) or ""
-            spec.checks.append(CheckSpec(_name(constraint.name), text))
+            spec.checks.append(CheckSpec(_final_name(constraint, dialect), text))
     for index in table.indexes:
         if not _applies(index, name):
             continue
@@ -116,7 +116,7 @@ def table_spec(table: Table, dialect: Any, default_schema: str | None) -> TableS
         elif family == "sqlite":
             where_clause = opts["sqlite"].get("where")
             where = norm_sql(_compile(where_clause, dialect)) if where_clause is not None else None
-        spec.indexes.append(IndexSpec(_name(index.name), _index_columns(index, dialect), bool(index.unique),
+        spec.indexes.append(IndexSpec(_final_name(index, dialect), _index_columns(index, dialect), bool(index.unique),
                                       method, where, include))
     return spec
 
@@ -127,6 +127,20 @@ def _name(value: Any) -> str | None:
         return None
     text = str(value)
     return None if text in ("_NONE_NAME", "None") else text
+
+
+def _final_name(obj: Any, dialect: Any) -> str | None:
+    """The name the dialect creates: a naming convention's name longer than the dialect allows is cut by
+    SQLAlchemy with a hash suffix (PostgreSQL: 63 characters, ``fk_block_document_reference__reference_block_
+    document_i_5759``), and that is the name in the database (what Alembic compares too)."""
+    name = _name(obj.name)
+    if name is None:
+        return None
+    try:
+        final = dialect.identifier_preparer.format_constraint(obj, _alembic_quote=False)
+    except Exception:  # noqa: BLE001  a plain name too long for the dialect: SQLAlchemy refuses it, keep it
+        return name
+    return _name(final) or name
 
 
 def models_spec(
