@@ -113,14 +113,35 @@ def resolve_script_location(root: Path, table: Mapping[str, Any], ini: Mapping[s
     if ini.get("script_location") and alembic_ini is not None:
         raw = ini["script_location"]
         if ":" in raw and not Path(raw).is_absolute() and not (alembic_ini.parent / raw).exists():
-            # package resource form "mypkg:migrations"; resolved by Alembic itself
-            return Path(raw)
+            # package resource form "mypkg:migrations" (Prefect: "prefect:server:database:_migrations"): the
+            # directory Alembic would use, found without importing the package; as it is when not found
+            return package_directory(raw, alembic_ini.parent) or Path(raw)
         path = Path(raw)
         return path if path.is_absolute() else (alembic_ini.parent / path).resolve()
     if alembic_ini is not None and (alembic_ini.parent / "env.py").is_file():
         # Flask-Migrate keeps alembic.ini inside the migrations directory, without script_location
         return alembic_ini.parent.resolve()
     return (root / "migrations").resolve()
+
+
+def package_directory(resource: str, near: Path) -> Path | None:
+    """The directory of Alembic's package-resource form ``pkg[.sub]:dir[:dir...]``, found with the
+    import system's path finder (the package itself is not imported: Prefect's takes seconds), on
+    sys.path and the directory of alembic.ini (its usual ``prepend_sys_path = .``)."""
+    import importlib.machinery
+    import sys
+
+    package, *parts = resource.split(":")
+    top, *sub = package.split(".")
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(top, [str(near), *sys.path])
+    except (ImportError, ValueError):
+        return None
+    for base in (spec.submodule_search_locations or []) if spec is not None else []:
+        candidate = Path(base, *sub, *parts)
+        if candidate.is_dir():
+            return candidate.resolve()
+    return None
 
 
 def config_destination(root: Path, config_file: str | None) -> Path:

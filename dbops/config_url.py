@@ -62,6 +62,9 @@ def expand_url(value: str, env: Mapping[str, str], where: str, root: Path | None
     return value
 
 
+UNRESOLVED = ("sqlite://", "not resolved (this command needs no database)")
+
+
 def resolve_url(
     flag: str | None,
     spec: TargetSpec | None,
@@ -83,8 +86,13 @@ def resolve_url(
             return env[var], var
     if table.get("url"):
         if not needs_database and str(table["url"]).startswith("py:"):
-            return "sqlite://", "not resolved (this command needs no database)"
-        return expand_url(str(table["url"]), env, "the config file", cwd), "config"
+            return UNRESOLVED
+        try:
+            return expand_url(str(table["url"]), env, "the config file", cwd), "config"
+        except ConfigError:
+            if needs_database:
+                raise
+            return UNRESOLVED  # e.g. url = "env:VAR" with VAR unset: `dbops lint FILE` needs no URL
     ini_url = ini.get("sqlalchemy.url", "").strip()
     if ini_url not in ALEMBIC_PLACEHOLDER_URLS:
         return expand_url(ini_url, env, "alembic.ini"), "alembic.ini"

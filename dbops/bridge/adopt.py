@@ -7,7 +7,6 @@ env.py is read with :mod:`ast`, never imported: reading must not connect anywher
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +32,8 @@ class EnvFacts:
     metadata_expression: str | None = None
     # env.py names dbops's tables (an include_name/include_object that keeps them out of autogenerate)
     filters_dbops_tables: bool = False
+    # env.py sets the script's version_locations itself at run time (Prefect: one directory per database)
+    runtime_version_locations: str | None = None
     # a module-level `import app.models` whose name is never used: imported to register the models
     side_effect_imports: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -72,7 +73,13 @@ def read_env(env_py: Path) -> EnvFacts:
         return facts
     facts.flask = any(m == "flask" or m.startswith("flask_migrate") for m in modules)
     facts.filters_dbops_tables = "dbops_" in source
-    functions = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    functions: dict[str, ast.AST] = {node.name: node for node in ast.walk(tree)
+                                     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    # a name assigned once (`url = settings.DB_URL` then configure(url=url)): followed like a helper's return
+    assignments = [(t.id, node.value) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                   for t in node.targets if isinstance(t, ast.Name)]
+    names = [name for name, _ in assignments]
+    functions.update({f"={name}": value for name, value in assignments if names.count(name) == 1})
     for node in ast.walk(tree):
         if isinstance(node, ast.AsyncFunctionDef) or (isinstance(node, ast.Name) and node.id in (
                 "async_engine_from_config", "create_async_engine")):
@@ -88,6 +95,10 @@ def read_env(env_py: Path) -> EnvFacts:
                 facts.notes.append("env.py picks its version table's schema at run time (a loop over tenant "
                                    "schemas?): upgrade, downgrade and current run it as it is; check-drift "
                                    "refuses (it compares one schema); a dbops group with schemas_sql checks each")
+            elif name == "configure" and any(k.arg == "url" for k in node.keywords):
+                _url_source(next(k.value for k in node.keywords if k.arg == "url"), facts, imports, functions)
+            elif name == "set_main_option" and _first_str(node) == "version_locations" and len(node.args) > 1:
+                facts.runtime_version_locations = ast.unparse(node.args[1])
             elif name == "set_main_option" and _first_str(node) == "sqlalchemy.url" and len(node.args) > 1:
                 _url_source(node.args[1], facts, imports, functions)
             elif name in ("create_engine", "create_async_engine") and node.args:
@@ -97,6 +108,8 @@ def read_env(env_py: Path) -> EnvFacts:
             for target in node.targets:
                 if isinstance(target, ast.Subscript) and _const_str(target.slice) == "sqlalchemy.url":
                     _url_source(node.value, facts, imports, functions)
+                if isinstance(target, ast.Attribute) and target.attr == "version_locations":
+                    facts.runtime_version_locations = ast.unparse(node.value)
                 if isinstance(target, ast.Name) and target.id == "target_metadata":
                     _metadata_source(node.value, facts, imports)
     # engine_from_config(config.get_section(...)) reads sqlalchemy.url unless env.py overwrites it
@@ -151,10 +164,14 @@ def _dotted(node: ast.AST) -> list[str] | None:
 
 
 def _url_source(node: ast.AST, facts: EnvFacts, imports: dict[str, tuple[str, str | None]],
-                functions: Mapping[str, ast.AST]) -> None:
-    """Name where the URL env.py uses comes from: a settings attribute, an environment variable."""
+                functions: dict[str, ast.AST]) -> None:
+    """Name where the URL env.py uses comes from: a settings attribute, an environment variable.
+    ``functions``: env.py's functions by name, and its names assigned once as ``"=name"``."""
     if _reads_option(node):
         facts.reads_ini_url = True
+        return
+    if isinstance(node, ast.Name) and f"={node.id}" in functions:  # a local name assigned once
+        _url_source(functions.pop(f"={node.id}"), facts, imports, functions)  # popped: no cycle
         return
     # a helper defined in env.py (full-stack-fastapi-template's get_url()): follow its return
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions and not node.args:
@@ -257,6 +274,16 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
     version_locations = options.get("version_locations")
     if version_locations:
         found.append(f"version_locations (alembic.ini): {version_locations}; dbops reads the same directories")
+    if facts.runtime_version_locations and not version_locations:
+        choices = _revision_subdirectories(script_location)
+        found.append(f"env.py sets version_locations itself at run time ({facts.runtime_version_locations}); dbops "
+                     "reads the chain before env.py runs, so it must be told the same directory")
+        lines.append(f"# env.py picks the version directory at run time ({facts.runtime_version_locations}):")
+        lines += [f'# version_locations = ["{_relative(c, root)}"]' for c in choices] or [
+            '# version_locations = ["<the directory env.py uses>"]']
+        todo.append(f"Uncomment the version_locations line in {target.name} that env.py uses for your database "
+                    "(for several kinds of database, one per target: [targets.NAME] version_locations = [...]); "
+                    "until then dbops refuses to read an empty chain")
     multidb = options.get("databases")
 
     if not facts.own:
@@ -296,6 +323,12 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
         todo.append(f"Set url in {target.name} to where env.py's `{facts.url_expression}` comes from "
                     "(\"py:module:attr\" or \"env:VAR\"); dbops refuses to run an env.py that connects elsewhere "
                     "than the URL it has")
+    elif facts.own and not facts.reads_ini_url:
+        found.append("URL: env.py does not read sqlalchemy.url, and dbops cannot tell where its connection comes "
+                     "from")
+        lines.append('# url = "env:VAR" or "py:module:attr"   # the database env.py connects to')
+        todo.append(f"Set url in {target.name} to the database env.py connects to (\"env:VAR\" or "
+                    "\"py:module:attr\"); dbops refuses to run an env.py that connects elsewhere than the URL it has")
     else:
         ini_url = options.get("sqlalchemy.url")  # an empty or quoted-empty one is already left out
         placeholder = ini_url is None or ini_url.startswith("driver://")
@@ -328,6 +361,15 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
     return InitReport(command="init", directory=str(root),
                       created=(target.name + (" ([tool.dbops] added)" if appended else ""),), next_steps=tuple(steps),
                       found=tuple(found), existing=True)
+
+
+def _revision_subdirectories(script_location: Path) -> list[Path]:
+    """The subdirectories of versions/ that hold revision files (one per database kind, as env.py chooses)."""
+    versions = script_location / "versions"
+    if not versions.is_dir():
+        return []
+    return [sub for sub in sorted(versions.iterdir()) if sub.is_dir() and not sub.name.startswith((".", "__"))
+            and any(f.name != "__init__.py" for f in sub.glob("*.py"))]
 
 
 def _relative(path: Path, root: Path) -> str:

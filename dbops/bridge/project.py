@@ -231,6 +231,32 @@ def _refuse_broken_graph(script: Any, warnings_: list[str]) -> None:
     )
 
 
+def _refuse_hidden_revisions(script: Any) -> None:
+    """No revision file in the version directories, but revision files in their subdirectories (Prefect's
+    versions/postgresql and versions/sqlite, chosen by its env.py at run time): refuse rather than report an
+    empty chain ("nothing to do" on a database the project's own env.py would migrate)."""
+    if script.recursive_version_locations:
+        return
+    hidden: dict[str, int] = {}
+    for location in script._version_locations:
+        if not location.is_dir():
+            continue
+        for sub in sorted(p for p in location.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))):
+            count = sum(1 for f in sub.rglob("*.py") if f.name != "__init__.py")
+            if count:
+                hidden[str(sub)] = count
+    if hidden:
+        where = ", ".join(f"{path} ({n} file(s))" for path, n in hidden.items())
+        raise ConfigError(
+            f"The version directory {', '.join(str(p) for p in script._version_locations)} holds no revision file, "
+            f"but its subdirectories do: {where}. Alembic reads subdirectories only with recursive_version_locations "
+            "= true; an env.py that picks one per database at run time (context.script.version_locations = ...) "
+            "does so after dbops has read the chain, so dbops refuses instead of reporting an empty one.",
+            hint="Name the directory in dbops.toml: version_locations = [\"<the directory env.py uses>\"] (per target "
+            "under [targets.NAME] when it depends on the database); dbops init suggests it",
+        )
+
+
 def script_directory(acfg: Any) -> Any:
     """Alembic's ScriptDirectory with its revision files loaded, errors made readable. Loaded once per
     process for the same files (check-drift and a replay would otherwise import every revision file
@@ -253,11 +279,13 @@ def script_directory(acfg: Any) -> Any:
                 _refuse_broken_graph(script, [str(w.message) for w in caught])
                 raise
         _refuse_broken_graph(script, [str(w.message) for w in caught])
+        if not script.revision_map.heads:
+            _refuse_hidden_revisions(script)
         if key is not None:
             if len(_SCRIPTS) >= 8:
                 _SCRIPTS.clear()
             _SCRIPTS[key] = script
-    except RevisionError:
+    except (RevisionError, ConfigError):
         raise
     except SyntaxError as exc:
         raise RevisionError(
@@ -289,6 +317,13 @@ def script_directory(acfg: Any) -> Any:
 def load_scripts(config: Config) -> Any:
     """The project's revision scripts (Alembic ScriptDirectory), without importing the models."""
     return script_directory(alembic_config(config, env_settings(config, with_metadata=False)))
+
+
+def revision_message(script: Any) -> str:
+    """A revision's message, one line: the first line of Alembic's ``doc`` (the docstring's first paragraph,
+    which in hand-written files often runs on into "Revision ID: ..." lines)."""
+    doc = (script.doc or "").strip()
+    return doc.splitlines()[0].strip() if doc else ""
 
 
 def find_revision(script: Any, rev: str) -> Any | None:

@@ -107,9 +107,23 @@ def _identity_added(call: OpCall, ctx: Context) -> str | None:
       safe="""op.add_column("orders", sa.Column("meta", postgresql.JSONB()))""")
 def _json(call: OpCall, ctx: Context) -> str | None:
     for column in columns_of(call):
-        if type_name(column_type(column)) == "JSON":
+        if type_name(column_type(column)) == "JSON" and _sqlalchemy_type(column_type(column)):
             return f"{call.name} on {call.table}: column {column_name(column)} is json, not jsonb"
     return None
+
+
+# the modules a revision reaches SQLAlchemy's own JSON through (sa.JSON, postgresql.JSON, a bare JSON);
+# a project's type of the same name (Prefect's prefect.server.utilities.database.JSON is jsonb on PostgreSQL)
+# is not SQLAlchemy's json
+_SQLALCHEMY_PREFIXES = ("", "sa", "sqlalchemy", "types", "postgresql", "pg", "postgres", "psql")
+
+
+def _sqlalchemy_type(node: ast.expr | None) -> bool:
+    target = node.func if isinstance(node, ast.Call) else node
+    if target is None:
+        return False
+    prefix = ast.unparse(target).rpartition(".")[0]
+    return prefix.rsplit(".", 1)[-1] in _SQLALCHEMY_PREFIXES
 
 
 @rule("DB018", "primary key added to an existing table",

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dbops.bridge.env_settings import ATTRIBUTE, EnvSettings
+from dbops.bridge.project import revision_message
 from dbops.errors import MULTIPLE_HEADS_HINT, DbopsError, MigrationFailed, RevisionError
 from dbops.faults import is_lock_timeout, is_read_only, runtime_fault
 from dbops.logs import enable_dbops_loggers
@@ -65,7 +66,7 @@ class Run:
         timing = StepTiming(
             revision=script.revision,
             down_revisions=revision_ids(script.down_revision),
-            message=script.doc,
+            message=revision_message(script),
             direction="upgrade" if current.is_upgrade else "downgrade",
             duration_ms=round(elapsed, 3),
             schema=getattr(ctx, "version_table_schema", None),
@@ -87,6 +88,37 @@ def revision_ids(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     return tuple(value)
+
+
+def _same_versions(script: Any, read_from: Any) -> None:
+    """Refuse, before any revision runs, an env.py that pointed the script at other revision directories
+    than dbops read the chain from (Prefect's env.py: context.script.version_locations = [versions/<dialect>]):
+    what dbops would apply and record is not what Alembic would run."""
+    import os
+    from pathlib import Path
+
+    from alembic.util import coerce_resource_to_filename
+
+    def dirs(locations: Any) -> list[str]:  # as Alembic resolves them (none: script_location/versions)
+        paths = [coerce_resource_to_filename(str(p)) for p in locations] if locations else [
+            Path(script.dir, "versions")]
+        return sorted(os.path.realpath(p) for p in paths)
+
+    now = script.version_locations
+    if now is read_from:
+        return
+    script.version_locations = read_from
+    chosen, read = dirs(now), dirs(read_from)
+    if chosen != read:
+        from dbops.errors import ConfigError
+
+        raise ConfigError(
+            f"The project's env.py set the revision directories to {', '.join(chosen)} at run time, but dbops read "
+            f"the chain from {', '.join(read)}; nothing was run. What dbops would apply and record would not be what "
+            "Alembic runs.",
+            hint=f"Name the same directory in dbops.toml: version_locations = [\"{chosen[0] if chosen else ''}\"] "
+            "(per target under [targets.NAME] when env.py picks one per database)",
+        )
 
 
 def run_env(
@@ -123,16 +155,22 @@ def run_env(
                              destination_rev=destination_rev, **env_kw)
     configure = env.configure
 
+    read_from = script.version_locations  # what dbops read the chain from (env.py may assign another)
+
     def observing_configure(*args: Any, **kw: Any) -> None:
         run.filters = (kw.get("include_object"), kw.get("include_name"))  # the app's, before dbops adds its own
+        _same_versions(script, read_from)
         configure(*args, **observe_configure(kw, settings, known, check=not as_sql,
                                              on_version_apply=run.on_version_apply))
 
     env.configure = observing_configure  # type: ignore[method-assign]  # the context proxy picks it up
 
     def body() -> None:
-        with entered(settings), env:
-            script.run_env()
+        try:
+            with entered(settings), env:
+                script.run_env()
+        finally:
+            script.version_locations = read_from  # the loaded script is shared by later runs in this process
 
     started = time.perf_counter()
     try:
@@ -189,7 +227,7 @@ def translate_error(exc: Exception, run: Run, *, dialect: str = "", sqlite_autoc
     failing = run.failing_revision
     if failing is not None and run.as_sql:
         return MigrationFailed(
-            f"Generating SQL for revision {failing.revision} ({failing.doc or 'no message'}) failed: "
+            f"Generating SQL for revision {failing.revision} ({revision_message(failing) or 'no message'}) failed: "
             + redact(f"{type(exc).__name__}: {_first_line(exc)}")
             + ". Nothing was run against the database. Some operations need a live connection "
             "(e.g. SQLite batch mode needs copy_from, data migrations that read rows).",
@@ -198,7 +236,7 @@ def translate_error(exc: Exception, run: Run, *, dialect: str = "", sqlite_autoc
         )
     if failing is not None and is_lock_timeout(exc):
         return MigrationFailed(
-            f"Revision {failing.revision} ({failing.doc or 'no message'}) could not get its lock in time "
+            f"Revision {failing.revision} ({revision_message(failing) or 'no message'}) could not get its lock in time "
             f"({redact(_first_line(exc))}). Usually a long transaction or an idle-in-transaction session holds a "
             "lock on the table; dbops gave up rather than queue every other query behind the ALTER.",
             hint="See who holds it with: dbops upgrade --strict (pre-flight), end that session, then re-run "
@@ -221,7 +259,7 @@ def translate_error(exc: Exception, run: Run, *, dialect: str = "", sqlite_autoc
             detail = f"it {fault.happened} ({detail})"
         listed = "; ".join(f"({i}) {c}" for i, c in enumerate(committed[:10], 1))
         return MigrationFailed(
-            f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}. {how}, "
+            f"Revision {failing.revision} ({revision_message(failing) or 'no message'}) failed: {detail}. {how}, "
             f"so {len(committed)} statement(s) of {failing.revision} stayed applied: "
             f"{listed}{' ...' if len(committed) > 10 else ''}. The schema is now partly {failing.revision}; "
             "re-running will fail on what already exists.",
@@ -232,15 +270,15 @@ def translate_error(exc: Exception, run: Run, *, dialect: str = "", sqlite_autoc
     if failing is not None and fault is not None:
         nothing = " It had changed nothing yet." if dialect in NON_TRANSACTIONAL_DDL else ""
         return MigrationFailed(
-            f"Revision {failing.revision} ({failing.doc or 'no message'}) {fault.happened} "
+            f"Revision {failing.revision} ({revision_message(failing) or 'no message'}) {fault.happened} "
             f"({redact(_first_line(exc))}).{' ' + fault.means + '.' if fault.means else ''}{nothing}",
             hint=fault.hint,
         )
     if failing is not None and is_read_only(exc):
         return MigrationFailed(
-            f"Revision {failing.revision} ({failing.doc or 'no message'}) could not be applied: the database "
-            f"refused to write ({redact(_first_line(exc))}). It is read-only for this connection: a SQLite file or "
-            "directory this user may not write, a replica or standby, or default_transaction_read_only.",
+            f"Revision {failing.revision} ({revision_message(failing) or 'no message'}) could not be applied: the "
+            f"database refused to write ({redact(_first_line(exc))}). It is read-only for this connection: a SQLite "
+            "file or directory this user may not write, a replica or standby, or default_transaction_read_only.",
             hint="Point dbops at the writable primary, or make the file and its directory writable for this user; "
             "see where the database stands with: dbops current",
         )
@@ -248,7 +286,7 @@ def translate_error(exc: Exception, run: Run, *, dialect: str = "", sqlite_autoc
         detail = redact(f"{type(exc).__name__}: {_first_line(exc)}")
         nothing = " It had changed nothing yet." if dialect in NON_TRANSACTIONAL_DDL else ""
         return MigrationFailed(
-            f"Revision {failing.revision} ({failing.doc or 'no message'}) failed: {detail}.{nothing}",
+            f"Revision {failing.revision} ({revision_message(failing) or 'no message'}) failed: {detail}.{nothing}",
             hint=f"Fix {failing.path.rsplit('/', 1)[-1]}, then re-run; see where the database "
             "stands with: dbops current",
         )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbops.bridge.project import as_alembic_cli, require_known
+from dbops.bridge.project import as_alembic_cli, require_known, revision_message
 from dbops.config import Config
 from dbops.errors import MULTIPLE_HEADS_HINT, MultipleHeads, NotAtHead
 from dbops.migrate.apply import _prepare, read_heads
@@ -16,7 +16,7 @@ def revision_info(script: Any, heads: tuple[str, ...] = ()) -> RevisionInfo:
     return RevisionInfo(
         revision=script.revision,
         down_revisions=downs,
-        message=script.doc,
+        message=revision_message(script),
         is_head=script.revision in heads,
         is_merge=len(downs) > 1,
         branch_labels=tuple(sorted(script.branch_labels or ())),

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
-from dbops.bridge.project import database_heads, find_revision, load_scripts
+from dbops.bridge.project import database_heads, find_revision, load_scripts, revision_message
 from dbops.bridge.squashed import Archive, SquashedRevision, archives, default_root
 from dbops.bridge.squashed import read as read_archive
 from dbops.config import Config
@@ -213,7 +213,7 @@ def _write(squashed: list[Any], target: Any, archive_dir: Path, source: str, del
     interruption leaves either the old chain untouched or the baseline with its archive complete."""
     from dbops.safety.checksum import file_checksum
 
-    entries = tuple(SquashedRevision(r.revision, tuple(r._all_down_revisions), r.doc, Path(r.path).name,
+    entries = tuple(SquashedRevision(r.revision, tuple(r._all_down_revisions), revision_message(r), Path(r.path).name,
                                      file_checksum(r.path)) for r in squashed)
     archive_dir.mkdir(parents=True, exist_ok=False)
     try:

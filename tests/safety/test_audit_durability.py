@@ -141,8 +141,10 @@ def test_noop_upgrade_never_waits_for_a_data_migration(mini_app: Path, pg_psycop
 
 @pytest.mark.postgres
 def test_kill_9_mid_statement_never_runs_it_twice_at_once(tmp_path: Path, pg_psycopg_url: str) -> None:
+    # 8 s: the re-run must start while the killed run's statement still executes, and a re-run's start-up
+    # took more than 3 s on a loaded CI machine (the statement had finished; nothing to wait for, nothing said)
     app = dbops_app(tmp_path, "orphan", [("0001", None, "slow autocommit statement",
-                                          SLOW_AUTOCOMMIT_UP.format(seconds=3), "    op.execute('DROP TABLE marks')")])
+                                          SLOW_AUTOCOMMIT_UP.format(seconds=8), "    op.execute('DROP TABLE marks')")])
     second, marks = kill_mid_statement_then_rerun(app, {**os.environ, "DATABASE_URL": pg_psycopg_url}, pg_psycopg_url)
     assert second.returncode == 0, second.stderr
     assert "a migration statement of an earlier run that is still executing" in second.stderr  # said why it waits

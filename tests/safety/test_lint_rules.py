@@ -68,9 +68,15 @@ def test_mysql_advice_needs_mysql() -> None:
     ('op.add_column("t", sa.Column("c", sa.Integer(), server_default="0"))', False),
     ('op.add_column("t", sa.Column("c", sa.Float(), server_default=sa.text("random()")))', True),
     ('op.add_column("t", sa.Column("c", sa.String(), server_default=sa.text("my_function()")))', False),
+    # DB017: SQLAlchemy's JSON only; Prefect's prefect.server.utilities.database.JSON is jsonb on PostgreSQL
+    ('op.add_column("t", sa.Column("c", sa.JSON()))', True),
+    ('op.add_column("t", sa.Column("c", postgresql.JSON(astext_type=sa.Text())))', True),
+    ('op.add_column("t", sa.Column("c", JSON()))', True),
+    ('op.add_column("t", sa.Column("c", prefect.server.utilities.database.JSON(astext_type=sa.Text())))', False),
+    ('op.add_column("t", sa.Column("c", app_types.JSON()))', False),
 ])
 def test_precision_cases(body: str, found: bool) -> None:
-    rule_id = "DB004" if "alter_column" in body else "DB014"
+    rule_id = "DB004" if "alter_column" in body else "DB017" if "JSON" in body else "DB014"
     assert (rule_id in _ids(body)) is found
 
 
@@ -130,6 +136,10 @@ def test_the_project_database_and_dialect_directories_decide(tmp_path: Path, inv
     assert rules("migrations/versions/0001.py", env={"DATABASE_URL": "postgresql://u@h/db"}) == {"DB002"}
     (app / "dbops.toml").write_text('script_location = "migrations"\nurl = "py:nowhere.settings:URL"\n')
     assert rules("migrations/versions/0001.py") == {"DB002"}  # not imported, so not known: PostgreSQL assumed
+    # an env: URL whose variable is unset (set only where the app is deployed): lint needs no URL
+    (app / "dbops.toml").write_text('script_location = "migrations"\nurl = "env:DBOPS_TEST_UNSET_URL"\n')
+    assert rules("migrations/versions/0001.py") == {"DB002"}
+    assert rules() == {"DB002"}
 
 
 @pytest.mark.parametrize(("sql", "found"), [

@@ -169,7 +169,7 @@ def test_kill_9_mid_statement_behind_the_pooler_never_runs_it_twice_at_once(
 ) -> None:
     pooled, direct = bouncer
     app = dbops_app(tmp_path, "orphan", [("0001", None, "slow autocommit statement",
-                                          SLOW_AUTOCOMMIT_UP.format(seconds=4), "    op.execute('DROP TABLE marks')")],
+                                          SLOW_AUTOCOMMIT_UP.format(seconds=8), "    op.execute('DROP TABLE marks')")],
                     "lease_seconds = 1\n")
     # 1.5 s after the kill the lease (1 s) has expired: only the still-running statement can hold the re-run back
     second, marks = kill_mid_statement_then_rerun(app, {**os.environ, "DATABASE_URL": pooled}, direct,
