@@ -32,11 +32,28 @@ class EnvFacts:
     metadata_expression: str | None = None
     # env.py names dbops's tables (an include_name/include_object that keeps them out of autogenerate)
     filters_dbops_tables: bool = False
+    # env.py replaces sqlalchemy.url with a value that does not read it first: what it reads later is its own
+    overrides_ini_url: bool = False
     # env.py sets the script's version_locations itself at run time (Prefect: one directory per database)
     runtime_version_locations: str | None = None
     # a module-level `import app.models` whose name is never used: imported to register the models
     side_effect_imports: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+REPLAY_TODO = ("check-drift replays the chain into a scratch database, which env.py never connects to while it "
+               "ignores sqlalchemy.url; to allow it, let env.py prefer it: url = "
+               "config.get_main_option('sqlalchemy.url') or <what env.py uses now>")
+
+
+def _replay_todo(options: dict[str, str]) -> str:
+    """REPLAY_TODO, and when alembic.ini holds a URL (Alembic's template placeholder included), that plain
+    `alembic` would then prefer it too: it must be emptied."""
+    ini_url = (options.get("sqlalchemy.url") or "").strip()
+    if not ini_url:
+        return REPLAY_TODO
+    return (REPLAY_TODO + f"; and empty sqlalchemy.url in alembic.ini (now {ini_url.split('://')[0]}://...), or "
+            "plain `alembic` would connect there instead of to the app's database")
 
 
 def find_existing(root: Path) -> tuple[Path, Path] | None:
@@ -100,13 +117,22 @@ def read_env(env_py: Path) -> EnvFacts:
             elif name == "set_main_option" and _first_str(node) == "version_locations" and len(node.args) > 1:
                 facts.runtime_version_locations = ast.unparse(node.args[1])
             elif name == "set_main_option" and _first_str(node) == "sqlalchemy.url" and len(node.args) > 1:
+                facts.overrides_ini_url |= not _reads_option(node.args[1])
                 _url_source(node.args[1], facts, imports, functions)
+            elif name in ("import_module", "__import__") or (name in functions and any(
+                    isinstance(n, ast.Call) and _call_name(n) == "import_module" for n in ast.walk(functions[name]))):
+                # importlib.import_module("app.models"), or a helper that walks a package with it
+                # (FastAPI-boilerplate's import_models("app.models")): imported to register the models
+                module = _first_str(node)
+                if module and module.replace(".", "").replace("_", "").isalnum():
+                    facts.side_effect_imports.append(module)
             elif name in ("create_engine", "create_async_engine") and node.args:
                 if not _reads_option(node.args[0]):
                     _url_source(node.args[0], facts, imports, functions)
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Subscript) and _const_str(target.slice) == "sqlalchemy.url":
+                    facts.overrides_ini_url |= not _reads_option(node.value)
                     _url_source(node.value, facts, imports, functions)
                 if isinstance(target, ast.Attribute) and target.attr == "version_locations":
                     facts.runtime_version_locations = ast.unparse(node.value)
@@ -114,6 +140,8 @@ def read_env(env_py: Path) -> EnvFacts:
                     _metadata_source(node.value, facts, imports)
     # engine_from_config(config.get_section(...)) reads sqlalchemy.url unless env.py overwrites it
     facts.reads_ini_url = facts.reads_ini_url or (section_read and not (facts.url or facts.url_expression))
+    if facts.overrides_ini_url:  # its reads of sqlalchemy.url read the value it set (FastAPI-boilerplate)
+        facts.reads_ini_url = False
     return facts
 
 
@@ -313,9 +341,7 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
                      "not from alembic.ini; dbops takes it from the same place")
         lines.append(f'url = "{facts.url}"')
         if not facts.reads_ini_url:
-            todo.append("check-drift replays the chain into a scratch database, which env.py never connects to "
-                        "while it ignores sqlalchemy.url; to allow it, let env.py prefer it: url = "
-                        "config.get_main_option('sqlalchemy.url') or <what env.py uses now>")
+            todo.append(_replay_todo(options))
     elif facts.url_expression:
         found.append(f"URL: env.py builds it itself ({facts.url_expression}); dbops cannot name that source")
         lines.append(f"# url = \"py:module:attr\"   # where `{facts.url_expression}` comes from (unless "
@@ -323,6 +349,8 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
         todo.append(f"Set url in {target.name} to where env.py's `{facts.url_expression}` comes from "
                     "(\"py:module:attr\" or \"env:VAR\"); dbops refuses to run an env.py that connects elsewhere "
                     "than the URL it has")
+        if not facts.reads_ini_url:
+            todo.append(_replay_todo(options))
     elif facts.own and not facts.reads_ini_url:
         found.append("URL: env.py does not read sqlalchemy.url, and dbops cannot tell where its connection comes "
                      "from")

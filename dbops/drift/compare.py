@@ -226,7 +226,12 @@ def _one_per(items: list[Any], what: Callable[[Any], Any]) -> list[Any]:
 
 @comparator("unique")
 def _uniques(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
-    yield from _match_named("unique", exp, act, _one_per(exp.uniques, lambda u: u.columns),
+    # unique=True on a primary-key column (FastAPI-boilerplate's ids): PostgreSQL drops a UNIQUE that repeats
+    # the primary key in CREATE TABLE, and the key already guarantees it, so its absence is no difference
+    redundant = {u.columns for u in exp.uniques if exp.primary_key and set(u.columns) == set(exp.primary_key)}
+    present = {u.columns for u in act.uniques}
+    expected = [u for u in exp.uniques if u.columns not in redundant or u.columns in present]
+    yield from _match_named("unique", exp, act, _one_per(expected, lambda u: u.columns),
                             _one_per(act.uniques, lambda u: u.columns),
                             lambda u: u.columns, lambda u: f"({', '.join(u.columns)})")
 

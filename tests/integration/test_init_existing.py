@@ -124,7 +124,39 @@ with create_engine(os.environ["APP_DATABASE_URL"], poolclass=pool.NullPool).conn
 '''
 
 
-@pytest.mark.parametrize("kind", ["environ", "flask", "heads", "dbops_env", "tenant_loop"])
+# igorbenav/FastAPI-boilerplate's shape (session 8): the URL set from an f-string of the app's settings, over
+# alembic.ini's placeholder; the models registered by a helper that walks the models package
+BOILERPLATE_ENV = '''import importlib
+import pkgutil
+
+from alembic import context
+from app_b.core.config import settings
+from app_b.core.db import Base
+
+config = context.config
+config.set_main_option(
+    "sqlalchemy.url",
+    f"{settings.POSTGRES_ASYNC_PREFIX}{settings.POSTGRES_USER}:{settings.POSTGRES_PASSWORD}@{settings.POSTGRES_SERVER}",
+)
+
+
+def import_models(package_name):
+    package = importlib.import_module(package_name)
+    for _, module_name, _ in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(module_name)
+
+
+import_models("app_b.models")
+target_metadata = Base.metadata
+
+
+def run_migrations_offline() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
+'''
+
+
+@pytest.mark.parametrize("kind", ["environ", "flask", "heads", "dbops_env", "tenant_loop", "boilerplate"])
 def test_init_says_what_it_found(invoke: Callable[..., Result], tmp_path: Path, kind: str) -> None:
     from alembic import command
     from alembic.config import Config
@@ -153,6 +185,9 @@ def test_init_says_what_it_found(invoke: Callable[..., Result], tmp_path: Path, 
         env_py.write_text("from dbops.alembic_env import run_migrations\nrun_migrations()\n")
     elif kind == "tenant_loop":
         env_py.write_text(STYLES[-1].env.format(module="app_x"))
+    elif kind == "boilerplate":
+        env_py.write_text(BOILERPLATE_ENV)
+        (app / "app_b" / "models").mkdir(parents=True)
     env_before = env_py.read_text()
     done = invoke("init", "--format", "json", cwd=app)
     assert done.exit_code == 0, done.stdout + done.stderr
@@ -173,4 +208,10 @@ def test_init_says_what_it_found(invoke: Callable[..., Result], tmp_path: Path, 
         assert "env.py: dbops's own (dbops.alembic_env)" in found
     elif kind == "tenant_loop":
         assert any(f.startswith("env.py picks its version table's schema at run time") for f in found)
+    elif kind == "boilerplate":
+        assert 'metadata = "app_b.core.db:Base.metadata"' in toml and 'metadata_imports = ["app_b.models"]' in toml
+        # its later get_main_option("sqlalchemy.url") reads the value it set: no scratch replay is possible
+        assert "dbops check-drift --against database   # models vs the live database" in steps
+        assert any(s.startswith("check-drift replays the chain") and "empty sqlalchemy.url in alembic.ini (now "
+                   "driver://...)" in s for s in steps), steps
     assert found[0].startswith("alembic.ini: alembic.ini; revisions in migrations (")
