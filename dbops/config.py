@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dbops.config_files import find_alembic_ini, find_config, read_alembic_ini, resolve_script_location
-from dbops.config_url import resolve_url
+from dbops.config_url import resolve_url, url_variable
 from dbops.errors import ConfigError
 from dbops.redact import redact
 
@@ -87,6 +87,9 @@ class Config:
     url: str
     url_source: str
     script_location: Path
+    # the environment variable the URL was read from (DATABASE_URL, or url = "env:VAR"); the app likely reads
+    # it too, so a scratch replay refused by its env.py can be retried with it naming the scratch database
+    url_env: str | None = None
     config_file: Path | None = None
     alembic_ini: Path | None = None
     metadata: str | None = None
@@ -187,6 +190,7 @@ def load_config(
         root=root,
         url=url,
         url_source=source,
+        url_env=url_variable(source, spec.url if spec is not None else table.get("url")),
         script_location=script_location,
         config_file=config_file,
         alembic_ini=alembic_ini,

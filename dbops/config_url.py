@@ -62,6 +62,16 @@ def expand_url(value: str, env: Mapping[str, str], where: str, root: Path | None
     return value
 
 
+def url_variable(source: str, raw: Any) -> str | None:
+    """The environment variable a resolved URL came from: DBOPS_DATABASE_URL / DATABASE_URL, or the VAR of a
+    config's or target's ``url = "env:VAR"``; None for a flag, a py: URL, alembic.ini or the default."""
+    if source in ("DBOPS_DATABASE_URL", "DATABASE_URL"):
+        return source
+    if (source == "config" or source.startswith("target:")) and str(raw or "").startswith("env:"):
+        return str(raw)[4:]
+    return None
+
+
 UNRESOLVED = ("sqlite://", "not resolved (this command needs no database)")
 
 

@@ -130,6 +130,12 @@ class WrongDatabase(DbopsError):
     kind = "wrong_database"
 
 
+class VersionsOverridden(ConfigError):
+    """The project's env.py pointed Alembic at other revision directories than dbops read (nothing ran)."""
+
+    kind = "versions_overridden"
+
+
 class ChecksumMismatch(CheckFailed):
     """verify: an applied revision was edited or removed, or has no audit row (exit 3)."""
 

@@ -110,9 +110,9 @@ def _same_versions(script: Any, read_from: Any) -> None:
     script.version_locations = read_from
     chosen, read = dirs(now), dirs(read_from)
     if chosen != read:
-        from dbops.errors import ConfigError
+        from dbops.errors import VersionsOverridden
 
-        raise ConfigError(
+        raise VersionsOverridden(
             f"The project's env.py set the revision directories to {', '.join(chosen)} at run time, but dbops read "
             f"the chain from {', '.join(read)}; nothing was run. What dbops would apply and record would not be what "
             "Alembic runs.",

@@ -17,10 +17,83 @@ def replay(config: Config, url: Any, revision: str, *, version_dir: Path | None 
     """Upgrade the scratch database at ``url`` to ``revision`` (``downgrade``: back to base) through the
     project's env.py, a tenant's revisions into its default schema; ``version_dir``: those revision files
     instead of the project's. Returns the schemas env.py migrated of its own choosing (a tenant loop),
-    which callers comparing one schema refuse. Migration errors propagate (MigrationFailed, WrongDatabase)."""
+    which callers comparing one schema refuse. Migration errors propagate (MigrationFailed, WrongDatabase).
+
+    An env.py that ignores ``sqlalchemy.url`` and connects where the app's settings say is refused before
+    any revision runs (WrongDatabase). When dbops read the project's URL from an environment variable
+    (DATABASE_URL, or ``url = "env:VAR"``), the app most likely reads the same variable: the replay is then
+    run again in a child process whose VAR names the scratch database (Prefect's env.py, session 8); the
+    child's own check still refuses an env.py that connects anywhere else."""
+    from dbops.errors import WrongDatabase
+
+    rendered = url.render_as_string(hide_password=False)
+    try:
+        return _replay_here(config, rendered, revision, version_dir, downgrade)
+    except WrongDatabase:
+        if not config.url_env:
+            raise
+    return _replay_in_child(config, rendered, revision, version_dir, downgrade)
+
+
+_CHILD = """
+import pickle, sys
+from dbops.migrate.replay import _replay_here
+args = pickle.load(sys.stdin.buffer)
+try:
+    result = ("ok", _replay_here(*args))
+except Exception as exc:
+    result = ("error", type(exc).__module__, type(exc).__name__, getattr(exc, "message", str(exc)),
+              getattr(exc, "hint", None))
+with open(sys.argv[1], "wb") as out:
+    pickle.dump(result, out)
+"""
+
+
+def _replay_in_child(config: Config, url: str, revision: str, version_dir: Path | None,
+                     downgrade: bool) -> tuple[str, ...]:
+    """``_replay_here`` in a fresh interpreter whose ``config.url_env`` names the scratch database. Its
+    result, or its error rebuilt as the same dbops error class, comes back through a private file."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+
+    from dbops import errors
+
+    assert config.url_env is not None
+    fd, result_path = tempfile.mkstemp(prefix="dbops-replay-", suffix=".pickle")  # 0600
+    os.close(fd)
+    try:
+        env = {**os.environ, config.url_env: url}
+        done = subprocess.run([sys.executable, "-c", _CHILD, result_path], cwd=config.root, env=env,
+                              input=pickle.dumps((config, url, revision, version_dir, downgrade)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        with open(result_path, "rb") as handle:
+            result = pickle.load(handle) if os.path.getsize(result_path) else None
+    finally:
+        os.unlink(result_path)
+    if result is None:
+        from dbops.redact import redact
+
+        raise errors.MigrationFailed(
+            f"The replay in a child process (with {config.url_env} naming the scratch database) exited with code "
+            f"{done.returncode} and no result: {redact(done.stderr.decode(errors='replace').strip()[-500:])}",
+            hint="Re-run with -v; the child ran the project's env.py as `dbops upgrade` would.")
+    if result[0] == "ok":
+        return tuple(result[1])
+    _, module, name, message, hint = result
+    cls = getattr(errors, name, None) if module == errors.__name__ else None
+    if not (isinstance(cls, type) and issubclass(cls, errors.DbopsError)):
+        cls = errors.MigrationFailed
+    raise cls(message, hint=hint)
+
+
+def _replay_here(config: Config, url: str, revision: str, version_dir: Path | None,
+                 downgrade: bool) -> tuple[str, ...]:
     from dbops.migrate import apply
 
-    scratch = replace(config.with_url(url.render_as_string(hide_password=False), "scratch"), tenant_schema=None,
+    scratch = replace(config.with_url(url, "scratch"), tenant_schema=None,
                       version_table_schema=None if config.tenant_schema else config.version_table_schema)
     if version_dir is not None:
         scratch = replace(scratch, version_locations=(str(version_dir),))

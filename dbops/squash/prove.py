@@ -69,7 +69,7 @@ def _where(server: URL | None) -> str:
 
 def replay(config: Config, url: URL, revision: str, version_dir: Path | None, what: str,
             downgrade: bool = False) -> None:
-    from dbops.errors import MigrationFailed, WrongDatabase
+    from dbops.errors import MigrationFailed, VersionsOverridden, WrongDatabase
     from dbops.migrate.replay import replay
 
     try:
@@ -81,6 +81,17 @@ def replay(config: Config, url: URL, revision: str, version_dir: Path | None, wh
                 "literally and build them for every tenant; nothing was written.",
                 hint="Squash a chain whose objects live in the schema env.py is given (the core chain), or "
                 "declare the tenants as a dbops group and use dbops's env.")
+    except VersionsOverridden as exc:
+        if version_dir is None:
+            raise
+        raise VersionsOverridden(
+            f"dbops squash replays {what} from a directory of its own, and the project's env.py points Alembic at "
+            "its own revision directory at run time (context.script.version_locations = ...), so that replay would "
+            "run the old chain instead and prove nothing; it was refused and nothing was written. " + exc.message,
+            hint="Let env.py keep the directory it is given: context.script.version_locations = "
+            "context.script.version_locations or [<the directory it picks now>] (dbops passes the one in "
+            "dbops.toml; plain alembic, given none, keeps picking as before).",
+        ) from exc
     except WrongDatabase as exc:
         raise WrongDatabase(
             f"dbops squash replays {what} into a scratch database it creates, and the project's env.py connected "
