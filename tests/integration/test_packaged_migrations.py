@@ -153,3 +153,23 @@ def test_env_py_choosing_another_directory_than_dbops_read_is_refused(invoke: Ca
     if db.exists():
         with sqlite3.connect(db) as conn:
             assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%_t_'").fetchall() == []
+
+
+def test_squash_refuses_an_env_py_that_forces_its_own_directory(invoke: Callable[..., Result],
+                                                                 tmp_path: Path) -> None:
+    """squash proves the baseline by replaying it from a directory of its own; env.py would point Alembic
+    back at versions/sqlite (the old chain, a proof of nothing). The replays run in a child process whose
+    ACME_DB_URL names the scratch database (dbops read the URL from that variable)."""
+    proj = _project(tmp_path, chosen='"sqlite"')
+    (proj / "dbops.toml").write_text('version_locations = ["acme/db/_migrations/versions/sqlite"]\n'
+                                     'url = "env:ACME_DB_URL"\n')
+    db = tmp_path / "app.db"
+    env = {"ACME_DB_URL": f"sqlite:///{db}"}
+    assert invoke("upgrade", cwd=proj, env=env).exit_code == 0
+    versions = sorted(p.name for p in (proj / "acme" / "db" / "_migrations" / "versions" / "sqlite").iterdir())
+    result = invoke("squash", cwd=proj, env=env)
+    assert result.exit_code == EXIT_FAILURE, result.output
+    assert "would run the old chain instead and prove nothing" in result.stderr
+    assert "context.script.version_locations = context.script.version_locations or [" in result.stderr
+    assert sorted(p.name for p in (proj / "acme" / "db" / "_migrations" / "versions" / "sqlite").iterdir()) \
+        == versions  # nothing written
