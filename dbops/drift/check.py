@@ -294,15 +294,21 @@ def _check_drift(
                 models.entities = side.declared
     if entities:
         models.entity_kinds = frozenset(ENTITY_KINDS[type(e).__name__] for e in entities)
-    from dbops.drift.filters import Filters, apply_filters
+    from dbops.drift.filters import Filters, apply_filters, paired_exclusions
 
     filters = Filters(*hooks, metadata)  # what the app's env.py keeps out of autogenerate stays out here
     if filters:
-        models = apply_filters(models, filters, default_schema)
-        head_spec, at_live_spec = (apply_filters(head_spec, filters, default_schema),
-                                   apply_filters(at_live_spec, filters, default_schema))
+        # as Alembic calls the hooks: the models' objects with reflected=False, the databases' (live, replays)
+        # with reflected=True, and an object both sides have with the database's as compare_to
+        pairs = paired_exclusions(models, [head_spec, at_live_spec, live.spec if live is not None else None],
+                                  filters, default_schema)
+        models = apply_filters(models, filters, default_schema, paired_out=pairs)
+        head_spec, at_live_spec = (apply_filters(head_spec, filters, default_schema, reflected=True, paired_out=pairs),
+                                   apply_filters(at_live_spec, filters, default_schema, reflected=True,
+                                                 paired_out=pairs))
         if live is not None:
-            live = replace(live, spec=apply_filters(live.spec, filters, default_schema))
+            live = replace(live, spec=apply_filters(live.spec, filters, default_schema, reflected=True,
+                                                    paired_out=pairs))
 
     if against == "migrations":
         verdicts = three_way(models, head_spec, None, None)

@@ -47,52 +47,104 @@ class Filters:
         stub = self._stubs.tables.get(key)
         return (stub if stub is not None else sa.Table(name, self._stubs, schema=schema)), True
 
-    def _keep(self, obj: Any, name: str | None, type_: str, reflected: bool, parent: dict[str, Any]) -> bool:
+    def _keep(self, obj: Any, name: str | None, type_: str, reflected: bool, parent: dict[str, Any],
+              compare_to: Any = None) -> bool:
         try:
             if self.include_name is not None and name is not None and type_ in ("schema", "table", "column", "index",
                                                                                  "unique_constraint",
                                                                                  "foreign_key_constraint"):
                 if not self.include_name(name, type_, parent):
                     return False
-            if self.include_object is not None and not self.include_object(obj, name, type_, reflected, None):
+            if self.include_object is not None and not self.include_object(obj, name, type_, reflected, compare_to):
                 return False
         except Exception as exc:  # noqa: BLE001  a hook that cannot handle a stand-in: keep the object
             log.debug("include hook raised on %s %s: %s", type_, name, exc)
         return True
 
-    def table(self, ts: TableSpec, default_schema: str | None) -> bool:
-        obj, reflected = self._table(ts.schema, ts.name, default_schema)
-        return self._keep(obj, ts.name, "table", reflected, {"schema_name": ts.schema})
+    def table(self, ts: TableSpec, default_schema: str | None, reflected: bool = False) -> bool:
+        obj, stub = self._table(ts.schema, ts.name, default_schema)
+        return self._keep(obj, ts.name, "table", reflected or stub, {"schema_name": ts.schema})
 
-    def filtered_table(self, ts: TableSpec, default_schema: str | None) -> TableSpec:
-        table, reflected = self._table(ts.schema, ts.name, default_schema)
+    def _objects(self, ts: TableSpec, default_schema: str | None) -> tuple[Any, dict[str, Any], Callable[..., Any]]:
+        """The model table (or a stand-in), the hooks' ``parent_names``, and a lookup of a named object of a
+        kind as the hooks are given it."""
+        table, stub = self._table(ts.schema, ts.name, default_schema)
         parent = {"schema_name": ts.schema, "table_name": ts.name, "schema_qualified_table_name":
                   f"{ts.schema}.{ts.name}" if ts.schema else ts.name}
 
-        def column(name: str) -> Any:
-            found = table.c.get(name) if not reflected else None
-            return found if found is not None else sa.Column(name, sa.types.NullType())
+        def lookup(kind: str, name: str) -> Any:
+            if kind == "column":
+                found = table.c.get(name) if not stub else None
+                return found if found is not None else sa.Column(name, sa.types.NullType())
+            if kind == "index":
+                return next((i for i in getattr(table, "indexes", ()) if i.name == name), None) or sa.Index(name)
+            return sa.UniqueConstraint(name=name) if kind == "unique_constraint" else None
 
-        def named(kind: str, items: list[Any], lookup: Any) -> list[Any]:
-            return [i for i in items if self._keep(lookup(i.name) if i.name else None, i.name, kind, reflected,
-                                                   parent)]
+        return table, parent, lookup
 
-        columns = {n: c for n, c in ts.columns.items() if self._keep(column(n), n, "column", reflected, parent)}
-        indexes = named("index", ts.indexes, lambda n: next((i for i in getattr(table, "indexes", ()) if i.name == n),
-                                                              sa.Index(n)))
-        uniques = named("unique_constraint", ts.uniques, lambda n: sa.UniqueConstraint(name=n))
-        fks = named("foreign_key_constraint", ts.foreign_keys, lambda n: None)
-        return replace(ts, columns=columns, indexes=indexes, uniques=uniques, foreign_keys=fks)
+    def filtered_table(self, ts: TableSpec, default_schema: str | None, reflected: bool = False,
+                       paired_out: frozenset[tuple[str, str]] = frozenset()) -> TableSpec:
+        """``ts`` without what the hooks exclude. ``reflected``: ``ts`` was read from a database (the live one
+        or a replay), as Alembic says for objects it reflected; ``paired_out``: (kind, name) of objects on
+        both sides that the hooks excluded from the comparison (see :func:`paired_exclusions`)."""
+        _, parent, lookup = self._objects(ts, default_schema)
+        stub = self._table(ts.schema, ts.name, default_schema)[1]
+        flag = reflected or stub
+
+        def keep(kind: str, name: str | None) -> bool:
+            if name is not None and (kind, name) in paired_out:
+                return False
+            return self._keep(lookup(kind, name) if name else None, name, kind, flag, parent)
+
+        return replace(ts, columns={n: c for n, c in ts.columns.items() if keep("column", n)},
+                       indexes=[i for i in ts.indexes if keep("index", i.name)],
+                       uniques=[u for u in ts.uniques if keep("unique_constraint", u.name)],
+                       foreign_keys=[f for f in ts.foreign_keys if keep("foreign_key_constraint", f.name)])
+
+
+_KINDS = (("column", lambda ts: ts.columns), ("index", lambda ts: [i.name for i in ts.indexes]),
+          ("unique_constraint", lambda ts: [u.name for u in ts.uniques]),
+          ("foreign_key_constraint", lambda ts: [f.name for f in ts.foreign_keys]))
+
+
+def paired_exclusions(models: SchemaSpec, others: list[SchemaSpec | None], filters: Filters,
+                      default_schema: str | None) -> dict[Any, frozenset[tuple[str, str]]]:
+    """Objects the models and a database side both have under one name, which the hooks exclude when given
+    the database's object as ``compare_to``: Alembic then compares neither (Prefect's include_object keeps a
+    model index named ``..._asc`` only when the database has none of that name). By table key."""
+    out: dict[Any, frozenset[tuple[str, str]]] = {}
+    if filters.include_object is None:
+        return out
+    for key, ts in models.tables.items():
+        theirs = [o.tables[key] for o in others if o is not None and key in o.tables]
+        if not theirs:
+            continue
+        _, parent, lookup = filters._objects(ts, default_schema)
+        excluded = set()
+        for kind, names in _KINDS:
+            both = {n for n in names(ts) if n} & {n for other in theirs for n in names(other) if n}
+            for name in sorted(both):
+                counterpart = sa.Column(name, sa.types.NullType()) if kind == "column" else sa.Index(name) \
+                    if kind == "index" else sa.UniqueConstraint(name=name)
+                if not filters._keep(lookup(kind, name), name, kind, False, parent, compare_to=counterpart):
+                    excluded.add((kind, name))
+        if excluded:
+            out[key] = frozenset(excluded)
+    return out
 
 
 @overload
-def apply_filters(spec: SchemaSpec, filters: Filters, default_schema: str | None) -> SchemaSpec: ...
+def apply_filters(spec: SchemaSpec, filters: Filters, default_schema: str | None, *, reflected: bool = False,
+                  paired_out: dict[Any, frozenset[tuple[str, str]]] | None = None) -> SchemaSpec: ...
 @overload
-def apply_filters(spec: None, filters: Filters, default_schema: str | None) -> None: ...
-def apply_filters(spec: SchemaSpec | None, filters: Filters, default_schema: str | None) -> SchemaSpec | None:
-    """``spec`` without what the app's hooks exclude."""
+def apply_filters(spec: None, filters: Filters, default_schema: str | None, *, reflected: bool = False,
+                  paired_out: dict[Any, frozenset[tuple[str, str]]] | None = None) -> None: ...
+def apply_filters(spec: SchemaSpec | None, filters: Filters, default_schema: str | None, *, reflected: bool = False,
+                  paired_out: dict[Any, frozenset[tuple[str, str]]] | None = None) -> SchemaSpec | None:
+    """``spec`` without what the app's hooks exclude (``reflected``: read from a database)."""
     if spec is None or not filters:
         return spec
-    tables = {key: filters.filtered_table(ts, default_schema) for key, ts in spec.tables.items()
-              if filters.table(ts, default_schema)}
+    pairs = paired_out or {}
+    tables = {key: filters.filtered_table(ts, default_schema, reflected, pairs.get(key, frozenset()))
+              for key, ts in spec.tables.items() if filters.table(ts, default_schema, reflected)}
     return replace(spec, tables=tables)

@@ -1,6 +1,7 @@
 """MetaData -> SchemaSpec, compiled for the dialect being compared against."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Column, Enum, ForeignKeyConstraint, MetaData, Sequence, Table
@@ -50,8 +51,8 @@ def _index_columns(index: Any, dialect: Any) -> tuple[str, ...]:
             out.append(norm_sql(f"{name} {ops[name]}") or "")
         elif name is not None:
             out.append(name)
-        else:
-            out.append(norm_sql(_compile(expr, dialect)) or "")
+        else:  # an expression, or a column with its order: ASC is every database's default, said or not
+            out.append(norm_sql(re.sub(r"\s+ASC$", "", _compile(expr, dialect), flags=re.IGNORECASE)) or "")
     return tuple(out)
 
 

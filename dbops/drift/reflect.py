@@ -131,7 +131,9 @@ def _reflect_generic(conn: Connection, schemas: tuple[str | None, ...], exclude:
         columns = insp.get_multi_columns(**kw)
         pks = insp.get_multi_pk_constraint(**kw)
         fks = insp.get_multi_foreign_keys(**kw)
-        indexes = insp.get_multi_indexes(**kw)
+        # SQLite: read from the stored statements (_sqlite_indexes); SQLAlchemy's would warn about every
+        # expression index it skips
+        indexes = insp.get_multi_indexes(**kw) if family != "sqlite" else {}
         uniques = insp.get_multi_unique_constraints(**kw)
         checks = _optional(insp.get_multi_check_constraints, kw)
         comments = _optional(insp.get_multi_table_comment, kw)
@@ -165,7 +167,9 @@ def _reflect_generic(conn: Connection, schemas: tuple[str | None, ...], exclude:
             if family != "mysql":  # MySQL: a UNIQUE constraint *is* a unique index (kept below)
                 for uq in uniques.get(key, []):
                     ts.uniques.append(UniqueSpec(uq.get("name"), tuple(uq["column_names"])))
-            for idx in indexes.get(key, []):
+            stored = _sqlite_indexes(conn, key[0] if key[0] not in (None, default_schema) else None, key[1]) \
+                if family == "sqlite" else None
+            for idx in indexes.get(key, []) if stored is None else ():
                 if idx.get("duplicates_constraint") and family != "mysql":
                     continue  # the index behind a UNIQUE constraint
                 names_ = idx.get("column_names") or []
@@ -175,11 +179,73 @@ def _reflect_generic(conn: Connection, schemas: tuple[str | None, ...], exclude:
                     continue  # MySQL's implicit index for a foreign key
                 where = norm_sql((idx.get("dialect_options") or {}).get("sqlite_where")) if family == "sqlite" else None
                 ts.indexes.append(IndexSpec(idx["name"], cols_, bool(idx.get("unique")), None, where))
+            ts.indexes.extend(stored or ())
             for ck in (checks or {}).get(key, []):
                 ts.checks.append(CheckSpec(ck.get("name"), norm_sql(ck.get("sqltext")) or ""))
             ts.comment = ((comments or {}).get(key) or {}).get("text")
             spec.tables[(ts.schema, ts.name)] = ts
     return spec
+
+
+def _sqlite_indexes(conn: Connection, schema: str | None, table: str) -> list[IndexSpec]:
+    """A SQLite table's indexes read from the CREATE INDEX statements SQLite stores: SQLAlchemy's reflection
+    drops the sort order (``created DESC`` came back as ``created``) and skips expression indexes altogether
+    (``lower(name)``: every such model index was reported missing). Indexes SQLite makes for UNIQUE and
+    PRIMARY KEY constraints store no statement and are left out, as SQLAlchemy leaves them out."""
+    quoted = '"' + (schema or "main").replace('"', '""') + '"'
+    rows = conn.exec_driver_sql(f"SELECT name, sql FROM {quoted}.sqlite_master WHERE type = 'index' AND "
+                                "tbl_name = ? AND sql IS NOT NULL ORDER BY name", (table,)).fetchall()
+    out = []
+    for name, sql in rows:
+        parsed = _parse_create_index(str(sql))
+        if parsed is None:
+            continue
+        unique, keys, where = parsed
+        out.append(IndexSpec(name, tuple(keys), unique, None, norm_sql(where) if where else None))
+    return out
+
+
+def _parse_create_index(sql: str) -> tuple[bool, list[str], str | None] | None:
+    """``CREATE [UNIQUE] INDEX [IF NOT EXISTS] name ON table (key, ...) [WHERE expr]`` as SQLite stores it:
+    (unique, keys, predicate). A key that is a column (quoted or not) is its name, with `` desc`` folded in
+    as the models' side spells it; an expression is normalised; ASC (the default) is dropped."""
+    head, sep, rest = sql.partition("(")
+    words = head.split()
+    if not sep or len(words) < 4 or words[0].upper() != "CREATE":
+        return None
+    depth, quote, parts, current = 1, "", [], ""
+    for i, ch in enumerate(rest):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`[":
+            quote = "]" if ch == "[" else ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                parts.append(current)
+                tail = rest[i + 1:].strip()
+                where = tail[5:].strip() if tail[:5].upper() == "WHERE" else None
+                return words[1].upper() == "UNIQUE", [_index_key(p) for p in parts], where
+        elif ch == "," and depth == 1:
+            parts.append(current)
+            current = ""
+            continue
+        current += ch
+    return None
+
+
+def _index_key(text: str) -> str:
+    words = text.split()
+    descending = len(words) > 1 and words[-1].upper() == "DESC"
+    if len(words) > 1 and words[-1].upper() in ("ASC", "DESC"):
+        words = words[:-1]
+    body = " ".join(words)
+    plain = body.strip('"`[]') if body[:1] in '"`[' else body
+    if plain.replace("_", "").isalnum() and not descending:
+        return plain
+    return norm_sql(body + (" desc" if descending else "")) or ""  # as the models' side: "createddesc"
 
 
 def _optional(fn: Any, kw: dict[str, Any]) -> Any:

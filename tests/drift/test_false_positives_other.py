@@ -25,6 +25,31 @@ SQLITE = [
          ["CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER DEFAULT 0)"]),
     Case("unique declared twice", lambda m: t(m, sa.Column("e", sa.Text, unique=True), sa.UniqueConstraint("e")),
          ["CREATE TABLE t (id INTEGER PRIMARY KEY, e TEXT, UNIQUE (e))"]),
+    # SQLAlchemy's SQLite reflection drops the sort order and skips expression indexes; dbops reads the
+    # statements SQLite stores (found on Prefect's SQLite chain, session 8)
+    Case("DESC index key", lambda m: sa.Index("ix_t_key_at", (tab := t(m, sa.Column("key", sa.Text),
+                                                                       sa.Column("at", sa.DateTime))).c.key,
+                                              tab.c.at.desc()),
+         ["CREATE TABLE t (id INTEGER PRIMARY KEY, key TEXT, at DATETIME)",
+          'CREATE INDEX ix_t_key_at ON t ("key", at DESC)']),
+    Case("ASC index key", lambda m: sa.Index("ix_t_at", t(m, sa.Column("at", sa.DateTime)).c.at.asc()),
+         ["CREATE TABLE t (id INTEGER PRIMARY KEY, at DATETIME)", "CREATE INDEX ix_t_at ON t (at)"]),
+    Case("expression index", lambda m: sa.Index("ix_t_lower", sa.func.lower(t(m, sa.Column("c", sa.Text)).c.c)),
+         ["CREATE TABLE t (id INTEGER PRIMARY KEY, c TEXT)", "CREATE INDEX ix_t_lower ON t (lower(c))"]),
+    Case("partial unique expression index", lambda m: sa.Index(
+        "ix_t_live", sa.func.lower((tab := t(m, sa.Column("c", sa.Text), sa.Column("gone", sa.DateTime))).c.c).desc(),
+        unique=True, sqlite_where=tab.c.gone.is_(None)),
+         ["CREATE TABLE t (id INTEGER PRIMARY KEY, c TEXT, gone DATETIME)",
+          "CREATE UNIQUE INDEX ix_t_live ON t (lower(c) DESC) WHERE gone IS NULL"]),
+]
+
+SQLITE_TRUE_POSITIVES = [
+    Case("DESC dropped", lambda m: sa.Index("ix_t_at", t(m, sa.Column("at", sa.DateTime)).c.at.desc()),
+         ["CREATE TABLE t (id INTEGER PRIMARY KEY, at DATETIME)", "CREATE INDEX ix_t_at ON t (at)"]),
+    Case("expression index missing", lambda m: sa.Index("ix_t_lower", sa.func.lower(t(m, sa.Column("c", sa.Text)).c.c)),
+         ["CREATE TABLE t (id INTEGER PRIMARY KEY, c TEXT)"]),
+    Case("expression changed", lambda m: sa.Index("ix_t_lower", sa.func.lower(t(m, sa.Column("c", sa.Text)).c.c)),
+         ["CREATE TABLE t (id INTEGER PRIMARY KEY, c TEXT)", "CREATE INDEX ix_t_lower ON t (upper(c))"]),
 ]
 
 MARIADB = [
@@ -63,6 +88,11 @@ def _diff(url: str, case: Case) -> list[str]:
 @pytest.mark.parametrize("case", SQLITE, ids=[c.name for c in SQLITE])
 def test_no_false_positive_on_sqlite(sqlite_url: str, case: Case) -> None:
     assert _diff(sqlite_url, case) == []
+
+
+@pytest.mark.parametrize("case", SQLITE_TRUE_POSITIVES, ids=[c.name for c in SQLITE_TRUE_POSITIVES])
+def test_real_index_differences_stay_caught_on_sqlite(sqlite_url: str, case: Case) -> None:
+    assert len(_diff(sqlite_url, case)) == 1
 
 
 @pytest.mark.mariadb

@@ -608,3 +608,48 @@ def test_check_drift_honours_the_envs_include_object_and_include_name(invoke: Ca
     caught = invoke("check-drift", "--database-url", _url(given), "--format", "json", cwd=app)
     assert caught.exit_code == 3
     assert [(i["verdict"], i["name"]) for i in json.loads(caught.stdout)["items"]] == [("out_of_band", "hack")]
+
+
+# Prefect 3.1's include_object (session 8): it looks at `reflected` and at `compare_to`, as Alembic passes them
+PREFECT_FILTER_ENV = FILTERING_ENV.replace('''def include_object(obj, name, type_, reflected, compare_to):
+    if type_ == "table" and (name.startswith("legacy_") or obj.info.get("managed_elsewhere")):
+        return False
+    return not (type_ == "column" and name == "search_vector")  # maintained by a trigger the app owns''',
+                                           '''def include_object(obj, name, type_, reflected, compare_to):
+    if type_ == "index":
+        if not reflected:
+            if name.endswith(("asc", "desc")):  # the models' index, when the database has one of that name
+                return compare_to is None or obj.name != compare_to.name
+        elif name.endswith("case_insensitive"):  # the database's, when it is not the models'
+            return False
+    return True''')
+
+SORTED_MODELS = '''import sqlalchemy as sa
+
+metadata = sa.MetaData()
+widgets = sa.Table("widgets", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("color", sa.Text))
+sa.Index("ix_widgets_color_desc", widgets.c.color.desc())
+sa.Index("ix_widgets_id_asc", widgets.c.id.asc())
+'''
+
+
+def test_check_drift_calls_the_hooks_as_alembic_does(invoke: Callable[..., Result], tmp_path: Path,
+                                                     databases: tuple[str, str]) -> None:
+    """`reflected` is True for what was read from a database (the live one, the replays) and an object both
+    sides have is given with the database's as `compare_to`: Prefect's filter then hides what it means to
+    hide (before: 'ix_..._case_insensitive is not in the reference', '..._desc: (color), expected (colordesc)'),
+    and an index only the models have is still reported."""
+    given, _ = databases
+    tag = uuid.uuid4().hex[:6]
+    module = f"app_{tag}"
+    app = _project(tmp_path, PREFECT_FILTER_ENV.format(module=module), tag)
+    (app / module / "models.py").write_text(SORTED_MODELS)
+    (app / "dbops.toml").write_text(f'script_location = "migrations"\nmetadata = "{module}.models:metadata"\n')
+    assert invoke("upgrade", "--database-url", _url(given), cwd=app).exit_code == 0
+    execute(_url(given), "CREATE INDEX ix_widgets_color_desc ON widgets (color)",  # no DESC: the filter hides it
+            "CREATE INDEX ix_widgets_color_case_insensitive ON widgets (lower(color))")
+    result = invoke("check-drift", "--against", "database", "--database-url", _url(given), "--format", "json",
+                    cwd=app)
+    assert result.exit_code == 3, result.stdout + result.stderr
+    items = json.loads(result.stdout)["items"]
+    assert [(i["kind"], i["change"], i["name"]) for i in items] == [("index", "missing", "ix_widgets_id_asc")], items
