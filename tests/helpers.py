@@ -205,9 +205,10 @@ SLOW_AUTOCOMMIT_UP = """    op.execute("CREATE TABLE IF NOT EXISTS marks (starte
 
 
 def kill_mid_statement_then_rerun(app: Path, env: dict[str, str], direct_url: str, *,
-                                  pause_after_kill: float = 0.0) -> tuple[Any, list[Any]]:
+                                  pause_after_kill: float = 0.0) -> tuple[Any, list[Any], Any]:
     """Start `dbops upgrade`, kill -9 it while the marks INSERT runs, re-run it; returns the re-run's
-    CompletedProcess and the marks rows (started, finished), oldest first."""
+    CompletedProcess, the marks rows (started, finished), oldest first, and the server's clock when the
+    re-run was launched (whether it had to wait depends on that, not on the machine's speed)."""
     import signal
     import subprocess
     import sys
@@ -224,9 +225,10 @@ def kill_mid_statement_then_rerun(app: Path, env: dict[str, str], direct_url: st
     first.send_signal(signal.SIGKILL)  # the client dies; its backend goes on sleeping
     first.communicate()
     time.sleep(pause_after_kill)
+    launched = execute(direct_url, "SELECT clock_timestamp()")[0][0][0]
     second = subprocess.run([exe, "upgrade"], cwd=app, env=env, capture_output=True, text=True, timeout=60)
     marks = execute(direct_url, "SELECT started, finished FROM marks ORDER BY started")[0]
-    return second, marks
+    return second, marks, launched
 
 
 def chain(n: int, sleep: float) -> list[tuple[str, str | None, str, str, str]]:
