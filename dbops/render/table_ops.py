@@ -74,8 +74,9 @@ def _fan_out(r: FanOutReport, console: Out) -> None:
         also = f" (also {len(t.serves)} target(s) on the same database: {', '.join(t.serves[:3])}" \
             f"{', ...' if len(t.serves) > 3 else ''})" if t.serves else ""
         also += f" ({len(t.warnings)} warning(s), below)" if t.warnings else ""
+        # the detail is clipped, never what the row says about other targets and warnings
         table.add_row(t.target, t.outcome, revs, _ms(t.duration_ms) if t.outcome != "skipped" else "",
-                      _clip((t.error or t.summary or "") + also, 140))
+                      _clip(t.error or t.summary or "", max(40, 140 - len(also))) + also)
     console.table(table)
     drift = [(t.target, i) for t in r.targets for i in t.items or ()]
     if drift or r.shared_items:  # check-drift: what each target reported, then what all of them did

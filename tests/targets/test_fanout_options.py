@@ -350,3 +350,20 @@ def test_a_targets_warnings_reach_the_rollout_report(invoke: Callable[..., Resul
     table = invoke("upgrade", "--group", "solo", cwd=project)
     assert "(1 warning(s), below)" in table.stdout
     assert "warning: solo: revision 0001 was edited after it was applied" in table.stdout
+
+
+def test_a_long_detail_never_hides_which_targets_a_probe_answered_for() -> None:
+    """The detail is clipped to keep the table readable, never the `(also N target(s) ...)` part after it
+    (a probe that found idle sessions lost it under -n 2, when another test left one)."""
+    import io
+
+    from dbops.render import render
+    from dbops.reports.targets import FanOutReport, TargetResult
+
+    long = "WARN: " + ", ".join(f"finding number {i} about an idle session" for i in range(10))
+    report = FanOutReport("probe", "tenants", 4, None, (TargetResult("tenant_a", "ok", summary=long,
+                                                                     serves=("tenant_b", "tenant_c")),))
+    out = io.StringIO()
+    render(report, "table", out)
+    text = " ".join(out.getvalue().split())
+    assert "(also 2 target(s) on the same database: tenant_b, tenant_c)" in text and "…" in text
