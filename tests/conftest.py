@@ -24,8 +24,27 @@ from dbops.cli import cli
 
 pytest_plugins = ["pytester"]
 
-# dbops caches revision checksums under $XDG_CACHE_HOME; keep the suite's (and its subprocesses') apart
-os.environ["XDG_CACHE_HOME"] = __import__("tempfile").mkdtemp(prefix="dbops-test-cache-")
+# dbops caches revision checksums under $XDG_CACHE_HOME; keep the suite's (and its subprocesses') apart. The
+# reference app publishes pool snapshots to a runtime directory when it is built: the suite's, not /tmp's.
+# Both are removed when this process's session ends (pytest_unconfigure; xdist workers leave with os._exit).
+_SCRATCH_DIRS: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import atexit
+    import tempfile
+
+    _SCRATCH_DIRS[:] = [tempfile.mkdtemp(prefix=prefix) for prefix in ("dbops-test-cache-", "dbops-test-rt-")]
+    os.environ["XDG_CACHE_HOME"] = _SCRATCH_DIRS[0]
+    os.environ.setdefault("DBOPS_RUNTIME_DIR", os.path.join(_SCRATCH_DIRS[1], "pool"))
+    # registered before dbops registers its own exit handlers (which write the checksum cache), so it runs
+    # after them: atexit runs handlers last-registered first
+    atexit.register(_remove_scratch_dirs)
+
+
+def _remove_scratch_dirs() -> None:
+    for path in _SCRATCH_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
 
 REPO = Path(__file__).resolve().parents[1]
 
