@@ -108,8 +108,10 @@ def _with_models(config: Config, acfg: Any) -> list[str]:
 
 def upgrade(
     config: Config, revision: str = "head", *, sql: bool = False, safety: Safety | None = None,
-    quick_check: bool = True,
+    quick_check: bool = True, start: str | None = None,
 ) -> MigrationReport:
+    """``sql``: render the SQL instead (Alembic's offline mode), from the database's real revision, or from
+    ``start`` when given (the database is then not asked)."""
     acfg, script = _prepare(config)
     as_alembic_cli(acfg, "upgrade", revision=revision, sql=sql)
     heads = tuple(sorted(script.get_heads()))
@@ -119,7 +121,7 @@ def upgrade(
             + _why_several_heads(script, heads), hint=MULTIPLE_HEADS_HINT,
         )
     if sql:
-        return _upgrade_sql(config, acfg, script, revision)
+        return _upgrade_sql(config, acfg, script, revision, start)
     safety = safety or Safety.from_config(config)
     quick = _nothing_to_apply(config, script, revision) if quick_check else None
     if quick is not None:
@@ -170,15 +172,18 @@ def _nothing_to_apply(config: Config, script: Any, revision: str) -> MigrationRe
                            warnings=tuple(warnings))
 
 
-def _upgrade_sql(config: Config, acfg: Any, script: Any, revision: str) -> MigrationReport:
-    """SQL for the revisions the database really lacks (alembic issue 935). Writes nothing: the
-    current revision is read on a connection that never creates the version table, and a SQLite
-    file that does not exist yet is at base (connecting would create it)."""
+def _upgrade_sql(config: Config, acfg: Any, script: Any, revision: str, start_at: str | None = None) -> MigrationReport:
+    """SQL for the revisions the database really lacks (alembic issue 935), or those after ``start_at``.
+    Writes nothing: the current revision is read on a connection that never creates the version table,
+    and a SQLite file that does not exist yet is at base (connecting would create it)."""
     from dbops.db.url import sqlite_file_missing
     from dbops.migrate.environment import run_env
 
     model_warnings = _with_models(config, acfg)
-    current = () if sqlite_file_missing(acfg.attributes[ATTRIBUTE].url) else read_heads(acfg, script)
+    if start_at is not None:
+        current: tuple[str, ...] = (start_at,)
+    else:
+        current = () if sqlite_file_missing(acfg.attributes[ATTRIBUTE].url) else read_heads(acfg, script)
     if len(current) > 1:
         raise RevisionError(
             f"The database is at several revisions ({', '.join(current)}); --sql can only start "

@@ -9,6 +9,7 @@ calibration sample is a TEMPORARY table in a transaction that is rolled back.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbops.config import Config
@@ -67,7 +68,6 @@ def plan(config: Config, revision: str = "head", *, calibrate: bool = True,
          fail_on: tuple[str, ...] = ()) -> PlanReport:
     from dbops.db.engine import run_with_connection
     from dbops.db.url import parse_url
-    from dbops.migrate.apply import upgrade
 
     thresholds = parse_thresholds(fail_on)
     url = parse_url(config.url)
@@ -78,14 +78,13 @@ def plan(config: Config, revision: str = "head", *, calibrate: bool = True,
             "which has neither, so there is nothing it can measure there.",
             hint="Review the revisions statically with: dbops lint",
         )
-    preview = upgrade(config, revision, sql=True)  # Alembic's offline rendering: writes nothing
-    chunks = split_by_revision(preview.sql or "")
+    offline = _offline(config, revision, segments=url.get_backend_name() == "postgresql")
+    chunks, messages, unplanned = offline.chunks, offline.messages, offline.unplanned
     if url.get_backend_name() != "postgresql":
         from dbops.plan.build_mysql import plan_mysql
 
-        report = plan_mysql(config, url, revision, preview, chunks)
+        report = plan_mysql(config, url, revision, offline.preview, chunks)
         return _gate(report, thresholds)
-    messages = {s.revision: s.message for s in preview.steps}
     from dbops.bridge.env_settings import not_app_tables
 
     skip = not_app_tables(config.version_table)  # Alembic's and dbops's bookkeeping
@@ -101,6 +100,11 @@ def plan(config: Config, revision: str = "head", *, calibrate: bool = True,
         created: set[str] = set()
         revisions = []
         for before, after, sql in chunks:
+            if after in unplanned:  # its SQL could not be rendered: nothing to measure, and the report says so
+                revisions.append(PlanRevision(revision=after, down_revisions=tuple(r for r in before.split(",") if r),
+                                              message=messages.get(after), statements=(), estimated_seconds=0.0,
+                                              unplanned=unplanned[after]))
+                continue
             statements = []
             for item in classify(sql, catalog):
                 if item.kind == "TransactionStmt" or _bookkeeping(item, skip):
@@ -116,10 +120,60 @@ def plan(config: Config, revision: str = "head", *, calibrate: bool = True,
 
     revisions, speeds = run_with_connection(url, read, connect_timeout=config.connect_timeout)
     report = PlanReport(command="plan", database=config.masked_url, target=config.target,
-                        from_revisions=preview.from_revisions, to_revision=revision, revisions=tuple(revisions),
+                        from_revisions=offline.from_revisions, to_revision=revision, revisions=tuple(revisions),
                         throughput=speeds,
                         estimated_seconds=round(sum(r.estimated_seconds for r in revisions), 3))
     return _gate(report, thresholds)
+
+
+@dataclass
+class _Offline:
+    """The pending revisions' SQL, split by revision, in chain order; those that could not be rendered."""
+
+    preview: Any  # the first rendering (MariaDB/MySQL: the only one)
+    from_revisions: tuple[str, ...]
+    chunks: list[tuple[str, str, str]] = field(default_factory=list)
+    messages: dict[str, str | None] = field(default_factory=dict)
+    unplanned: dict[str, str] = field(default_factory=dict)  # revision -> why
+
+
+def _offline(config: Config, revision: str, *, segments: bool) -> _Offline:
+    """The pending revisions' SQL from Alembic's offline mode (writes nothing). A revision whose upgrade()
+    cannot be rendered offline (a data step that reads rows: ``connection.execute(...).fetchall()`` has no
+    rows in offline mode) is left unplanned with the reason, and rendering resumes after it (``segments``;
+    PostgreSQL, where each statement is measured on its own), instead of the whole plan failing."""
+    from dbops.bridge.project import revision_message
+    from dbops.errors import MigrationFailed
+    from dbops.migrate.apply import upgrade
+    from dbops.migrate.environment import revision_ids
+
+    out: _Offline | None = None
+    start: str | None = None
+
+    def add(preview: Any) -> _Offline:
+        nonlocal out
+        out = out or _Offline(preview, preview.from_revisions)
+        out.chunks += split_by_revision(preview.sql or "")
+        out.messages.update({s.revision: s.message for s in preview.steps})
+        return out
+
+    while True:
+        try:
+            return add(upgrade(config, revision, sql=True, start=start))
+        except MigrationFailed as exc:
+            run = exc.run
+            failing = getattr(run, "failing_revision", None) if run is not None and run.as_sql else None
+            downs = revision_ids(failing.down_revision) if failing is not None else ()
+            if not segments or failing is None or len(downs) > 1 or (out and failing.revision in out.unplanned):
+                raise
+            if downs and downs[0] != start:  # the part before it, from where this segment started
+                add(upgrade(config, downs[0], sql=True, start=start))
+            if out is None:  # the very first pending revision: the database is at its parent
+                out = _Offline(None, downs)
+            out.chunks.append((",".join(downs), failing.revision, ""))
+            out.messages[failing.revision] = revision_message(failing) or None
+            out.unplanned[failing.revision] = exc.message
+            start = failing.revision
 
 
 def _gate(report: PlanReport, thresholds: dict[str, float]) -> PlanReport:
@@ -190,6 +244,9 @@ def _seconds(kind: str, effect: Effect, size: int | None, throughput: Any) -> fl
 def violations(report: PlanReport, thresholds: dict[str, float]) -> list[str]:
     out = []
     for rev in report.revisions:
+        if rev.unplanned and thresholds:  # a gate never passes on what it did not look at
+            out.append(f"{rev.revision} could not be planned (its SQL cannot be rendered offline), so the "
+                       "thresholds cannot be checked for it")
         for stmt in rev.statements:
             head = f"{rev.revision}: {_short(stmt.sql)}"
             for e in stmt.effects:

@@ -137,11 +137,15 @@ def _plan(r: PlanReport, console: Out) -> None:
         return
     speed = "throughput measured on this server" if r.throughput.get("measured") \
         else "fixed throughput figures" + ("" if "copy" in r.throughput else ", --no-calibrate")
+    unplanned = sum(1 for rev in r.revisions if rev.unplanned)
     console.line(f"plan {r.database}: {_revs(r.from_revisions)} -> {r.to_revision}, "
-                 f"{len(r.revisions)} revision(s), estimated {r.estimated_seconds:.1f} s ({speed})")
+                 f"{len(r.revisions)} revision(s), estimated {r.estimated_seconds:.1f} s ({speed})"
+                 + (f"; {unplanned} NOT planned (below)" if unplanned else ""))
     for rev in r.revisions:
         console.line("")
         console.line(f"{rev.revision}  {rev.message or ''}".rstrip())
+        if rev.unplanned:
+            console.line(f"  NOT PLANNED: {rev.unplanned}")
         for stmt in rev.statements:
             text = " ".join(stmt.sql.split())
             console.line(f"  {text if len(text) <= 100 else text[:97] + '...'}")

@@ -56,6 +56,8 @@ class PlanRevision(Report):
     message: str | None
     statements: tuple[PlanStatement, ...]
     estimated_seconds: float
+    # why its SQL could not be rendered offline (a data step that reads rows): not planned, and said so
+    unplanned: str | None = None
 
 
 @dataclass(frozen=True)

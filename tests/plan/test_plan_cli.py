@@ -182,3 +182,40 @@ def test_plan_on_mariadb_asks_the_server_which_algorithm_each_alter_can_use(
     assert audit["new"] is True
     assert execute(mariadb_url, "SELECT version_num FROM alembic_version", "SHOW CREATE TABLE orders") == before
     assert execute(mariadb_url, "SHOW DATABASES LIKE 'dbops_scratch_%'")[0] == scratch_before
+
+
+# a data step that reads rows: in Alembic's offline mode there are none (connection.execute returns None)
+READS_ROWS = '''    rows = op.get_bind().execute(sa.text("SELECT id, code FROM orders")).fetchall()
+    for id_, code in rows:
+        op.execute(sa.text("UPDATE orders SET code = :c WHERE id = :i").bindparams(c=code.upper(), i=id_))'''
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("where", ["middle", "first"])
+def test_a_revision_that_cannot_be_rendered_offline_is_said_and_the_rest_planned(
+        invoke: Callable[..., Result], tmp_path: Path, pg_psycopg_url: str, where: str) -> None:
+    """Found on Prefect (a json_variables revision reads rows): the whole plan failed. Now that revision is
+    NOT PLANNED with the reason, the others are planned around it, and a --fail-on gate fails on it (it
+    cannot pass on what it did not look at)."""
+    reads = ("0002", "0001", "uppercase codes", READS_ROWS, "    pass")
+    revisions = [REVISIONS[0], reads, ("0003", "0002", "note", "    op.add_column('orders', sa.Column('note', "
+                                       "sa.Text()))", "    pass")] if where == "middle" else \
+        [reads[:1] + (None,) + reads[2:], ("0003", "0002", "orders", REVISIONS[0][3], "    pass")]
+    app = dbops_app(tmp_path, "app", revisions)
+    start = "0001" if where == "middle" else None
+    if start:
+        assert invoke("upgrade", start, "--database-url", pg_psycopg_url, cwd=app).exit_code == 0
+    result = invoke("plan", "--format", "json", "--database-url", pg_psycopg_url, cwd=app)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    assert data["from_revisions"] == ([start] if start else [])
+    assert [(r["revision"], bool(r["unplanned"]), len(r["statements"]) > 0) for r in data["revisions"]] == [
+        ("0002", True, False), ("0003", False, True)]
+    unplanned = data["revisions"][0]
+    assert unplanned["message"] == "uppercase codes" and "fetchall" in unplanned["unplanned"]
+    table = invoke("plan", "--database-url", pg_psycopg_url, cwd=app)
+    assert "1 NOT planned (below)" in table.stdout and "  NOT PLANNED: Generating SQL for revision 0002" in table.stdout
+    gate = invoke("plan", "--fail-on", "seconds=1000", "--database-url", pg_psycopg_url, cwd=app)
+    assert gate.exit_code == 3 and "0002 could not be planned" in gate.stderr
+    if start:  # nothing was run
+        assert execute(pg_psycopg_url, "SELECT version_num FROM alembic_version")[0] == [("0001",)]
