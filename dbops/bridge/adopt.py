@@ -38,6 +38,9 @@ class EnvFacts:
     runtime_version_locations: str | None = None
     # a module-level `import app.models` whose name is never used: imported to register the models
     side_effect_imports: list[str] = field(default_factory=list)
+    # `from app import models` / `from app.models import user, item` whose names env.py never uses:
+    # (module, name), resolved against the project's files by adopt() (a submodule, or else the module)
+    side_effect_from: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -83,6 +86,9 @@ def read_env(env_py: Path) -> EnvFacts:
     facts.side_effect_imports = [alias.name for node in getattr(tree, "body", []) if isinstance(node, ast.Import)
                                  for alias in node.names if "." in alias.name and alias.asname is None
                                  and alias.name.split(".")[0] not in used]
+    facts.side_effect_from = [(node.module, alias.name) for node in getattr(tree, "body", [])
+                              if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                              for alias in node.names if alias.name != "*" and (alias.asname or alias.name) not in used]
     section_read = False
     modules = {module for module, _ in imports.values()}
     if any(m == "dbops" or m.startswith("dbops.") for m in modules):
@@ -369,8 +375,10 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
     if chosen_metadata:
         found.append(f"models: {chosen_metadata}" + (" (env.py's target_metadata)" if not metadata else ""))
         lines.append(f'metadata = "{chosen_metadata}"')
-        local = [m for m in facts.side_effect_imports
-                 if (root / m.split(".")[0]).is_dir() or (root / f"{m.split('.')[0]}.py").is_file()]
+        candidates = [*facts.side_effect_imports, *(_module_of(module, name, root)
+                                                    for module, name in facts.side_effect_from)]
+        local = list(dict.fromkeys(m for m in candidates if (root / m.split(".")[0]).is_dir()
+                                   or (root / f"{m.split('.')[0]}.py").is_file()))
         if local and not metadata:
             found.append(f"env.py imports {', '.join(local)} only to register the models on that metadata; "
                          "dbops imports them first too (metadata_imports)")
@@ -389,6 +397,13 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
     return InitReport(command="init", directory=str(root),
                       created=(target.name + (" ([tool.dbops] added)" if appended else ""),), next_steps=tuple(steps),
                       found=tuple(found), existing=True)
+
+
+def _module_of(module: str, name: str, root: Path) -> str:
+    """What ``from module import name`` imports for its side effect: the submodule ``module.name`` when the
+    project has one (``from app import models``), else ``module`` itself (``from app.models import User``)."""
+    path = root.joinpath(*module.split("."), name)
+    return f"{module}.{name}" if path.is_dir() or path.with_suffix(".py").is_file() else module
 
 
 def _revision_subdirectories(script_location: Path) -> list[Path]:

@@ -76,3 +76,15 @@ def test_side_effect_imports_register_the_models(tmp_path: Path, invoke: Callabl
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert json.loads(refused.stdout)["error"]["message"].startswith(
         f"The models' metadata ({pkg}.base:metadata) holds no tables")
+
+
+def test_init_names_side_effect_imports_in_every_spelling(tmp_path: Path, invoke: Callable[..., Result]) -> None:
+    """`from app import models  # noqa: F401` and `from app.models import Recipe  # noqa: F401` (names env.py
+    never uses) register the models as `import app.models` does; a used import is not one of them."""
+    for n, line in enumerate(("from {pkg} import models  # noqa: F401",
+                              "from {pkg}.models import recipes  # noqa: F401")):
+        app, pkg = _project(tmp_path / str(n))
+        env = app / "migrations" / "env.py"
+        env.write_text(env.read_text().replace(f"import {pkg}.models  # noqa: F401", line.format(pkg=pkg)))
+        assert invoke("init", cwd=app).exit_code == 0
+        assert f'metadata_imports = ["{pkg}.models"]' in (app / "dbops.toml").read_text(), line
