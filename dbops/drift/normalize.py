@@ -138,3 +138,34 @@ def norm_action(value: str | None) -> str | None:
         return None
     value = value.upper().strip()
     return None if value in ("NO ACTION", "") else value
+
+
+def split_parenthesized(sql: str) -> tuple[str, list[str], str] | None:
+    """(the text before the first ``(``, the top-level comma-separated parts up to its matching ``)``, the
+    text after it), quotes (``'``, ``"``, `````, ``[...]``) and nested parentheses respected; None when
+    the parentheses do not close. SQLite keeps its CREATE TABLE / CREATE INDEX statements as written, and
+    this is how dbops reads their column lists."""
+    head, sep, rest = sql.partition("(")
+    if not sep:
+        return None
+    depth, quote = 1, ""
+    parts: list[str] = []
+    current: list[str] = []
+    for i, ch in enumerate(rest):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`[":
+            quote = "]" if ch == "[" else ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                parts.append("".join(current))
+                return head, parts, rest[i + 1:]
+        elif ch == "," and depth == 1:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    return None

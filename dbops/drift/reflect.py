@@ -20,6 +20,7 @@ from dbops.drift.normalize import (
     norm_default_for,
     norm_sql,
     norm_type,
+    split_parenthesized,
 )
 from dbops.drift.pg_catalog import read_columns, read_constraints, read_indexes
 from dbops.drift.schema import CheckSpec, ColumnSpec, ForeignKeySpec, IndexSpec, SchemaSpec, TableSpec, UniqueSpec
@@ -209,31 +210,13 @@ def _parse_create_index(sql: str) -> tuple[bool, list[str], str | None] | None:
     """``CREATE [UNIQUE] INDEX [IF NOT EXISTS] name ON table (key, ...) [WHERE expr]`` as SQLite stores it:
     (unique, keys, predicate). A key that is a column (quoted or not) is its name, with `` desc`` folded in
     as the models' side spells it; an expression is normalised; ASC (the default) is dropped."""
-    head, sep, rest = sql.partition("(")
-    words = head.split()
-    if not sep or len(words) < 4 or words[0].upper() != "CREATE":
+    split = split_parenthesized(sql)
+    words = split[0].split() if split else []
+    if split is None or len(words) < 4 or words[0].upper() != "CREATE":
         return None
-    depth, quote, parts, current = 1, "", [], ""
-    for i, ch in enumerate(rest):
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"`[":
-            quote = "]" if ch == "[" else ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                parts.append(current)
-                tail = rest[i + 1:].strip()
-                where = tail[5:].strip() if tail[:5].upper() == "WHERE" else None
-                return words[1].upper() == "UNIQUE", [_index_key(p) for p in parts], where
-        elif ch == "," and depth == 1:
-            parts.append(current)
-            current = ""
-            continue
-        current += ch
-    return None
+    tail = split[2].strip()
+    where = tail[5:].strip() if tail[:5].upper() == "WHERE" else None
+    return words[1].upper() == "UNIQUE", [_index_key(p) for p in split[1]], where
 
 
 def _index_key(text: str) -> str:

@@ -180,26 +180,10 @@ def _elements(create_table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     text between the outer parentheses split at top-level commas (quotes and nesting respected). SQLite
     keeps the text it was given, and Alembic's batch mode (a table rebuilt for an ALTER) writes its table
     constraints in an order that changes from run to run; that order means nothing."""
-    start, end = create_table.find("("), create_table.rfind(")")
-    body = create_table[start + 1:end] if 0 <= start < end else ""
-    parts: list[str] = []
-    current: list[str] = []
-    depth, quote = 0, ""
-    for ch in body:
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"`[":
-            quote = "]" if ch == "[" else ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(ch)
-    parts.append("".join(current))
+    from dbops.drift.normalize import split_parenthesized
+
+    split = split_parenthesized(create_table)
+    parts = split[1] if split else []
     folded = [" ".join(p.split()) for p in parts if p.strip()]
     constraint = ("CONSTRAINT ", "PRIMARY KEY", "UNIQUE", "CHECK", "FOREIGN KEY")
     columns = tuple(p for p in folded if not p.upper().startswith(constraint))

@@ -586,16 +586,22 @@ sa.Table("spatial_ref_sys", metadata, sa.Column("srid", sa.Integer, primary_key=
 '''
 
 
+def _filtered_app(invoke: Callable[..., Result], tmp_path: Path, env_py: str, models: str, given: str) -> Path:
+    """The two-revision project with this env.py and models, upgraded on ``given``."""
+    tag = uuid.uuid4().hex[:6]
+    module = f"app_{tag}"
+    app = _project(tmp_path, env_py.format(module=module), tag)
+    (app / module / "models.py").write_text(models)
+    (app / "dbops.toml").write_text(f'script_location = "migrations"\nmetadata = "{module}.models:metadata"\n')
+    assert invoke("upgrade", "--database-url", _url(given), cwd=app).exit_code == 0
+    return app
+
+
 def test_check_drift_honours_the_envs_include_object_and_include_name(invoke: Callable[..., Result],
                                                                       tmp_path: Path,
                                                                       databases: tuple[str, str]) -> None:
     given, _ = databases
-    tag = uuid.uuid4().hex[:6]
-    module = f"app_{tag}"
-    app = _project(tmp_path, FILTERING_ENV.format(module=module), tag)
-    (app / module / "models.py").write_text(FILTERED_MODELS)
-    (app / "dbops.toml").write_text(f'script_location = "migrations"\nmetadata = "{module}.models:metadata"\n')
-    assert invoke("upgrade", "--database-url", _url(given), cwd=app).exit_code == 0
+    app = _filtered_app(invoke, tmp_path, FILTERING_ENV, FILTERED_MODELS, given)
     execute(_url(given), "CREATE TABLE legacy_orders (id int)",  # what the app's filters keep out
             "ALTER TABLE widgets ADD COLUMN search_vector tsvector",
             "CREATE INDEX pgroonga_widgets ON widgets (color)")
@@ -640,12 +646,7 @@ def test_check_drift_calls_the_hooks_as_alembic_does(invoke: Callable[..., Resul
     hide (before: 'ix_..._case_insensitive is not in the reference', '..._desc: (color), expected (colordesc)'),
     and an index only the models have is still reported."""
     given, _ = databases
-    tag = uuid.uuid4().hex[:6]
-    module = f"app_{tag}"
-    app = _project(tmp_path, PREFECT_FILTER_ENV.format(module=module), tag)
-    (app / module / "models.py").write_text(SORTED_MODELS)
-    (app / "dbops.toml").write_text(f'script_location = "migrations"\nmetadata = "{module}.models:metadata"\n')
-    assert invoke("upgrade", "--database-url", _url(given), cwd=app).exit_code == 0
+    app = _filtered_app(invoke, tmp_path, PREFECT_FILTER_ENV, SORTED_MODELS, given)
     execute(_url(given), "CREATE INDEX ix_widgets_color_desc ON widgets (color)",  # no DESC: the filter hides it
             "CREATE INDEX ix_widgets_color_case_insensitive ON widgets (lower(color))")
     result = invoke("check-drift", "--against", "database", "--database-url", _url(given), "--format", "json",
