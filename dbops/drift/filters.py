@@ -65,9 +65,9 @@ class Filters:
         obj, stub = self._table(ts.schema, ts.name, default_schema)
         return self._keep(obj, ts.name, "table", reflected or stub, {"schema_name": ts.schema})
 
-    def _objects(self, ts: TableSpec, default_schema: str | None) -> tuple[Any, dict[str, Any], Callable[..., Any]]:
-        """The model table (or a stand-in), the hooks' ``parent_names``, and a lookup of a named object of a
-        kind as the hooks are given it."""
+    def _objects(self, ts: TableSpec, default_schema: str | None) -> tuple[bool, dict[str, Any], Callable[..., Any]]:
+        """Whether the table is a stand-in (not in the models), the hooks' ``parent_names``, and a lookup of a
+        named object of a kind as the hooks are given it (the models' own, else a stand-in by name)."""
         table, stub = self._table(ts.schema, ts.name, default_schema)
         parent = {"schema_name": ts.schema, "table_name": ts.name, "schema_qualified_table_name":
                   f"{ts.schema}.{ts.name}" if ts.schema else ts.name}
@@ -80,15 +80,14 @@ class Filters:
                 return next((i for i in getattr(table, "indexes", ()) if i.name == name), None) or sa.Index(name)
             return sa.UniqueConstraint(name=name) if kind == "unique_constraint" else None
 
-        return table, parent, lookup
+        return stub, parent, lookup
 
     def filtered_table(self, ts: TableSpec, default_schema: str | None, reflected: bool = False,
                        paired_out: frozenset[tuple[str, str]] = frozenset()) -> TableSpec:
         """``ts`` without what the hooks exclude. ``reflected``: ``ts`` was read from a database (the live one
         or a replay), as Alembic says for objects it reflected; ``paired_out``: (kind, name) of objects on
         both sides that the hooks excluded from the comparison (see :func:`paired_exclusions`)."""
-        _, parent, lookup = self._objects(ts, default_schema)
-        stub = self._table(ts.schema, ts.name, default_schema)[1]
+        stub, parent, lookup = self._objects(ts, default_schema)
         flag = reflected or stub
 
         def keep(kind: str, name: str | None) -> bool:
