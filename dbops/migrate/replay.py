@@ -32,6 +32,10 @@ def replay(config: Config, url: Any, revision: str, *, version_dir: Path | None 
     except WrongDatabase:
         if not config.url_env:
             raise
+    import logging
+
+    logging.getLogger("dbops").info("env.py connected to the app's database, not the scratch one; replaying in a "
+                                    "child process with %s naming the scratch database", config.url_env)
     return _replay_in_child(config, rendered, revision, version_dir, downgrade)
 
 
