@@ -346,7 +346,10 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
         found.append(f"URL: env.py takes it from {facts.url[3:] if facts.url.startswith('py:') else facts.url}, "
                      "not from alembic.ini; dbops takes it from the same place")
         lines.append(f'url = "{facts.url}"')
-        if not facts.reads_ini_url:
+        if facts.url.startswith("env:") and not facts.reads_ini_url:
+            found.append(f"check-drift and squash replay the chain into a scratch database in a child process whose "
+                         f"{facts.url[4:]} names it (env.py ignores sqlalchemy.url)")
+        elif not facts.reads_ini_url:
             todo.append(_replay_todo(options))
     elif facts.url_expression:
         found.append(f"URL: env.py builds it itself ({facts.url_expression}); dbops cannot name that source")
@@ -389,7 +392,7 @@ def adopt(root: Path, ini: Path, script_location: Path, *, metadata: str | None 
         todo.append(f"Set metadata in {target.name} to your models' MetaData{what} for check-drift")
     found += facts.notes
     content = "\n".join(lines) + "\n"
-    replays = not facts.own or facts.reads_ini_url
+    replays = not facts.own or facts.reads_ini_url or bool(facts.url and facts.url.startswith("env:"))
     steps = [*todo, "dbops current", "dbops upgrade --sql   # preview, writes nothing",
              "dbops check-drift" if replays else "dbops check-drift --against database   # models vs the live database"]
     appended = target.name == "pyproject.toml" and target.exists()

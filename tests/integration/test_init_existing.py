@@ -197,6 +197,9 @@ def test_init_says_what_it_found(invoke: Callable[..., Result], tmp_path: Path, 
     if kind == "environ":
         assert 'url = "env:APP_DATABASE_URL"' in toml
         assert any("env.py takes it from env:APP_DATABASE_URL" in f for f in found)
+        # replays set APP_DATABASE_URL in a child process (tests/drift/test_replay_env_var.py): no env.py change
+        assert any("in a child process whose APP_DATABASE_URL names it" in f for f in found)
+        assert not any(s.startswith("check-drift replays the chain") for s in steps) and "dbops check-drift" in steps
     elif kind == "flask":
         assert "Flask-Migrate env.py: it needs the app's context (current_app)" in found
         assert any(s.startswith("Set env_context in dbops.toml") for s in steps)
