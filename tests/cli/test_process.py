@@ -144,6 +144,7 @@ def test_plain_alembic_without_a_url_fails_with_one_line_instead_of_an_embedded_
     assert schema_of(f"sqlite:///{db}")["version"] == ["0002"]
 
 
+@pytest.mark.slow  # a dozen real processes (5 s): in the full suite, not the server-free tier
 def test_faults_get_one_paragraph_and_the_documented_exit_code(tmp_path: Path) -> None:
     """A few faults that used to end as "Unexpected ... probably a dbops bug" or in a wrong exit code."""
     import json
@@ -244,6 +245,7 @@ def test_no_permission_to_create_the_audit_table_is_one_paragraph(pg_psycopg_url
         execute(pg_psycopg_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
 
 
+@pytest.mark.slow  # a dozen real processes (5 s): in the full suite, not the server-free tier
 def test_merge_and_branch_options(tmp_path: Path) -> None:
     import json
 
