@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from dbops.drift.from_models import _final_name
-from dbops.drift.schema import CheckSpec, ColumnSpec, IndexSpec, SchemaSpec, TableSpec
+from dbops.drift.schema import CheckSpec, ColumnSpec, SchemaSpec, TableSpec
 
 log = logging.getLogger("dbops.drift")
 PREFIX = "dbops_canon_"
@@ -206,7 +206,6 @@ def _combined(own: TableSpec, canonical: TableSpec, indexes: dict[str, Any], che
                                    comment=column.comment, autoincrement=column.autoincrement)
     index_specs = [index for index in own.indexes if index.name in kept]
     for index in canonical.indexes:
-        index_specs.append(IndexSpec(indexes.get(index.name or ""), index.columns, index.unique, index.method,
-                                     index.where, index.include))
+        index_specs.append(replace(index, name=indexes.get(index.name or "")))  # the server's spelling, shown too
     check_specs = [CheckSpec(checks.get(c.name or ""), c.text) for c in canonical.checks if (c.name or "") in checks]
     return replace(own, columns=columns, indexes=index_specs, checks=check_specs)

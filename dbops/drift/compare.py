@@ -254,7 +254,7 @@ def _fks(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
 @comparator("index")
 def _indexes(exp: TableSpec, act: TableSpec) -> Iterator[Difference]:
     def describe(ix: Any) -> str:
-        text = f"{'UNIQUE ' if ix.unique else ''}({', '.join(ix.columns)})"
+        text = f"{'UNIQUE ' if ix.unique else ''}({', '.join(ix.shown or ix.columns)})"
         if ix.method and ix.method != "btree":
             text += f" USING {ix.method}"
         if ix.include:

@@ -43,17 +43,26 @@ def _is_autoincrement(column: Column[Any], table: Table) -> bool:
 
 
 def _index_columns(index: Any, dialect: Any) -> tuple[str, ...]:
+    return _index_keys(index, dialect)[0]
+
+
+def _index_keys(index: Any, dialect: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the keys as compared, the keys as the models spell them for the dialect)."""
     ops = index.dialect_options["postgresql"].get("ops") or {} if dialect.name == "postgresql" else {}
-    out = []
+    out, shown = [], []
     for expr in index.expressions:
         name = expr.name if isinstance(expr, Column) else expr if isinstance(expr, str) else None
         if name is not None and name in ops:  # a column with an operator class: spelled as the server does
             out.append(norm_sql(f"{name} {ops[name]}") or "")
+            shown.append(f"{name} {ops[name]}")
         elif name is not None:
             out.append(name)
+            shown.append(name)
         else:  # an expression, or a column with its order: ASC is every database's default, said or not
-            out.append(norm_sql(re.sub(r"\s+ASC$", "", _compile(expr, dialect), flags=re.IGNORECASE)) or "")
-    return tuple(out)
+            text = re.sub(r"\s+ASC$", "", _compile(expr, dialect), flags=re.IGNORECASE)
+            out.append(norm_sql(text) or "")
+            shown.append(" ".join(text.split()))
+    return tuple(out), tuple(shown)
 
 
 def table_spec(table: Table, dialect: Any, default_schema: str | None) -> TableSpec:
@@ -117,8 +126,9 @@ def table_spec(table: Table, dialect: Any, default_schema: str | None) -> TableS
         elif family == "sqlite":
             where_clause = opts["sqlite"].get("where")
             where = norm_sql(_compile(where_clause, dialect)) if where_clause is not None else None
-        spec.indexes.append(IndexSpec(_final_name(index, dialect), _index_columns(index, dialect), bool(index.unique),
-                                      method, where, include))
+        keys, shown = _index_keys(index, dialect)
+        spec.indexes.append(IndexSpec(_final_name(index, dialect), keys, bool(index.unique), method, where, include,
+                                      shown))
     return spec
 
 

@@ -106,7 +106,7 @@ def _reflect_postgresql(conn: Connection, schemas: tuple[str | None, ...], exclu
             keys = tuple(norm_sql(k) or "" if expr else k for k, expr in zip(idx["keys"], idx["expression"],
                                                                            strict=True))
             ts.indexes.append(IndexSpec(idx["name"], keys, idx["unique"], idx["method"], norm_sql(idx["where"]),
-                                        idx["include"]))
+                                        idx["include"], tuple(" ".join(k.split()) for k in idx["keys"])))
         spec.tables[(ts.schema, ts.name)] = ts
     for nsp, name, labels in conn.execute(PG_ENUMS, {"schemas": wanted}):
         spec.enums[(local(nsp), name)] = tuple(labels)
@@ -201,22 +201,24 @@ def _sqlite_indexes(conn: Connection, schema: str | None, table: str) -> list[In
         parsed = _parse_create_index(str(sql))
         if parsed is None:
             continue
-        unique, keys, where = parsed
-        out.append(IndexSpec(name, tuple(keys), unique, None, norm_sql(where) if where else None))
+        unique, keys, where, shown = parsed
+        out.append(IndexSpec(name, tuple(keys), unique, None, norm_sql(where) if where else None, (), shown))
     return out
 
 
-def _parse_create_index(sql: str) -> tuple[bool, list[str], str | None] | None:
+def _parse_create_index(sql: str) -> tuple[bool, list[str], str | None, tuple[str, ...]] | None:
     """``CREATE [UNIQUE] INDEX [IF NOT EXISTS] name ON table (key, ...) [WHERE expr]`` as SQLite stores it:
-    (unique, keys, predicate). A key that is a column (quoted or not) is its name, with `` desc`` folded in
-    as the models' side spells it; an expression is normalised; ASC (the default) is dropped."""
+    (unique, keys, predicate, keys as written). A key that is a column (quoted or not) is its name, with
+    `` desc`` folded in as the models' side spells it; an expression is normalised; ASC (the default) is
+    dropped."""
     split = split_parenthesized(sql)
     words = split[0].split() if split else []
     if split is None or len(words) < 4 or words[0].upper() != "CREATE":
         return None
     tail = split[2].strip()
     where = tail[5:].strip() if tail[:5].upper() == "WHERE" else None
-    return words[1].upper() == "UNIQUE", [_index_key(p) for p in split[1]], where
+    return (words[1].upper() == "UNIQUE", [_index_key(p) for p in split[1]], where,
+            tuple(" ".join(p.split()) for p in split[1]))
 
 
 def _index_key(text: str) -> str:

@@ -24,6 +24,9 @@ class IndexSpec:
     method: str | None = None  # btree / gin / gist ... (PostgreSQL)
     where: str | None = None  # partial index predicate, normalised
     include: tuple[str, ...] = ()  # INCLUDE (...) columns (PostgreSQL)
+    # the keys as written (the server's or the models' spelling), for people reading a difference; the
+    # comparison uses ``columns``
+    shown: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

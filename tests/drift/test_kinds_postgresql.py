@@ -79,7 +79,7 @@ CASES = [
      ("foreign_key", "changed", None, "items", "items_customer_id_fkey",
       "(customer_id) -> customers(id) ON DELETE CASCADE", "(customer_id) -> customers(id)")),
     ("expression index", ["DROP INDEX ix_items_lower_title"],
-     ("index", "missing", None, "items", "ix_items_lower_title", "(lowertitle)", None)),
+     ("index", "missing", None, "items", "ix_items_lower_title", "(lower(title))", None)),
     ("partial index predicate", ["DROP INDEX ix_items_open",
                                  "CREATE INDEX ix_items_open ON items (customer_id) WHERE status = 'new'"],
      ("index", "changed", None, "items", "ix_items_open", "(customer_id) WHERE status<>'shipped'",
