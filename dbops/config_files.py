@@ -60,6 +60,11 @@ def find_config(start: Path, explicit: Path | None) -> tuple[Path | None, dict[s
                     return candidate, table
         if (directory / "alembic.ini").is_file():
             return directory / "alembic.ini", {"alembic_ini": "alembic.ini"}
+    # one level down, as for alembic.ini: the project keeps its migrations and dbops.toml in a subdirectory
+    # (FastAPI-boilerplate's src/) while pytest's rootdir, CI and the plugin start at the repository root
+    below = sorted(p for p in start.glob("*/dbops.toml") if p.is_file())
+    if len(below) == 1 and (table := table_of(below[0])) is not None:
+        return below[0].resolve(), table
     return None, {}
 
 

@@ -85,6 +85,23 @@ def test_alembic_ini_below_repo_root(tmp_path: Path) -> None:
     assert load_config(cwd=repo, environ={}).script_location == repo / "backend" / "migrations"
 
 
+def test_dbops_toml_below_repo_root(tmp_path: Path) -> None:
+    """FastAPI-boilerplate's layout (session 8): pyproject.toml without [tool.dbops] at the repository root,
+    alembic.ini and the dbops.toml `dbops init` wrote in src/. From the root (pytest's rootdir, CI) the
+    plugin found alembic.ini one level down but not the dbops.toml beside it, and reported no metadata."""
+    repo = tmp_path / "repo"
+    _project(repo / "src")
+    (repo / "pyproject.toml").write_text('[tool.poetry]\nname = "x"\n')
+    (repo / "src" / "dbops.toml").write_text('metadata = "app.models:Base.metadata"\n')
+    config = load_config(cwd=repo, environ={})
+    assert config.config_file == repo / "src" / "dbops.toml" and config.root == repo / "src"
+    assert config.metadata == "app.models:Base.metadata"
+    assert config.script_location == repo / "src" / "migrations"
+    (repo / "other").mkdir()
+    (repo / "other" / "dbops.toml").write_text('metadata = "b:m"\n')  # two below: neither is guessed
+    assert load_config(cwd=repo, environ={}).metadata is None
+
+
 def test_unknown_key_is_an_error(tmp_path: Path) -> None:
     root = _project(tmp_path / "p", 'metdata = "typo:x"\n')
     with pytest.raises(ConfigError, match="Unknown dbops setting"):
