@@ -36,6 +36,10 @@ def init(directory: Path, *, metadata: str | None = None, script_location: str =
     from dbops.bridge.adopt import adopt, find_existing
 
     existing = find_existing(root) if root.is_dir() else None
+    if existing is not None and config_file is None and existing[0].parent != root:
+        # alembic.ini one level down (src/, backend/): the project runs alembic from there, and its models
+        # import from there, so dbops.toml goes beside it (dbops finds it from the repository root too)
+        root = existing[0].parent
     destination = config_destination(root, config_file)
     if existing is not None:  # an Alembic project already: only dbops.toml, env.py stays the project's
         return adopt(root, *existing, metadata=metadata, config_file=destination)

@@ -61,3 +61,35 @@ def test_existing_alembic_project_adopted_into_pyproject(invoke: Callable[..., R
     assert not (tmp_path / "dbops.toml").exists()
     heads = invoke("heads", "--format", "json", cwd=tmp_path)
     assert [h["revision"] for h in json.loads(heads.stdout)["heads"]] == ["0001"]
+
+
+def test_init_at_the_repository_root_writes_beside_an_alembic_ini_one_level_down(
+        invoke: Callable[..., Result], tmp_path: Path) -> None:
+    """FastAPI-boilerplate keeps alembic.ini, migrations/ and its app package in src/ and runs alembic there.
+    `dbops init` at the repository root wrote ./dbops.toml with alembic_ini = "src/alembic.ini", whose
+    metadata could not be imported from the root. Now it writes src/dbops.toml, which dbops (and the pytest
+    plugin) find from the root too."""
+    from alembic import command
+    from alembic.config import Config
+
+    src = tmp_path / "repo" / "src"
+    src.mkdir(parents=True)
+    (tmp_path / "repo" / "pyproject.toml").write_text('[tool.poetry]\nname = "x"\n')
+    command.init(Config(str(src / "alembic.ini")), str(src / "migrations"), template="generic")
+    (src / "app").mkdir()
+    (src / "app" / "__init__.py").write_text("")
+    (src / "app" / "models.py").write_text("import sqlalchemy as sa\n\nmetadata = sa.MetaData()\n"
+                                           "sa.Table('t', metadata, sa.Column('id', sa.Integer, primary_key=True))\n")
+    env = src / "migrations" / "env.py"
+    env.write_text(env.read_text().replace("target_metadata = None",
+                                           "from app.models import metadata\ntarget_metadata = metadata"))
+    done = invoke("init", "--format", "json", cwd=tmp_path / "repo")
+    assert done.exit_code == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["directory"] == str(src)
+    assert not (tmp_path / "repo" / "dbops.toml").exists()
+    assert 'metadata = "app.models:metadata"' in (src / "dbops.toml").read_text()
+    # from the root, the models import (from src/) and are compared: table t has no revision yet
+    drift = invoke("check-drift", "--against", "migrations", "--format", "json", cwd=tmp_path / "repo")
+    assert drift.exit_code == 3, drift.stdout + drift.stderr
+    assert [(i["verdict"], i["kind"], i["name"]) for i in json.loads(drift.stdout)["items"]] == [
+        ("missing_migration", "table", "t")]
