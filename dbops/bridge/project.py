@@ -242,7 +242,7 @@ def _refuse_hidden_revisions(script: Any) -> None:
         if not location.is_dir():
             continue
         for sub in sorted(p for p in location.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))):
-            count = sum(1 for f in sub.rglob("*.py") if f.name != "__init__.py")
+            count = sum(1 for f in sub.rglob("*.py") if "down_revision" in f.read_text(errors="replace"))
             if count:
                 hidden[str(sub)] = count
     if hidden:

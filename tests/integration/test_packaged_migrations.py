@@ -173,3 +173,17 @@ def test_squash_refuses_an_env_py_that_forces_its_own_directory(invoke: Callable
     assert "context.script.version_locations = context.script.version_locations or [" in result.stderr
     assert sorted(p.name for p in (proj / "acme" / "db" / "_migrations" / "versions" / "sqlite").iterdir()) \
         == versions  # nothing written
+
+
+def test_helper_modules_in_a_subdirectory_are_not_revisions(invoke: Callable[..., Result], tmp_path: Path) -> None:
+    """Only files that are revisions (they name a down_revision) make an empty chain suspicious."""
+    proj = _project(tmp_path)
+    versions = proj / "acme" / "db" / "_migrations" / "versions"
+    for kind in ("sqlite", "postgresql"):
+        for f in (versions / kind).glob("*.py"):
+            f.unlink()
+    (versions / "helpers").mkdir()
+    (versions / "helpers" / "batching.py").write_text("def batches(n):\n    return range(0, n, 1000)\n")
+    history = invoke("history", cwd=proj, env={"ACME_DB_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    assert history.exit_code == 0, history.output
+    assert "No revisions yet" in history.stdout
