@@ -51,10 +51,28 @@ def _app(tmp_path: Path, variable: str, toml: str = "") -> Path:
     return app
 
 
+# mealie's settings refuse anything but "postgresql://" in POSTGRES_URL_OVERRIDE, then pick the driver
+STRICT_SETTINGS = """import os
+
+URL = os.environ["APP_DATABASE_URL"]
+if not URL.startswith("postgresql://"):
+    raise ValueError("APP_DATABASE_URL scheme must be postgresql")
+URL = "postgresql+psycopg://" + URL.split("://", 1)[1]
+"""
+
+
+@pytest.mark.parametrize("scheme", ["driver", "bare"])
 def test_a_url_from_env_var_is_replayed_with_the_variable_naming_the_scratch_database(
-        invoke: Callable[..., Result], tmp_path: Path, pg_psycopg_url: str) -> None:
+        invoke: Callable[..., Result], tmp_path: Path, pg_psycopg_url: str, scheme: str) -> None:
+    """``bare``: the variable holds ``postgresql://`` and the app refuses any other scheme (mealie): the
+    scratch URL handed to the child is written with the variable's own driver part."""
     app = _app(tmp_path, "APP_DATABASE_URL", 'url = "env:APP_DATABASE_URL"\n')
-    env = {"APP_DATABASE_URL": pg_psycopg_url}
+    url = pg_psycopg_url
+    if scheme == "bare":
+        url = "postgresql://" + pg_psycopg_url.split("://", 1)[1]
+        module = next(p for p in app.iterdir() if p.name.startswith("envvar_"))
+        (module / "settings.py").write_text(STRICT_SETTINGS)
+    env = {"APP_DATABASE_URL": url}
     assert invoke("upgrade", cwd=app, env=env).exit_code == 0
     clean = invoke("check-drift", "--format", "json", cwd=app, env=env)
     assert clean.exit_code == 0, clean.stdout + clean.stderr
