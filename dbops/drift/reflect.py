@@ -7,6 +7,7 @@ table by table (N+12 statements).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from sqlalchemy import inspect, text
@@ -135,7 +136,9 @@ def _reflect_generic(conn: Connection, schemas: tuple[str | None, ...], exclude:
         # SQLite: read from the stored statements (_sqlite_indexes); SQLAlchemy's would warn about every
         # expression index it skips
         indexes = insp.get_multi_indexes(**kw) if family != "sqlite" else {}
-        uniques = insp.get_multi_unique_constraints(**kw)
+        with warnings.catch_warnings():  # SQLite's unique-constraint reflection reads the indexes too
+            warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
+            uniques = insp.get_multi_unique_constraints(**kw)
         checks = _optional(insp.get_multi_check_constraints, kw)
         comments = _optional(insp.get_multi_table_comment, kw)
         for key, cols in columns.items():
