@@ -3,6 +3,7 @@ what failed, what it usually means, the would-be fix."""
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -44,15 +45,81 @@ def _wrong_database(exc: WrongDatabase) -> MigrationTestFailure:
 
 def explained(check: F) -> F:
     """A check whose env.py connects elsewhere fails with its own titled block, not as the first
-    revision's error."""
+    revision's error. When dbops read the project's URL from an environment variable (DATABASE_URL, or
+    ``url = "env:VAR"``), the app most likely reads it too: the check is first run again in a child
+    process whose variable names the test database (mealie's and Prefect's settings are read once, at
+    import, so this process cannot point them anywhere else); the child's own check still refuses an
+    env.py that connects elsewhere. Data hooks (functions of the test session) are not handed to a child."""
     @functools.wraps(check)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return check(*args, **kwargs)
         except WrongDatabase as exc:
-            raise _wrong_database(exc) from None
+            config = args[0] if args and isinstance(args[0], Config) else None
+            hooks = any(v for v in (*args[1:], *kwargs.values()) if isinstance(v, Mapping))
+            if config is None or not config.url_env or hooks or os.environ.get(_CHILD_MARK):
+                raise _wrong_database(exc) from None
+        return _check_in_child(check, args, kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+_CHILD_MARK = "DBOPS_PLUGIN_CHECK_CHILD"
+_CHILD = """
+import importlib, pickle, sys
+module, name, args, kwargs = pickle.load(sys.stdin.buffer)
+check = getattr(importlib.import_module(module), name)
+try:
+    check(*args, **kwargs)
+    result = ("ok", None)
+except AssertionError as exc:
+    result = ("failed", str(exc))
+except Exception as exc:
+    result = ("error", f"{type(exc).__name__}: {exc}")
+with open(sys.argv[1], "wb") as out:
+    pickle.dump(result, out)
+"""
+
+
+class _ChildFailure(AssertionError):
+    """A check that failed in the child process: its own titled block, as it was written there."""
+
+
+def _check_in_child(check: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+
+    from sqlalchemy.engine import make_url
+
+    config: Config = args[0]
+    assert config.url_env is not None
+    url = make_url(config.url)
+    own = os.environ.get(config.url_env)
+    if own:  # the test database written in the form the app reads from the variable (its driver part)
+        try:
+            url = url.set(drivername=make_url(own).drivername)
+        except Exception:  # noqa: BLE001  an unusual value: the test database's URL as it is
+            pass
+    env = {**os.environ, config.url_env: url.render_as_string(hide_password=False), _CHILD_MARK: "1"}
+    fd, result_path = tempfile.mkstemp(prefix="dbops-check-", suffix=".pickle")
+    os.close(fd)
+    try:
+        done = subprocess.run([sys.executable, "-c", _CHILD, result_path], cwd=config.root, env=env,
+                              input=pickle.dumps((check.__module__, check.__name__, args, kwargs)),
+                              capture_output=True, check=False)
+        with open(result_path, "rb") as handle:
+            result = pickle.load(handle) if os.path.getsize(result_path) else None
+    finally:
+        os.unlink(result_path)
+    if result is None:
+        from dbops.redact import redact
+
+        raise _ChildFailure(f"The check could not run in a child process (exit {done.returncode}): "
+                            f"{redact(done.stderr.decode(errors='replace').strip()[-800:])}")
+    if result[0] != "ok":
+        raise _ChildFailure(result[1])
 
 
 def check_single_head(config: Config) -> None:

@@ -393,6 +393,48 @@ def test_an_env_that_migrates_the_apps_own_database_fails_with_its_own_title(
         assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
 
 
+# the app's settings read once, at import (mealie, Prefect): this process cannot point them elsewhere
+CACHED_SETTINGS_ENV = """from alembic import context
+from sqlalchemy import create_engine
+
+from app_settings import URL
+
+with create_engine(URL).connect() as connection:
+    context.configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()
+"""
+
+
+def test_an_env_var_url_app_is_checked_in_a_child_process(pytester: pytest.Pytester,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """dbops.toml says the URL comes from APP_DATABASE_URL, which the app reads at import: each check runs
+    again in a child process whose APP_DATABASE_URL names the test database; the app's own database (the
+    decoy) is never migrated, and a real defect is still found there."""
+    make(pytester, GOOD)
+    (pytester.path / "migrations" / "env.py").write_text(CACHED_SETTINGS_ENV)
+    pytester.makepyfile(app_settings="import os\n\nURL = os.environ['APP_DATABASE_URL']\n")
+    toml = pytester.path / "dbops.toml"
+    toml.write_text(toml.read_text() + '\nurl = "env:APP_DATABASE_URL"\n')
+    decoy = pytester.path / "app.sqlite"
+    monkeypatch.setenv("APP_DATABASE_URL", f"sqlite:///{decoy}")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "upgrade or up_down_up or models_match")
+    result.assert_outcomes(passed=3)
+    import sqlite3
+
+    with sqlite3.connect(decoy) as conn:  # the app's own database was not migrated
+        assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
+    # a downgrade that forgets the index: found in the child, its titled block reaches the report
+    (pytester.path / "migrations" / "versions" / "0002.py").write_text(REV.format(
+        rev="0002", down="0001", doc="index on name", up=GOOD[1][3], down_body="    pass"))
+    broken = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "up_down_up")
+    broken.assert_outcomes(failed=1)
+    broken.stdout.fnmatch_lines(["*What failed*"])
+    with sqlite3.connect(decoy) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
+
+
 def test_dbops_only_takes_data_hooks_from_a_module_given_with_p(pytester: pytest.Pytester) -> None:
     make(pytester, [*GOOD, CONVERT])
     pytester.makepyfile(migration_hooks=DATA_HOOKS.format(expected=["INK", "PEN"]))
