@@ -69,31 +69,19 @@ def _replay_in_child(config: Config, url: str, revision: str, version_dir: Path 
     """``_replay_here`` in a fresh interpreter whose ``config.url_env`` names the scratch database. Its
     result, or its error rebuilt as the same dbops error class, comes back through a private file."""
     import os
-    import pickle
-    import subprocess
-    import sys
-    import tempfile
 
     from dbops import errors
+    from dbops.child import run_pickled
 
     assert config.url_env is not None
-    fd, result_path = tempfile.mkstemp(prefix="dbops-replay-", suffix=".pickle")  # 0600
-    os.close(fd)
-    try:
-        env = {**os.environ, config.url_env: url}
-        done = subprocess.run([sys.executable, "-c", _CHILD, result_path], cwd=config.root, env=env,
-                              input=pickle.dumps((config, url, revision, version_dir, downgrade)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-        with open(result_path, "rb") as handle:
-            result = pickle.load(handle) if os.path.getsize(result_path) else None
-    finally:
-        os.unlink(result_path)
+    result, code, stderr = run_pickled(_CHILD, (config, url, revision, version_dir, downgrade),
+                                       env={**os.environ, config.url_env: url}, cwd=config.root)
     if result is None:
         from dbops.redact import redact
 
         raise errors.MigrationFailed(
             f"The replay in a child process (with {config.url_env} naming the scratch database) exited with code "
-            f"{done.returncode} and no result: {redact(done.stderr.decode(errors='replace').strip()[-500:])}",
+            f"{code} and no result: {redact(stderr)}",
             hint="Re-run with -v; the child ran the project's env.py as `dbops upgrade` would.")
     if result[0] == "ok":
         return tuple(result[1])

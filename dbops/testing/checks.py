@@ -86,12 +86,9 @@ class _ChildFailure(AssertionError):
 
 
 def _check_in_child(check: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    import pickle
-    import subprocess
-    import sys
-    import tempfile
-
     from sqlalchemy.engine import make_url
+
+    from dbops.child import run_pickled
 
     config: Config = args[0]
     assert config.url_env is not None
@@ -103,21 +100,12 @@ def _check_in_child(check: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         except Exception:  # noqa: BLE001  an unusual value: the test database's URL as it is
             pass
     env = {**os.environ, config.url_env: url.render_as_string(hide_password=False), _CHILD_MARK: "1"}
-    fd, result_path = tempfile.mkstemp(prefix="dbops-check-", suffix=".pickle")
-    os.close(fd)
-    try:
-        done = subprocess.run([sys.executable, "-c", _CHILD, result_path], cwd=config.root, env=env,
-                              input=pickle.dumps((check.__module__, check.__name__, args, kwargs)),
-                              capture_output=True, check=False)
-        with open(result_path, "rb") as handle:
-            result = pickle.load(handle) if os.path.getsize(result_path) else None
-    finally:
-        os.unlink(result_path)
+    result, code, stderr = run_pickled(_CHILD, (check.__module__, check.__name__, args, kwargs), env=env,
+                                       cwd=config.root)
     if result is None:
         from dbops.redact import redact
 
-        raise _ChildFailure(f"The check could not run in a child process (exit {done.returncode}): "
-                            f"{redact(done.stderr.decode(errors='replace').strip()[-800:])}")
+        raise _ChildFailure(f"The check could not run in a child process (exit {code}): {redact(stderr)}")
     if result[0] != "ok":
         raise _ChildFailure(result[1])
 
