@@ -23,7 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from dbops.config_files import find_alembic_ini, find_config, read_alembic_ini, resolve_script_location
+from dbops.config_targets import GroupSpec, TargetSpec, parse_groups, parse_targets
 from dbops.config_url import resolve_url, url_variable
+from dbops.config_values import (
+    did_you_mean,
+    drift_ignore,
+    lint_settings,
+    lock_mode,
+    module_list,
+    paths,
+    pattern,
+    seconds,
+)
 from dbops.errors import ConfigError
 from dbops.redact import redact
 
@@ -34,48 +45,6 @@ _KNOWN_KEYS = {
     "bootstrap", "version_locations", "ini_section", "search_path", "entities", "revision_filename",
     "lint", "metadata_imports",
 }
-LOCK_MODES = ("auto", "session", "lease")
-_GROUP_KEYS = {"targets", "url_template", "names", "names_sql", "schemas_sql", "url"}
-_TARGET_KEYS = {"url", "metadata", "script_location", "version_table", "version_table_schema", "version_locations",
-                "alembic_ini", "ini_section", "search_path", "revision"}
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    """One named database from ``[tool.dbops.targets.<name>]``."""
-
-    name: str
-    url: str | None = None
-    metadata: str | None = None
-    script_location: str | None = None
-    version_table: str | None = None
-    version_table_schema: str | None = None
-    version_locations: tuple[str, ...] | None = None  # e.g. a per-dialect version directory
-    alembic_ini: str | None = None  # the target's own alembic.ini (relative to the project root)
-    ini_section: str | None = None  # its section in alembic.ini (alembic --name), default "alembic"
-    search_path: tuple[str, ...] | None = None  # schemas set as search_path on the migration's session
-    # the revision this target is at when it is up to date: a branch head ("reports@head") for a
-    # database that holds one branch of a multi-branch history; `upgrade` goes there by default and
-    # `current` counts pending revisions against it
-    revision: str | None = None
-
-
-@dataclass(frozen=True)
-class GroupSpec:
-    """``[tool.dbops.groups.<name>]``: a static list of ``targets``; or databases from a
-    ``url_template`` ("...tenant_{name}") with ``names`` or ``names_sql``; or tenant schemas
-    found by ``schemas_sql`` in the database at ``url`` (each migrated with a schema translate map,
-    its own version table in its schema)."""
-
-    name: str
-    targets: tuple[str, ...] = ()
-    url_template: str | None = None
-    names: tuple[str, ...] = ()
-    names_sql: str | None = None
-    schemas_sql: str | None = None
-    url: str | None = None
-
-
 @dataclass(frozen=True)
 class Config:
     """Everything a command needs; built by :func:`load_config`.
@@ -168,7 +137,7 @@ def load_config(
     alembic_ini = find_alembic_ini(root, table, config_file)
     ini = read_alembic_ini(alembic_ini, str(table.get("ini_section") or "alembic")) if alembic_ini else {}
 
-    targets = _parse_targets(table.get("targets", {}), config_file)
+    targets = parse_targets(table.get("targets", {}), config_file)
     spec: TargetSpec | None = None
     if target is not None:
         spec = targets.get(target)
@@ -185,7 +154,7 @@ def load_config(
     forced = metadata or env.get("DBOPS_METADATA")
     meta = forced or table.get("metadata") or ini.get("dbops_metadata")
 
-    lint = _lint_settings(table.get("lint", {}), config_file)
+    lint = lint_settings(table.get("lint", {}), config_file)
     config = Config(
         root=root,
         url=url,
@@ -198,30 +167,30 @@ def load_config(
         metadata_forced=bool(forced),
         version_table=table.get("version_table", "alembic_version"),
         version_table_schema=table.get("version_table_schema"),
-        version_locations=_paths(table["version_locations"], "the project", config_file)
+        version_locations=paths(table["version_locations"], "the project", config_file)
         if "version_locations" in table else None,
         multidb=ini.get("databases"),
         ini_section=str(table.get("ini_section") or "alembic"),
-        search_path=_paths(table["search_path"], "the project", config_file, what="search_path")
+        search_path=paths(table["search_path"], "the project", config_file, what="search_path")
         if "search_path" in table else None,
         transaction_per_migration=bool(table.get("transaction_per_migration", True)),
         connect_timeout=float(env.get("DBOPS_CONNECT_TIMEOUT") or table.get("connect_timeout", 5.0)),
         targets=targets,
-        drift_ignore=_drift_ignore(table.get("drift", {}), config_file),
+        drift_ignore=drift_ignore(table.get("drift", {}), config_file),
         lint_disable=lint["disable"],
         lint_exclude=lint["exclude"],
         data_migrations=(root / str(table.get("data_migrations", "data_migrations"))).resolve(),
-        lock_timeout=_seconds(table, "lock_timeout", 5.0, config_file),
-        statement_timeout=_seconds(table, "statement_timeout", None, config_file),
-        lock_wait=_seconds(table, "lock_wait", 60.0, config_file) or 0.0,
-        lock_mode=_lock_mode(env.get("DBOPS_LOCK_MODE") or table.get("lock_mode", "auto"), config_file),
-        lease_seconds=_seconds(table, "lease_seconds", 30.0, config_file) or 30.0,
+        lock_timeout=seconds(table, "lock_timeout", 5.0, config_file),
+        statement_timeout=seconds(table, "statement_timeout", None, config_file),
+        lock_wait=seconds(table, "lock_wait", 60.0, config_file) or 0.0,
+        lock_mode=lock_mode(env.get("DBOPS_LOCK_MODE") or table.get("lock_mode", "auto"), config_file),
+        lease_seconds=seconds(table, "lease_seconds", 30.0, config_file) or 30.0,
         env_context=str(table["env_context"]) if table.get("env_context") else None,
         bootstrap=str(table["bootstrap"]) if table.get("bootstrap") else None,
         entities=str(table["entities"]) if table.get("entities") else None,
-        metadata_imports=_module_list(table.get("metadata_imports"), config_file),
-        revision_filename=_pattern(table.get("revision_filename"), "revision_filename", config_file),
-        groups=_parse_groups(table.get("groups", {}), targets, config_file),
+        metadata_imports=module_list(table.get("metadata_imports"), config_file),
+        revision_filename=pattern(table.get("revision_filename"), "revision_filename", config_file),
+        groups=parse_groups(table.get("groups", {}), targets, config_file),
     )
     if config.search_path and not config.version_table_schema:  # where an unqualified version table lands
         config = replace(config, version_table_schema=config.search_path[0])
@@ -267,185 +236,15 @@ def apply_target(config: Config, spec: TargetSpec) -> Config:
     )
 
 
-def _parse_groups(raw: Any, targets: Mapping[str, TargetSpec], config_file: Path | None) -> dict[str, GroupSpec]:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"'groups' in {config_file} must be a table of tables.")
-    groups: dict[str, GroupSpec] = {}
-    for name, body in raw.items():
-        unknown = sorted(set(body) - _GROUP_KEYS) if isinstance(body, dict) else ["(not a table)"]
-        if unknown:
-            raise ConfigError(
-                f"Group {name!r} in {config_file}: unknown setting(s) {', '.join(unknown)}; a group takes "
-                f"{', '.join(sorted(_GROUP_KEYS))}.",
-                hint=f"Example: [tool.dbops.groups.{name}] schemas_sql = \"SELECT nspname FROM pg_namespace "
-                "WHERE nspname LIKE 'tenant_%'\"",
-            )
-        kinds = [k for k in ("targets", "url_template", "schemas_sql") if body.get(k)]
-        if len(kinds) != 1:
-            raise ConfigError(
-                f"Group {name!r} in {config_file} must set exactly one of targets, url_template or schemas_sql "
-                f"(it sets {', '.join(kinds) or 'none'}).")
-        missing = [t for t in body.get("targets", []) if t not in targets]
-        if missing:
-            raise ConfigError(f"Group {name!r} names unknown target(s) {', '.join(missing)}.",
-                              hint="Declare them under [tool.dbops.targets.<name>].")
-        if body.get("url_template") and "{name}" not in body["url_template"]:
-            raise ConfigError(f"Group {name!r}: url_template must contain {{name}}.")
-        if body.get("url_template") and not (body.get("names") or body.get("names_sql")):
-            raise ConfigError(f"Group {name!r}: url_template needs names = [...] or names_sql = '...'.")
-        groups[name] = GroupSpec(
-            name=name, targets=tuple(body.get("targets", ())), url_template=body.get("url_template"),
-            names=tuple(body.get("names", ())), names_sql=body.get("names_sql"),
-            schemas_sql=body.get("schemas_sql"), url=body.get("url"),
-        )
-    return groups
-
-
-def _lock_mode(value: Any, config_file: Path | None) -> str:
-    if value not in LOCK_MODES:
-        raise ConfigError(f"lock_mode in {config_file or 'DBOPS_LOCK_MODE'} must be one of {', '.join(LOCK_MODES)}, "
-                          f"not {value!r}.",
-                          hint="auto (the default) uses a lease when a pooler such as PgBouncer is in between.")
-    return str(value)
-
-
-def _seconds(table: Mapping[str, Any], key: str, default: float | None, config_file: Path | None) -> float | None:
-    value = table.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"{key} in {config_file} must be a number of seconds (0 = none), not {value!r}.")
-    return float(value) or None
-
-
-def _lint_settings(raw: Any, config_file: Path | None) -> dict[str, tuple[str, ...]]:
-    example = "Example: [tool.dbops.lint] disable = ['DB003'], exclude = ['migrations/versions/2019_*.py']"
-    if not isinstance(raw, dict) or set(raw) - {"disable", "exclude"}:
-        wrong = sorted(set(raw) - {"disable", "exclude"}) if isinstance(raw, dict) else ["(not a table)"]
-        raise ConfigError(f"Unknown setting(s) {', '.join(wrong)} under [lint] in {config_file}"
-                          f"{_did_you_mean(wrong, ['disable', 'exclude'])}; [lint] takes disable and exclude.",
-                          hint=example)
-    values: dict[str, tuple[str, ...]] = {}
-    for key in ("disable", "exclude"):
-        items = raw.get(key, [])
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            raise ConfigError(f"[lint] {key} in {config_file} must be a list of strings.", hint=example)
-        values[key] = tuple(items)
-    import re
-
-    bad = [r for r in values["disable"] if not re.fullmatch(r"DB\d{3}", r)]
-    if bad:
-        raise ConfigError(f"[lint] disable in {config_file} names {', '.join(map(repr, bad))}, which are not rule ids.",
-                          hint="Rule ids look like DB002; see them with: dbops lint --help")
-    return values
-
-
-def _drift_ignore(raw: Any, config_file: Path | None) -> tuple[str, ...]:
-    from dbops.drift.kinds import KINDS, unknown_kind
-
-    if isinstance(raw, dict) and set(raw) - {"ignore"}:
-        wrong = sorted(set(raw) - {"ignore"})
-        raise ConfigError(
-            f"Unknown setting(s) {', '.join(wrong)} under [drift] in {config_file}{_did_you_mean(wrong, ['ignore'])}; "
-            "[drift] takes ignore.",
-            hint="Example: [tool.dbops.drift] ignore = ['index:ix_*_gin', 'table:celery_*']",
-        )
-    ignore = raw.get("ignore", []) if isinstance(raw, dict) else None
-    if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
-        raise ConfigError(
-            f"[drift] ignore in {config_file} must be a list of 'kind:glob' strings.",
-            hint="Example: [tool.dbops.drift] ignore = ['index:ix_*_gin', 'table:celery_*']",
-        )
-    bad = [p for p in ignore if unknown_kind(p)]
-    if bad:
-        raise ConfigError(
-            f"[drift] ignore in {config_file} names unknown kind(s): {', '.join(repr(p) for p in bad)}; the kinds are "
-            f"{', '.join(KINDS)} (or a bare glob for any kind).",
-            hint="Fix the patterns, e.g. 'index:ix_*_gin'.",
-        )
-    return tuple(ignore)
-
-
-def _did_you_mean(wrong: list[str], known: list[str] | set[str]) -> str:
-    import difflib
-
-    close = [m for w in wrong for m in difflib.get_close_matches(w, sorted(known), n=1)]
-    return f" (did you mean {', '.join(close)}?)" if close else ""
-
-
 # -- config file discovery -------------------------------------------------------------
 
 def _check_keys(table: Mapping[str, Any], config_file: Path | None) -> None:
     unknown = sorted(set(table) - _KNOWN_KEYS)
     if unknown:
         raise ConfigError(
-            f"Unknown dbops setting(s) {', '.join(unknown)} in {config_file}{_did_you_mean(unknown, _KNOWN_KEYS)}. "
+            f"Unknown dbops setting(s) {', '.join(unknown)} in {config_file}{did_you_mean(unknown, _KNOWN_KEYS)}. "
             f"Usually a typo; the known settings are {', '.join(sorted(_KNOWN_KEYS))}.",
             hint="Fix the key names, then re-run the command.",
         )
 
 
-def _pattern(raw: Any, key: str, config_file: Path | None) -> str | None:
-    if raw is None or raw == "":
-        return None
-    import re
-
-    try:
-        re.compile(str(raw))
-    except re.error as exc:
-        raise ConfigError(f"{key} in {config_file} is not a regular expression ({exc}): {raw!r}.",
-                          hint=f'Example: {key} = "^\\d{{4}}_[a-z0-9_]+\\.py$"') from exc
-    return str(raw)
-
-
-def _paths(raw: Any, where: str, config_file: Path | None, *, what: str = "version_locations") -> tuple[str, ...]:
-    """version_locations (directories relative to the project root) or search_path (schema names): a
-    list of names, or one."""
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, list) or not raw or not all(isinstance(p, str) and p for p in raw):
-        example = ('version_locations = ["migrations/versions", "migrations/versions_postgresql"]'
-                   if what == "version_locations" else 'search_path = ["app", "public"]')
-        raise ConfigError(f"{what} for {where} in {config_file} must be a list of names.", hint=f"Example: {example}")
-    return tuple(raw)
-
-
-def _parse_targets(raw: Any, config_file: Path | None) -> dict[str, TargetSpec]:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"'targets' in {config_file} must be a table of tables.")
-    targets: dict[str, TargetSpec] = {}
-    for name, body in raw.items():
-        if not isinstance(body, dict):
-            raise ConfigError(
-                f"Target {name!r} in {config_file} must be a table with at least url = '...'.",
-                hint=f"Example: [tool.dbops.targets.{name}] url = 'env:DATABASE_URL'",
-            )
-        unknown = sorted(set(body) - _TARGET_KEYS)
-        if unknown:
-            raise ConfigError(
-                f"Unknown setting(s) {', '.join(unknown)} for target {name!r} in {config_file}"
-                f"{_did_you_mean(unknown, _TARGET_KEYS)}; a target takes {', '.join(sorted(_TARGET_KEYS))}."
-            )
-        for key in ("version_locations", "search_path"):
-            if key in body:
-                body = {**body, key: _paths(body[key], f"target {name!r}", config_file, what=key)}
-        if "revision" in body and (not isinstance(body["revision"], str) or not body["revision"].strip()):
-            raise ConfigError(
-                f"revision for target {name!r} in {config_file} must be a revision or branch head as text, "
-                f"got {body['revision']!r}.", hint='Example: revision = "reports@head"')
-        targets[name] = TargetSpec(name=name, **body)
-    return targets
-
-
-# -- script_location -----------------------------------------------------------
-
-
-def _module_list(value: Any, config_file: Path | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ConfigError(f"metadata_imports in {config_file} must be a list of module names, not {value!r}.",
-                          hint='For example: metadata_imports = ["app.models"]')
-    return tuple(v.strip() for v in value)

@@ -12,7 +12,7 @@ from dbops.errors import ConfigError
 from dbops.redact import redact
 
 if TYPE_CHECKING:
-    from dbops.config import TargetSpec
+    from dbops.config_targets import TargetSpec
 
 DEFAULT_SQLITE_FILE = "dbops.sqlite"
 ALEMBIC_PLACEHOLDER_URLS = {"driver://user:pass@localhost/dbname", ""}

@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
-from dbops.config import Config, GroupSpec, TargetSpec, apply_target
+from dbops.config import Config, apply_target
+from dbops.config_targets import GroupSpec, TargetSpec
 from dbops.config_url import expand_url
 from dbops.errors import ConfigError
 
