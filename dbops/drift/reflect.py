@@ -136,6 +136,7 @@ def _reflect_generic(conn: Connection, schemas: tuple[str | None, ...], exclude:
         # SQLite: read from the stored statements (_sqlite_indexes); SQLAlchemy's would warn about every
         # expression index it skips
         indexes = insp.get_multi_indexes(**kw) if family != "sqlite" else {}
+        sqlite_indexes = _sqlite_indexes(conn, query_schema) if family == "sqlite" else None
         with warnings.catch_warnings():  # SQLite's unique-constraint reflection reads the indexes too
             warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
             uniques = insp.get_multi_unique_constraints(**kw)
@@ -171,8 +172,7 @@ def _reflect_generic(conn: Connection, schemas: tuple[str | None, ...], exclude:
             if family != "mysql":  # MySQL: a UNIQUE constraint *is* a unique index (kept below)
                 for uq in uniques.get(key, []):
                     ts.uniques.append(UniqueSpec(uq.get("name"), tuple(uq["column_names"])))
-            stored = _sqlite_indexes(conn, key[0] if key[0] not in (None, default_schema) else None, key[1]) \
-                if family == "sqlite" else None
+            stored = sqlite_indexes.get(key[1], []) if sqlite_indexes is not None else None
             for idx in indexes.get(key, []) if stored is None else ():
                 if idx.get("duplicates_constraint") and family != "mysql":
                     continue  # the index behind a UNIQUE constraint
@@ -191,21 +191,23 @@ def _reflect_generic(conn: Connection, schemas: tuple[str | None, ...], exclude:
     return spec
 
 
-def _sqlite_indexes(conn: Connection, schema: str | None, table: str) -> list[IndexSpec]:
-    """A SQLite table's indexes read from the CREATE INDEX statements SQLite stores: SQLAlchemy's reflection
-    drops the sort order (``created DESC`` came back as ``created``) and skips expression indexes altogether
-    (``lower(name)``: every such model index was reported missing). Indexes SQLite makes for UNIQUE and
-    PRIMARY KEY constraints store no statement and are left out, as SQLAlchemy leaves them out."""
+def _sqlite_indexes(conn: Connection, schema: str | None) -> dict[str, list[IndexSpec]]:
+    """A SQLite schema's indexes by table, read (in one query) from the CREATE INDEX statements SQLite stores:
+    SQLAlchemy's reflection drops the sort order (``created DESC`` came back as ``created``) and skips
+    expression indexes altogether (``lower(name)``: every such model index was reported missing). Indexes
+    SQLite makes for UNIQUE and PRIMARY KEY constraints store no statement and are left out, as SQLAlchemy
+    leaves them out."""
     quoted = '"' + (schema or "main").replace('"', '""') + '"'
-    rows = conn.exec_driver_sql(f"SELECT name, sql FROM {quoted}.sqlite_master WHERE type = 'index' AND "
-                                "tbl_name = ? AND sql IS NOT NULL ORDER BY name", (table,)).fetchall()
-    out = []
-    for name, sql in rows:
+    rows = conn.exec_driver_sql(f"SELECT tbl_name, name, sql FROM {quoted}.sqlite_master WHERE type = 'index' "
+                                "AND sql IS NOT NULL ORDER BY tbl_name, name").fetchall()
+    out: dict[str, list[IndexSpec]] = {}
+    for table, name, sql in rows:
         parsed = _parse_create_index(str(sql))
         if parsed is None:
             continue
         unique, keys, where, shown = parsed
-        out.append(IndexSpec(name, tuple(keys), unique, None, norm_sql(where) if where else None, (), shown))
+        out.setdefault(table, []).append(IndexSpec(name, tuple(keys), unique, None, norm_sql(where) if where else None,
+                                                   (), shown))
     return out
 
 
