@@ -102,3 +102,18 @@ def sqlite_file_missing(url: URL) -> bool:
     database = url.database or ""
     return (url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
             and not database.startswith("file:") and not os.path.exists(database))
+
+
+def written_like(url: URL | str, example: str | None) -> str:
+    """``url`` rendered (password included: it goes into a child process's environment, never to output)
+    with the driver part of ``example``, the value an app's own variable holds: mealie refuses anything but
+    ``postgresql://`` in POSTGRES_URL_OVERRIDE, while dbops's URLs name the driver dbops loads. As it is
+    when there is no example or it cannot be read."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if example:
+        try:  # make_url, not parse_url: that one names the driver dbops loads
+            parsed = parsed.set(drivername=make_url(example).drivername)
+        except Exception:  # noqa: BLE001  an unusual value: the URL as it is
+            pass
+    return str(parsed.render_as_string(hide_password=False))
+

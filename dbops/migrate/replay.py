@@ -34,20 +34,11 @@ def replay(config: Config, url: Any, revision: str, *, version_dir: Path | None 
             raise
     import logging
 
+    from dbops.db.url import written_like
+
     logging.getLogger("dbops").info("env.py connected to the app's database, not the scratch one; replaying in a "
                                     "child process with %s naming the scratch database", config.url_env)
-    return _replay_in_child(config, _as_the_app_writes_it(config, url), revision, version_dir, downgrade)
-
-
-def _as_the_app_writes_it(config: Config, url: Any) -> str:
-    """The scratch URL in the form of the variable's own value: its driver as written (mealie's settings
-    refuse anything but ``postgresql://`` in POSTGRES_URL_OVERRIDE; dbops's scratch URL names a driver)."""
-    from sqlalchemy.engine import make_url
-
-    try:  # make_url, not dbops's parse_url: that one names the driver dbops loads
-        return str(url.set(drivername=make_url(config.url).drivername).render_as_string(hide_password=False))
-    except Exception:  # noqa: BLE001  an unusual URL: the scratch URL as it is
-        return str(url.render_as_string(hide_password=False))
+    return _replay_in_child(config, written_like(url, config.url), revision, version_dir, downgrade)
 
 
 _CHILD = """

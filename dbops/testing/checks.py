@@ -86,20 +86,13 @@ class _ChildFailure(AssertionError):
 
 
 def _check_in_child(check: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    from sqlalchemy.engine import make_url
-
     from dbops.child import run_pickled
+    from dbops.db.url import written_like
 
     config: Config = args[0]
     assert config.url_env is not None
-    url = make_url(config.url)
-    own = os.environ.get(config.url_env)
-    if own:  # the test database written in the form the app reads from the variable (its driver part)
-        try:
-            url = url.set(drivername=make_url(own).drivername)
-        except Exception:  # noqa: BLE001  an unusual value: the test database's URL as it is
-            pass
-    env = {**os.environ, config.url_env: url.render_as_string(hide_password=False), _CHILD_MARK: "1"}
+    # the test database, written in the form the app reads from its variable
+    env = {**os.environ, config.url_env: written_like(config.url, os.environ.get(config.url_env)), _CHILD_MARK: "1"}
     result, code, stderr = run_pickled(_CHILD, (check.__module__, check.__name__, args, kwargs), env=env,
                                        cwd=config.root)
     if result is None:
