@@ -159,7 +159,7 @@ def load_config(
         root=root,
         url=url,
         url_source=source,
-        url_env=url_variable(source, spec.url if spec is not None else table.get("url")),
+        url_env=url_variable(spec, env, table),
         script_location=script_location,
         config_file=config_file,
         alembic_ini=alembic_ini,

@@ -62,14 +62,19 @@ def expand_url(value: str, env: Mapping[str, str], where: str, root: Path | None
     return value
 
 
-def url_variable(source: str, raw: Any) -> str | None:
-    """The environment variable a resolved URL came from: DBOPS_DATABASE_URL / DATABASE_URL, or the VAR of a
-    config's or target's ``url = "env:VAR"``; None for a flag, a py: URL, alembic.ini or the default."""
-    if source in ("DBOPS_DATABASE_URL", "DATABASE_URL"):
-        return source
-    if (source == "config" or source.startswith("target:")) and str(raw or "").startswith("env:"):
-        return str(raw)[4:]
-    return None
+def url_variable(spec: TargetSpec | None, env: Mapping[str, str], table: Mapping[str, Any]) -> str | None:
+    """The environment variable the project's URL is read from, as resolve_url picks it without a flag: a
+    target's ``url = "env:VAR"``, else DBOPS_DATABASE_URL / DATABASE_URL when set, else the config's
+    ``url = "env:VAR"``; None for a literal or py: URL, alembic.ini or the default. The app most likely reads
+    the same variable (replays and plugin checks set it in a child process), also when a flag names the
+    database this run uses."""
+    if spec is not None:
+        return str(spec.url)[4:] if str(spec.url or "").startswith("env:") else None
+    for var in ("DBOPS_DATABASE_URL", "DATABASE_URL"):
+        if env.get(var):
+            return var
+    raw = str(table.get("url") or "")
+    return raw[4:] if raw.startswith("env:") else None
 
 
 UNRESOLVED = ("sqlite://", "not resolved (this command needs no database)")

@@ -115,15 +115,12 @@ def dbops_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 @pytest.fixture
 def dbops_config(request: pytest.FixtureRequest, dbops_database_url: str) -> Any:
-    from dataclasses import replace
-
     from dbops.config import load_config
 
-    config = load_config(database_url=dbops_database_url, cwd=request.config.rootpath)
-    # the variable the project's own URL is read from (DATABASE_URL, url = "env:VAR"): a check whose env.py
-    # reads the app's settings runs again in a child process with it naming the test database
-    project = load_config(cwd=request.config.rootpath, needs_database=False)
-    return replace(config, url_env=project.url_env)
+    # its url_env is still the variable the project's own URL is read from (DATABASE_URL, url = "env:VAR"):
+    # a check whose env.py reads the app's settings runs again in a child process with it naming the test
+    # database
+    return load_config(database_url=dbops_database_url, cwd=request.config.rootpath)
 
 
 @pytest.fixture
