@@ -102,7 +102,7 @@ def read_env(env_py: Path) -> EnvFacts:
     assignments = [(t.id, node.value) for node in ast.walk(tree) if isinstance(node, ast.Assign)
                    for t in node.targets if isinstance(t, ast.Name)]
     names = [name for name, _ in assignments]
-    functions.update({f"={name}": value for name, value in assignments if names.count(name) == 1})
+    scope = _Scope(functions, {name: value for name, value in assignments if names.count(name) == 1})
     for node in ast.walk(tree):
         if isinstance(node, ast.AsyncFunctionDef) or (isinstance(node, ast.Name) and node.id in (
                 "async_engine_from_config", "create_async_engine")):
@@ -119,12 +119,12 @@ def read_env(env_py: Path) -> EnvFacts:
                                    "schemas?): upgrade, downgrade and current run it as it is; check-drift "
                                    "refuses (it compares one schema); a dbops group with schemas_sql checks each")
             elif name == "configure" and any(k.arg == "url" for k in node.keywords):
-                _url_source(next(k.value for k in node.keywords if k.arg == "url"), facts, imports, functions)
+                _url_source(next(k.value for k in node.keywords if k.arg == "url"), facts, imports, scope)
             elif name == "set_main_option" and _first_str(node) == "version_locations" and len(node.args) > 1:
                 facts.runtime_version_locations = ast.unparse(node.args[1])
             elif name == "set_main_option" and _first_str(node) == "sqlalchemy.url" and len(node.args) > 1:
                 facts.overrides_ini_url |= not _reads_option(node.args[1])
-                _url_source(node.args[1], facts, imports, functions)
+                _url_source(node.args[1], facts, imports, scope)
             elif name in ("import_module", "__import__") or (name in functions and any(
                     isinstance(n, ast.Call) and _call_name(n) == "import_module" for n in ast.walk(functions[name]))):
                 # importlib.import_module("app.models"), or a helper that walks a package with it
@@ -134,12 +134,12 @@ def read_env(env_py: Path) -> EnvFacts:
                     facts.side_effect_imports.append(module)
             elif name in ("create_engine", "create_async_engine") and node.args:
                 if not _reads_option(node.args[0]):
-                    _url_source(node.args[0], facts, imports, functions)
+                    _url_source(node.args[0], facts, imports, scope)
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Subscript) and _const_str(target.slice) == "sqlalchemy.url":
                     facts.overrides_ini_url |= not _reads_option(node.value)
-                    _url_source(node.value, facts, imports, functions)
+                    _url_source(node.value, facts, imports, scope)
                 if isinstance(target, ast.Attribute) and target.attr == "version_locations":
                     facts.runtime_version_locations = ast.unparse(node.value)
                 if isinstance(target, ast.Name) and target.id == "target_metadata":
@@ -197,21 +197,28 @@ def _dotted(node: ast.AST) -> list[str] | None:
     return None
 
 
-def _url_source(node: ast.AST, facts: EnvFacts, imports: dict[str, tuple[str, str | None]],
-                functions: dict[str, ast.AST]) -> None:
-    """Name where the URL env.py uses comes from: a settings attribute, an environment variable.
-    ``functions``: env.py's functions by name, and its names assigned once as ``"=name"``."""
+@dataclass
+class _Scope:
+    """What env.py defines that a URL expression may name: its functions, and its names assigned once."""
+
+    functions: dict[str, ast.AST]
+    assigned: dict[str, ast.AST]
+
+
+def _url_source(node: ast.AST, facts: EnvFacts, imports: dict[str, tuple[str, str | None]], scope: _Scope) -> None:
+    """Name where the URL env.py uses comes from: a settings attribute, an environment variable."""
     if _reads_option(node):
         facts.reads_ini_url = True
         return
-    if isinstance(node, ast.Name) and f"={node.id}" in functions:  # a local name assigned once
-        _url_source(functions.pop(f"={node.id}"), facts, imports, functions)  # popped: no cycle
+    if isinstance(node, ast.Name) and node.id in scope.assigned:  # a local name assigned once
+        _url_source(scope.assigned.pop(node.id), facts, imports, scope)  # popped: no cycle
         return
     # a helper defined in env.py (full-stack-fastapi-template's get_url()): follow its return
+    functions = scope.functions
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions and not node.args:
         returns = [n.value for n in ast.walk(functions[node.func.id]) if isinstance(n, ast.Return) and n.value]
         if len(returns) == 1:
-            _url_source(returns[0], facts, imports, functions)
+            _url_source(returns[0], facts, imports, scope)
             return
     # str(settings.DATABASE_URL), settings.DATABASE_URL.unicode_string(), ...
     while isinstance(node, ast.Call) and ((isinstance(node.func, ast.Name) and node.func.id == "str" and node.args)
